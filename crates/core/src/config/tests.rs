@@ -1,0 +1,186 @@
+use super::*;
+use crate::connector::{ConnectorFactory, StepContext, StepOutput};
+use crate::delivery::DeliveryError;
+use crate::step::RenderedStep;
+
+/// A connector for these tests only: takes `url` in its config and `note` in its steps.
+struct Probe;
+
+#[async_trait::async_trait]
+impl Connector for Probe {
+    fn check_step(&self, step: &Step) -> Vec<(String, String)> {
+        if step.action == crate::step::Action::Request {
+            vec![("action".into(), "probe has no request action".into())]
+        } else {
+            vec![]
+        }
+    }
+    async fn execute(&self, _: &RenderedStep, _: &StepContext<'_>) -> Result<StepOutput, DeliveryError> {
+        Ok(StepOutput::default())
+    }
+}
+
+fn build(cx: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Cfg {
+        url: String,
+    }
+    let _: Cfg = cx.parse()?;
+    Ok(Box::new(Probe))
+}
+
+inventory::submit! { ConnectorFactory { kind: "probe", step_keys: &["note"], default_rate_limit: None, build } }
+
+const GOOD: &str = r#"
+server:
+  listen: 127.0.0.1:0
+storage:
+  url: sqlite://x.db
+  retention: 3d
+delivery:
+  concurrency: 4
+  retry: { max_attempts: 3, initial_backoff: 10ms, max_backoff: 1s }
+tenants:
+  acme:
+    signing_secrets: ["${SECRET}"]
+    connectors:
+      crm: { type: probe, url: "https://crm.example", dry_run: "${DRY:-true}", rate_limit: { requests: 5, per: 1s } }
+    routes:
+      BOOKING_CREATED:
+        - id: contact
+          connector: crm
+          action: upsert
+          object: contacts
+          match: { property: email, value: "{{lower data.attendee.email}}" }
+          properties:
+            firstname: "{{first_name data.attendee.name}}"
+            count: { value: "{{data.n}}", type: integer }
+            fixed: 3
+          note: "{{data.id}}x"
+        - connector: crm
+          action: update
+          object: deals
+          match: { property: contact, value: "{{steps.contact.id}}" }
+      "*":
+        - { connector: crm, action: create, object: log }
+"#;
+
+fn env(name: &str) -> Option<String> {
+    (name == "SECRET").then(|| "whsec_abcdef".to_owned())
+}
+
+fn load(src: &str) -> Result<Config, ConfigError> {
+    load_str(src, &env)
+}
+
+fn errors(src: &str) -> Vec<String> {
+    match load(src) {
+        Ok(_) => panic!("expected errors"),
+        Err(e) => e.issues.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn a_good_config_loads() {
+    let c = load(GOOD).unwrap_or_else(|e| panic!("{e}"));
+    let t = &c.tenants["acme"];
+    assert_eq!(t.signing_secrets, vec!["whsec_abcdef"]);
+    assert!(t.connectors["crm"].dry_run);
+    assert_eq!(t.route("BOOKING_CREATED"), vec!["crm"]);
+    assert_eq!(t.route("BOOKING_CANCELLED"), vec!["crm"]);
+    assert_eq!(t.steps("BOOKING_CREATED", "crm").count(), 3);
+    assert_eq!(c.delivery.retry.max_attempts, 3);
+    assert_eq!(c.storage.retention, Duration::from_secs(3 * 86400));
+    assert_eq!(c.redactor.redact("x whsec_abcdef"), "x ***");
+}
+
+#[test]
+fn an_empty_file_is_a_config_with_no_tenants() {
+    let c = load("").unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.tenants.is_empty());
+    assert_eq!(c.server.listen.port(), 8080);
+}
+
+/// Each bad config, the path (and text) its error must name.
+#[test]
+fn each_kind_of_error_names_its_path() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("broken YAML", "tenants: [a, b\n", "not valid YAML"),
+        ("unknown top key", "servr: {}\n", "servr: unknown key"),
+        ("unknown server key", "server: { lisen: x }\n", "server.lisen"),
+        ("bad listen", "server: { listen: nowhere }\n", "server.listen"),
+        ("bad duration", "storage: { retention: 7 }\n", "storage.retention: `7` has no unit"),
+        ("bad storage url", "storage: { url: mysql://x }\n", "storage.url: must start with"),
+        ("zero concurrency", "delivery: { concurrency: 0 }\n", "delivery.concurrency: must be at least 1"),
+        ("backoff order", "delivery: { retry: { initial_backoff: 1h, max_backoff: 1s } }\n", "delivery.retry.max_backoff"),
+        ("missing env", "tenants: { a: { signing_secrets: [\"${NOPE}\"] } }\n", "tenants.a.signing_secrets[0]: environment variable NOPE is not set"),
+        ("no secrets", "tenants: { a: { signing_secrets: [] } }\n", "tenants.a.signing_secrets: at least one"),
+        ("bad tenant name", "tenants: { \"a/b\": { signing_secrets: [x] } }\n", "tenants.a/b: a tenant name"),
+        ("unknown tenant key", "tenants: { a: { signing_secrets: [x], extra: 1 } }\n", "tenants.a.extra"),
+        ("type not compiled in", "tenants: { a: { signing_secrets: [x], connectors: { c: { type: salesforc } } } }\n",
+         "tenants.a.connectors.c.type: connector type `salesforc` is not compiled into this binary (compiled in: probe); rebuild with `--features salesforc`"),
+        ("connector's own key", "tenants: { a: { signing_secrets: [x], connectors: { c: { type: probe, url: u, nope: 1 } } } }\n", "tenants.a.connectors.c.nope"),
+        ("bad dry_run", "tenants: { a: { signing_secrets: [x], connectors: { c: { type: probe, url: u, dry_run: maybe } } } }\n", "tenants.a.connectors.c.dry_run"),
+    ];
+    for (what, src, want) in cases {
+        let errs = errors(src);
+        assert!(errs.iter().any(|e| e.contains(want)), "{what}: wanted {want:?} in {errs:#?}");
+    }
+}
+
+fn with_step(step: &str) -> String {
+    format!(
+        "tenants:\n  a:\n    signing_secrets: [x]\n    connectors:\n      c: {{ type: probe, url: u }}\n    routes:\n      BOOKING_CREATED:\n        - {step}\n"
+    )
+}
+
+#[test]
+fn each_kind_of_step_error_names_its_path() {
+    let p = "tenants.a.routes.BOOKING_CREATED[0]";
+    let cases: &[(&str, &str, String)] = &[
+        ("unknown instance", "{ connector: d, action: create }", format!("{p}.connector: no connector instance named `d` in this tenant (it has: c)")),
+        ("unknown action", "{ connector: c, action: merge }", format!("{p}.action")),
+        ("unknown key", "{ connector: c, action: create, colour: red }", format!("{p}.colour: unknown step key")),
+        ("missing match", "{ connector: c, action: update }", format!("{p}: `update` needs a `match")),
+        ("bad template", "{ connector: c, action: create, properties: { n: \"{{#if x}}\" } }", format!("{p}.properties.n: invalid template")),
+        ("unclosed braces", "{ connector: c, action: create, properties: { n: \"{{first_name x}\" } }", format!("{p}.properties.n: invalid template")),
+        ("bad type", "{ connector: c, action: create, properties: { n: { value: x, type: date } } }", format!("{p}.properties.n.type")),
+        ("unknown step ref", "{ connector: c, action: create, properties: { n: \"{{steps.contact.id}}\" } }", format!("{p}: reads `steps.contact`")),
+        ("connector check", "{ connector: c, action: request }", format!("{p}.action: probe has no request action")),
+        ("bad when", "{ connector: c, action: create, when: \"{{#each}}\" }", format!("{p}.when: invalid template")),
+    ];
+    for (what, step, want) in cases {
+        let errs = errors(&with_step(step));
+        assert!(errs.iter().any(|e| e.contains(want.as_str())), "{what}: wanted {want:?} in {errs:#?}");
+    }
+}
+
+#[test]
+fn bad_event_type_names_are_errors_and_unknown_ones_warnings() {
+    let src = "tenants:\n  a:\n    signing_secrets: [x]\n    routes:\n      booking_created: []\n";
+    assert!(errors(src).iter().any(|e| e.contains("tenants.a.routes.booking_created: `booking_created` is not an event type")));
+    let src = "tenants:\n  a:\n    signing_secrets: [x]\n    routes:\n      BOOKING_CREATD: []\n";
+    let c = load(src).unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.warnings.iter().any(|w| w.contains("BOOKING_CREATD")), "{:?}", c.warnings);
+}
+
+#[test]
+fn all_errors_are_reported_with_lines() {
+    let src = "server:\n  listen: nowhere\ntenants:\n  a:\n    signing_secrets: [\"${NOPE1}\", \"${NOPE2}\"]\n";
+    let e = load(src).err().unwrap_or_else(|| panic!("expected errors"));
+    let text = e.to_string();
+    assert!(text.starts_with("config: 3 errors"), "{text}");
+    assert!(text.contains("line 2: server.listen"), "{text}");
+    assert!(text.contains("line 5: tenants.a.signing_secrets[0]: environment variable NOPE1"), "{text}");
+    assert!(text.contains("NOPE2"), "{text}");
+}
+
+#[test]
+fn typed_values_and_dry_run_accept_variable_text() {
+    let src = "tenants:\n  a:\n    signing_secrets: [x]\n    connectors:\n      c: { type: probe, url: u, dry_run: \"${D:-false}\", concurrency: \"${C:-3}\" }\n";
+    let c = load(src).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!c.tenants["a"].connectors["c"].dry_run);
+    assert_eq!(c.tenants["a"].connectors["c"].concurrency, 3);
+}

@@ -1,0 +1,212 @@
+//! The YAML layer: the file is parsed once (serde-saphyr: pure Rust, no `unsafe`,
+//! resource budgets) into a tree of [`Node`]s that keep their line numbers, so that every
+//! later error can name both the path and the line.
+//!
+//! Invariant: this is the only module that knows the YAML crate; the rest of the config
+//! code sees [`Node`] and `serde_json::Value`.
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+use serde_saphyr::Spanned;
+use std::collections::HashMap;
+use std::fmt;
+
+/// A YAML node with the line it starts on (1-based; 0 when unknown).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// What the node holds.
+    pub kind: Kind,
+    /// Its line in the file.
+    pub line: u64,
+}
+
+/// The shape of a [`Node`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    /// `~`, `null` or nothing.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// An integer or a float.
+    Number(Number),
+    /// A string scalar (plain or quoted).
+    Str(String),
+    /// A sequence.
+    Seq(Vec<Node>),
+    /// A mapping, in file order; keys are turned into text.
+    Map(Vec<(String, Node)>),
+}
+
+/// Where each path of the document starts, for error messages.
+#[derive(Debug, Default, Clone)]
+pub struct Lines(HashMap<String, u64>);
+
+impl Lines {
+    /// The line of `path`, or of its nearest ancestor that has one.
+    pub fn of(&self, path: &str) -> Option<u64> {
+        let mut p = path;
+        loop {
+            if let Some(l) = self.0.get(p).filter(|l| **l > 0) {
+                return Some(*l);
+            }
+            let cut = p.rfind(['.', '['])?;
+            p = &p[..cut];
+        }
+    }
+}
+
+/// A YAML syntax error, with the parser's own rendering (line, column, snippet).
+#[derive(Debug, Clone)]
+pub struct SyntaxError {
+    /// The message, with a snippet of the offending YAML.
+    pub message: String,
+    /// The line, where the parser knows it.
+    pub line: Option<u64>,
+}
+
+/// Parses a whole document.
+///
+/// # Errors
+/// [`SyntaxError`] when the text is not YAML (or is over the parser's budgets).
+pub fn parse(src: &str) -> Result<Node, SyntaxError> {
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    options.leading_zero_numbers_as_strings = true;
+    if src.trim().is_empty() {
+        return Ok(Node { kind: Kind::Null, line: 1 });
+    }
+    serde_saphyr::from_str_with_options::<Spanned<Kind>>(src, options)
+        .map(|s| Node { kind: s.value, line: s.referenced.line() })
+        .map_err(|e| SyntaxError {
+            line: e.location().map(|l| l.line()).filter(|l| *l > 0),
+            message: e.render(),
+        })
+}
+
+impl Node {
+    /// Turns the tree into JSON, recording the line of every path under `prefix`.
+    pub fn into_json(self, prefix: &str, lines: &mut Lines) -> Value {
+        lines.0.insert(prefix.to_owned(), self.line);
+        match self.kind {
+            Kind::Null => Value::Null,
+            Kind::Bool(b) => Value::Bool(b),
+            Kind::Number(n) => Value::Number(n),
+            Kind::Str(s) => Value::String(s),
+            Kind::Seq(items) => Value::Array(
+                items.into_iter().enumerate().map(|(i, n)| n.into_json(&format!("{prefix}[{i}]"), lines)).collect(),
+            ),
+            Kind::Map(entries) => {
+                let mut map = Map::new();
+                for (k, n) in entries {
+                    let path = join(prefix, &k);
+                    map.insert(k, n.into_json(&path, lines));
+                }
+                Value::Object(map)
+            }
+        }
+    }
+}
+
+/// `prefix.key`, or `key` at the top.
+pub fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() { key.to_owned() } else { format!("{prefix}.{key}") }
+}
+
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(KindVisitor)
+    }
+}
+
+struct KindVisitor;
+
+impl<'de> Visitor<'de> for KindVisitor {
+    type Value = Kind;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_unit<E>(self) -> Result<Kind, E> {
+        Ok(Kind::Null)
+    }
+    fn visit_none<E>(self) -> Result<Kind, E> {
+        Ok(Kind::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Kind, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Kind, E> {
+        Ok(Kind::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Kind, E> {
+        Ok(Kind::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Kind, E> {
+        Ok(Kind::Number(v.into()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Kind, E> {
+        Number::from_f64(v).map(Kind::Number).ok_or_else(|| E::custom("numbers must be finite"))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Kind, E> {
+        Ok(Kind::Str(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Kind, E> {
+        Ok(Kind::Str(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Kind, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Spanned<Kind>>()? {
+            items.push(Node { kind: item.value, line: item.referenced.line() });
+        }
+        Ok(Kind::Seq(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Kind, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = map.next_key::<Kind>()? {
+            let key = match key {
+                Kind::Str(s) => s,
+                Kind::Number(n) => n.to_string(),
+                Kind::Bool(b) => b.to_string(),
+                Kind::Null => "null".to_owned(),
+                Kind::Seq(_) | Kind::Map(_) => return Err(de::Error::custom("mapping keys must be scalars")),
+            };
+            let value = map.next_value::<Spanned<Kind>>()?;
+            entries.push((key, Node { kind: value.value, line: value.referenced.line() }));
+        }
+        Ok(Kind::Map(entries))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_lines_of_nested_nodes() {
+        let src = "a:\n  b:\n    - x\n    - y: 1\n";
+        let mut lines = Lines::default();
+        let v = parse(src).expect("yaml").into_json("", &mut lines);
+        assert_eq!(v["a"]["b"][1]["y"], 1);
+        assert_eq!(lines.of("a.b[1].y"), Some(4));
+        assert_eq!(lines.of("a.b[0]"), Some(3));
+        assert_eq!(lines.of("a.b[1].nope"), Some(4));
+    }
+
+    #[test]
+    fn norway_stays_a_string_and_zip_codes_keep_their_zero() {
+        let v = parse("c: NO\nz: 0123\n").expect("yaml").into_json("", &mut Lines::default());
+        assert_eq!(v["c"], "NO");
+        assert_eq!(v["z"], "0123");
+    }
+
+    #[test]
+    fn syntax_errors_carry_a_line() {
+        let e = parse("a: [1, 2\nb: 3\n").expect_err("broken");
+        assert!(e.line.is_some(), "{e:?}");
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        assert!(parse("a: 1\na: 2\n").is_err());
+    }
+}

@@ -1,0 +1,121 @@
+//! The connector plug-in API.
+//!
+//! A connector crate implements [`Connector`] and registers a [`ConnectorFactory`] with
+//! `inventory::submit!`. The binary links each connector crate behind a cargo feature
+//! (`src/connectors.rs`); [`registered`] lists what is compiled in.
+//!
+//! Invariants:
+//! - connectors talk to their CRM only through [`Outbound`] (rate limit, timeout,
+//!   dry run and error classes are applied there, the same for every connector);
+//! - every failure is a classed [`DeliveryError`];
+//! - connectors see storage only through [`RecordMap`].
+
+mod records;
+mod transport;
+
+pub use records::{MemoryRecordMap, RecordMap};
+pub use transport::{DryRunRecord, DryRunReply, Outbound, RateLimit, Recorder, Reply, Transport};
+
+use crate::config::ConfigIssue;
+use crate::delivery::DeliveryError;
+use crate::step::{RenderedStep, Step};
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// One configured connector instance (e.g. `tenants.acme.connectors.hubspot`), built once
+/// per config load and shared by every delivery to it.
+#[async_trait]
+pub trait Connector: Send + Sync + 'static {
+    /// Checks a step that names this instance, at config load: the action is supported,
+    /// the keys the action needs are present. Returns `(key, message)` pairs, where `key`
+    /// is the step's key at fault (`action`, `object`, `path`, …).
+    fn check_step(&self, step: &Step) -> Vec<(String, String)>;
+
+    /// Runs one rendered step against the CRM.
+    ///
+    /// # Errors
+    /// A [`DeliveryError`] classed retryable, rate-limited or permanent.
+    async fn execute(&self, step: &RenderedStep, cx: &StepContext<'_>) -> Result<StepOutput, DeliveryError>;
+}
+
+/// What a connector crate registers: how to build an instance of `type: <kind>`.
+pub struct ConnectorFactory {
+    /// The `type:` value, which is also the cargo feature that enables the crate.
+    pub kind: &'static str,
+    /// Step keys this connector adds to the generic ones (e.g. the http connector's
+    /// `method`, `path`, `headers`, `json`, `body`, `content_type`). Their string
+    /// leaves are templates.
+    pub step_keys: &'static [&'static str],
+    /// The rate limit an instance gets when its config sets none (the CRM's documented
+    /// limit), or `None` for no limit.
+    pub default_rate_limit: Option<RateLimit>,
+    /// Builds an instance from its config block (generic keys already removed).
+    pub build: fn(&BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>>,
+}
+
+inventory::collect!(ConnectorFactory);
+
+/// What a factory gets to build an instance.
+pub struct BuildContext<'a> {
+    /// The tenant's name.
+    pub tenant: &'a str,
+    /// The instance's name.
+    pub instance: &'a str,
+    /// The YAML path of the instance (`tenants.acme.connectors.hubspot`).
+    pub place: &'a str,
+    /// The instance's own keys (`type`, `dry_run`, `rate_limit`, `timeout` removed),
+    /// with `${VAR}` already substituted.
+    pub config: &'a Value,
+}
+
+impl BuildContext<'_> {
+    /// Deserializes the instance's config into `T` (which should deny unknown fields),
+    /// with errors that name the YAML path of the offending key.
+    ///
+    /// # Errors
+    /// One [`ConfigIssue`] naming the path of the first offending key.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, Vec<ConfigIssue>> {
+        crate::config::parse_value(self.config, self.place).map_err(|i| vec![i])
+    }
+
+    /// An issue at `key` of this instance.
+    pub fn issue(&self, key: &str, message: impl Into<String>) -> ConfigIssue {
+        ConfigIssue::new(crate::config::join(self.place, key), message)
+    }
+}
+
+/// What a step gets at run time.
+pub struct StepContext<'a> {
+    /// The tenant.
+    pub tenant: &'a str,
+    /// The connector instance's name.
+    pub instance: &'a str,
+    /// The Slatis event being delivered.
+    pub event_id: &'a str,
+    /// The way out to the CRM.
+    pub http: Outbound<'a>,
+    /// The record map of this tenant and instance.
+    pub records: &'a dyn RecordMap,
+}
+
+/// What a successful step produced, readable by later steps as `{{steps.<id>.id}}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StepOutput {
+    /// The CRM record's id, where the step touched one.
+    pub id: Option<String>,
+    /// Whether the step created the record (as opposed to finding or updating it).
+    pub created: bool,
+}
+
+/// The factory for `kind`, if it is compiled in.
+pub fn factory(kind: &str) -> Option<&'static ConnectorFactory> {
+    inventory::iter::<ConnectorFactory>.into_iter().find(|f| f.kind == kind)
+}
+
+/// The connector types compiled into this binary, sorted.
+pub fn registered() -> Vec<&'static str> {
+    let mut kinds: Vec<_> = inventory::iter::<ConnectorFactory>.into_iter().map(|f| f.kind).collect();
+    kinds.sort_unstable();
+    kinds
+}

@@ -1,0 +1,359 @@
+//! The one way out to a CRM: [`Transport`] per connector instance, [`Outbound`] per step.
+//!
+//! Invariants:
+//! - every request waits for the instance's rolling-window rate limit before it leaves;
+//! - every request has the instance's timeout;
+//! - in dry run nothing leaves: the request is recorded (credentials masked) and the
+//!   connector gets the reply it said to assume;
+//! - transport failures are classed: timeouts and connection errors are retryable, and
+//!   the messages never carry a URL (which could hold a credential).
+
+use crate::delivery::DeliveryError;
+use crate::redact::Redactor;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// At most `requests` per rolling `per` window (`rate_limit: {requests: 100, per: 10s}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// How many requests a window allows.
+    #[serde(deserialize_with = "crate::config::lenient::int")]
+    pub requests: u32,
+    /// The window's length.
+    #[serde(with = "crate::config::duration")]
+    pub per: Duration,
+}
+
+impl RateLimit {
+    /// `requests` per `per`.
+    pub const fn new(requests: u32, per: Duration) -> Self {
+        Self { requests, per }
+    }
+}
+
+/// A rolling-window limiter: no window of length `per` ever holds more than `requests`
+/// sends. Unlike a token bucket (GCRA), it never lets a burst plus the refill exceed what
+/// a CRM's rolling window counts, and still sustains the full rate.
+#[derive(Debug)]
+pub struct Limiter {
+    limit: RateLimit,
+    /// The last `requests` reserved send times, oldest first.
+    slots: Mutex<VecDeque<Instant>>,
+}
+
+impl Limiter {
+    /// A limiter for `limit`.
+    pub fn new(limit: RateLimit) -> Self {
+        Self { limit, slots: Mutex::new(VecDeque::with_capacity(limit.requests as usize + 1)) }
+    }
+
+    /// Waits until a send is allowed, and takes that slot.
+    pub async fn acquire(&self) {
+        let at = self.reserve(Instant::now());
+        tokio::time::sleep_until(at).await;
+    }
+
+    fn reserve(&self, now: Instant) -> Instant {
+        let n = self.limit.requests.max(1) as usize;
+        // A small margin so that clock skew between us and the CRM never tips a window over.
+        let window = self.limit.per + self.limit.per / 50;
+        let mut slots = self.slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let at = if slots.len() < n { now } else { now.max(slots[slots.len() - n] + window) };
+        slots.push_back(at);
+        while slots.len() > n {
+            slots.pop_front();
+        }
+        at
+    }
+}
+
+/// One request a dry run would have sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DryRunRecord {
+    /// The HTTP method.
+    pub method: String,
+    /// The full URL.
+    pub url: String,
+    /// Headers, credentials masked.
+    pub headers: Vec<(String, String)>,
+    /// The body: JSON where it is JSON, else text; absent when empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+}
+
+/// Collects the requests of one job in dry run.
+#[derive(Debug, Default)]
+pub struct Recorder(Mutex<Vec<DryRunRecord>>);
+
+impl Recorder {
+    /// The requests recorded so far.
+    pub fn take(&self) -> Vec<DryRunRecord> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    fn push(&self, r: DryRunRecord) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(r);
+    }
+}
+
+/// The reply a connector assumes for a request in dry run (e.g. "no search results").
+#[derive(Debug, Clone)]
+pub struct DryRunReply {
+    status: u16,
+    body: Value,
+}
+
+impl DryRunReply {
+    /// A 200 with this JSON body.
+    pub fn json(body: Value) -> Self {
+        Self { status: 200, body }
+    }
+
+    /// A reply with this status and JSON body.
+    pub fn status(status: u16, body: Value) -> Self {
+        Self { status, body }
+    }
+}
+
+/// A CRM's answer.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// The body as JSON (`null` when empty or not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// The body as text, cut to `max` characters, for error messages.
+    pub fn excerpt(&self, max: usize) -> String {
+        let text = String::from_utf8_lossy(&self.body);
+        let text = text.trim();
+        match text.char_indices().nth(max) {
+            Some((cut, _)) => format!("{}…", &text[..cut]),
+            None => text.to_owned(),
+        }
+    }
+
+    /// The time `Retry-After` names (seconds or an HTTP date), if any.
+    pub fn retry_after(&self) -> Option<DateTime<Utc>> {
+        let v = self.headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+        if let Ok(secs) = v.parse::<u64>() {
+            return Some(Utc::now() + chrono::Duration::seconds(i64::try_from(secs).ok()?));
+        }
+        DateTime::parse_from_rfc2822(v).ok().map(|t| t.with_timezone(&Utc))
+    }
+
+    /// The default reading of a status: 2xx is success; 429 is rate-limited (until
+    /// `Retry-After`, else a minute); 408 and 5xx are retryable (not before
+    /// `Retry-After`); any other status is permanent. `what` describes the failure from
+    /// the reply (the CRM's own message).
+    ///
+    /// # Errors
+    /// The classed [`DeliveryError`] for a non-2xx status.
+    pub fn check(self, what: impl FnOnce(&Reply) -> String) -> Result<Reply, DeliveryError> {
+        let status = self.status;
+        if status.is_success() {
+            return Ok(self);
+        }
+        let message = format!("HTTP {}: {}", status.as_u16(), what(&self));
+        Err(if status == StatusCode::TOO_MANY_REQUESTS {
+            let until = self.retry_after().unwrap_or_else(|| Utc::now() + chrono::Duration::seconds(60));
+            DeliveryError::rate_limited(message, until)
+        } else if status == StatusCode::REQUEST_TIMEOUT || status.is_server_error() {
+            DeliveryError::retry_after(message, self.retry_after())
+        } else {
+            DeliveryError::permanent(message)
+        })
+    }
+}
+
+/// The HTTP side of one connector instance: shared client, rate limit, timeout, dry run.
+#[derive(Debug)]
+pub struct Transport {
+    client: reqwest::Client,
+    limiter: Option<Arc<Limiter>>,
+    timeout: Duration,
+    dry_run: bool,
+    redactor: Redactor,
+}
+
+/// The process-wide HTTP client: connection pools are shared by every instance; it does
+/// not follow redirects (a CRM API never needs it, and it keeps requests where the config
+/// points them).
+fn shared_client() -> reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("slatis-sync/", env!("CARGO_PKG_VERSION")))
+                .pool_idle_timeout(Duration::from_secs(60))
+                .build()
+                .unwrap_or_else(|_| reqwest::Client::new())
+        })
+        .clone()
+}
+
+impl Transport {
+    /// A transport with this rate limit and timeout; `dry_run` records instead of sending.
+    pub fn new(rate_limit: Option<RateLimit>, timeout: Duration, dry_run: bool, redactor: Redactor) -> Self {
+        Self { client: shared_client(), limiter: rate_limit.map(|l| Arc::new(Limiter::new(l))), timeout, dry_run, redactor }
+    }
+
+    /// Whether this instance is in dry run.
+    pub fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    /// The handle a step uses, recording into `recorder` in dry run.
+    pub fn outbound<'a>(&'a self, recorder: &'a Recorder) -> Outbound<'a> {
+        Outbound { transport: self, recorder }
+    }
+}
+
+/// A step's way out: build requests with [`Outbound::request`], send with [`Outbound::send`].
+pub struct Outbound<'a> {
+    transport: &'a Transport,
+    recorder: &'a Recorder,
+}
+
+impl Outbound<'_> {
+    /// Starts a request on the shared client.
+    pub fn request(&self, method: Method, url: &str) -> RequestBuilder {
+        self.transport.client.request(method, url)
+    }
+
+    /// Whether requests are only recorded.
+    pub fn dry_run(&self) -> bool {
+        self.transport.dry_run
+    }
+
+    /// Sends a request (after the rate limit allows it, within the timeout) and returns
+    /// the reply whatever its status; read it with [`Reply::check`] or by hand. In dry
+    /// run, records the request and returns `assume` instead.
+    ///
+    /// # Errors
+    /// A retryable error on timeout or connection failure; permanent if the request
+    /// cannot be built.
+    pub async fn send(&self, request: RequestBuilder, assume: DryRunReply) -> Result<Reply, DeliveryError> {
+        let t = self.transport;
+        let request = request
+            .timeout(t.timeout)
+            .build()
+            .map_err(|e| DeliveryError::permanent(format!("cannot build the request: {}", e.without_url())))?;
+        if t.dry_run {
+            self.recorder.push(self.record(&request));
+            return Ok(Reply {
+                status: StatusCode::from_u16(assume.status).unwrap_or(StatusCode::OK),
+                headers: HeaderMap::new(),
+                body: Bytes::from(assume.body.to_string()),
+            });
+        }
+        if let Some(limiter) = &t.limiter {
+            limiter.acquire().await;
+        }
+        let method = request.method().clone();
+        let response = t.client.execute(request).await.map_err(|e| classify(&e, t.timeout, &method))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(|e| classify(&e, t.timeout, &method))?;
+        Ok(Reply { status, headers, body })
+    }
+
+    fn record(&self, request: &reqwest::Request) -> DryRunRecord {
+        let r = &self.transport.redactor;
+        let headers = request
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), r.header(k.as_str(), &String::from_utf8_lossy(v.as_bytes())).into_owned()))
+            .collect();
+        let body = request.body().and_then(|b| b.as_bytes()).filter(|b| !b.is_empty()).map(|b| {
+            let mut v = serde_json::from_slice(b).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(b).into()));
+            r.redact_json(&mut v);
+            v
+        });
+        DryRunRecord { method: request.method().to_string(), url: r.redact(request.url().as_str()).into_owned(), headers, body }
+    }
+}
+
+fn classify(e: &reqwest::Error, timeout: Duration, method: &Method) -> DeliveryError {
+    if e.is_timeout() {
+        DeliveryError::retryable(format!("{method} timed out after {}", humantime::format_duration(timeout)))
+    } else if e.is_connect() {
+        DeliveryError::retryable(format!("{method} could not connect: {}", source_text(e)))
+    } else {
+        DeliveryError::retryable(format!("{method} failed: {}", source_text(e)))
+    }
+}
+
+/// The innermost cause, which says what happened (reset, refused, …) without the URL.
+fn source_text(e: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn no_rolling_window_holds_more_than_the_limit() {
+        let limiter = Limiter::new(RateLimit::new(5, Duration::from_secs(1)));
+        let start = Instant::now();
+        let mut sent = Vec::new();
+        for _ in 0..23 {
+            limiter.acquire().await;
+            sent.push(Instant::now() - start);
+        }
+        for (i, t) in sent.iter().enumerate() {
+            let in_window = sent[i..].iter().filter(|u| **u < *t + Duration::from_secs(1)).count();
+            assert!(in_window <= 5, "{in_window} sends in the window starting at {t:?}");
+        }
+        // and it does not go much slower than the limit: 23 sends need 4 full windows.
+        assert!(sent[22] < Duration::from_millis(4200), "{:?}", sent[22]);
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after", "7".parse().expect("header"));
+        let reply = Reply { status: StatusCode::SERVICE_UNAVAILABLE, headers, body: Bytes::new() };
+        let at = reply.retry_after().expect("seconds");
+        assert!((at - Utc::now()).num_seconds() >= 6);
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after", "Wed, 21 Oct 2037 07:28:00 GMT".parse().expect("header"));
+        let reply = Reply { status: StatusCode::TOO_MANY_REQUESTS, headers, body: Bytes::new() };
+        assert_eq!(reply.retry_after().map(|t| t.timestamp()), Some(2_139_722_880));
+    }
+
+    #[test]
+    fn statuses_are_classed() {
+        let reply = |code: u16| Reply { status: StatusCode::from_u16(code).expect("code"), headers: HeaderMap::new(), body: Bytes::from("oops") };
+        assert!(reply(204).check(|_| String::new()).is_ok());
+        for (code, class) in [(400, "permanent"), (404, "permanent"), (408, "retryable"), (429, "rate_limited"), (500, "retryable"), (503, "retryable")] {
+            let e = reply(code).check(|r| r.excerpt(10)).expect_err("fails");
+            assert_eq!(e.class(), class, "{code}");
+            assert!(e.message().contains(&code.to_string()) && e.message().contains("oops"));
+        }
+    }
+}
