@@ -1,1 +1,185 @@
-//! placeholder
+//! Durable storage: events, jobs, attempts, dedupe keys and the record map.
+//!
+//! [`Store`] is what the ingress, the worker runtime, the admin API and the CLI call;
+//! [`open`] picks the backend from `storage.url`. SQLite is the embedded default;
+//! a PostgreSQL backend implements the same trait for scale-out.
+//!
+//! Guarantees every backend keeps (and `tests/it/conformance.rs` checks):
+//! - [`Store::ingest`] returns only after the event, its dedupe key and all its jobs are
+//!   committed together; a duplicate body of the same tenant returns the first event's id
+//!   and makes no job;
+//! - [`Store::claim`] never hands out a job while an earlier job with the same order key
+//!   (tenant, connector, booking) is unfinished, and shares the claims fairly between
+//!   lanes (tenant, connector);
+//! - a job whose lease lapses is claimable again.
+
+mod model;
+pub mod sqlite;
+
+pub use model::*;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or answered with an error.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The schema could not be brought up to date.
+    #[error("cannot migrate the database schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Another `slatis-sync serve` owns this SQLite file.
+    #[error(
+        "another slatis-sync serve already owns {path} (lock file {path}.lock is held); \
+         run one server per SQLite file, or point storage.url at PostgreSQL to run several (the dlq commands work beside it)"
+    )]
+    Locked {
+        /// The database file.
+        path: String,
+    },
+    /// `storage.url` is not one this build understands.
+    #[error("unsupported storage.url `{0}`: use sqlite://FILE or postgres://…")]
+    UnsupportedUrl(String),
+    /// A file could not be opened or locked.
+    #[error("cannot open {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// Stored data could not be read back (a corrupt row).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// A write transaction could not be committed (nothing of it was kept).
+    #[error("commit failed: {0}")]
+    Commit(String),
+    /// The store's writer has stopped (the process is shutting down).
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+/// `Result` with [`StoreError`].
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Whether this process owns the database (runs the queue) or only inspects it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// `serve`: exclusive for SQLite (a second server refuses to start); reclaims its
+    /// own unfinished jobs at once.
+    Owner,
+    /// The `dlq` commands: may run beside a server.
+    Shared,
+}
+
+/// The storage API.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores an event and its jobs in one transaction, or finds it as a duplicate.
+    ///
+    /// # Errors
+    /// When the transaction could not be committed (answer 503: Slatis retries).
+    async fn ingest(&self, event: NewEvent) -> Result<Ingested>;
+
+    /// Leases up to `req.limit` due jobs, respecting per-booking order and lane room.
+    ///
+    /// # Errors
+    /// On a database failure.
+    async fn claim(&self, req: ClaimRequest) -> Result<Vec<ClaimedJob>>;
+
+    /// Extends the leases of `jobs` held by `worker`.
+    ///
+    /// # Errors
+    /// On a database failure.
+    async fn heartbeat(&self, worker: &str, jobs: &[JobId], until: DateTime<Utc>) -> Result<()>;
+
+    /// Records how an attempt ended and moves the job on (done, retry, dead).
+    /// Returns `false` if the job was no longer leased by this worker (nothing changed).
+    ///
+    /// # Errors
+    /// On a database failure.
+    async fn finish(&self, finish: Finish) -> Result<bool>;
+
+    /// Puts `worker`'s leased jobs back to pending without using up an attempt
+    /// (graceful shutdown).
+    ///
+    /// # Errors
+    /// On a database failure.
+    async fn release(&self, worker: &str, jobs: &[JobId]) -> Result<u64>;
+
+    /// Makes running jobs whose lease lapsed before `now` claimable again; with
+    /// `all_running`, every running job (the single owner of a SQLite file restarting).
+    ///
+    /// # Errors
+    /// On a database failure.
+    async fn reclaim(&self, now: DateTime<Utc>, all_running: bool) -> Result<u64>;
+
+    /// The record id remembered for a `match`.
+    ///
+    /// # Errors
+    /// On a database failure.
+    async fn record_get(&self, key: &RecordKey) -> Result<Option<String>>;
+
+    /// Remembers (`Some`) or forgets (`None`) the record a `match` resolved to.
+    ///
+    /// # Errors
+    /// On a database failure.
+    async fn record_put(&self, key: &RecordKey, record_id: Option<&str>) -> Result<()>;
+
+    /// Jobs, newest first, filtered.
+    ///
+    /// # Errors
+    /// On a database failure.
+    async fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobSummary>>;
+
+    /// One job with its event, attempts and dry-run record.
+    ///
+    /// # Errors
+    /// On a database failure.
+    async fn job(&self, id: JobId) -> Result<Option<JobDetail>>;
+
+    /// Events, newest first.
+    ///
+    /// # Errors
+    /// On a database failure.
+    async fn events(&self, tenant: Option<&str>, limit: u32) -> Result<Vec<EventSummary>>;
+
+    /// Puts dead jobs back in the queue (attempts reset). Returns the ids replayed;
+    /// ids that are not dead are left alone.
+    ///
+    /// # Errors
+    /// On a database failure.
+    async fn replay(&self, which: Replay) -> Result<Vec<JobId>>;
+
+    /// Deletes finished events (all their jobs done), their attempts, and dedupe keys
+    /// older than `before`.
+    ///
+    /// # Errors
+    /// On a database failure.
+    async fn purge(&self, before: DateTime<Utc>) -> Result<Purged>;
+
+    /// Counts for metrics and the dashboard.
+    ///
+    /// # Errors
+    /// On a database failure.
+    async fn stats(&self) -> Result<QueueStats>;
+
+    /// Waits until pending writes are committed and closes the store.
+    async fn close(&self);
+}
+
+/// Opens the store `url` names.
+///
+/// # Errors
+/// [`StoreError`] when the URL is not supported, the file is owned by another server, or
+/// the database cannot be opened or migrated.
+pub async fn open(url: &str, access: Access) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::open(url, access).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_owned()))
+    }
+}

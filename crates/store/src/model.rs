@@ -1,0 +1,325 @@
+//! The values that cross the [`crate::Store`] API.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// A job's id (also its arrival order).
+pub type JobId = i64;
+
+/// An event to store with its jobs.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// `evt_…`.
+    pub id: String,
+    /// The tenant it was posted to.
+    pub tenant: String,
+    /// `event` of the envelope.
+    pub event_type: String,
+    /// `data.id`, if any.
+    pub booking_id: Option<String>,
+    /// The raw body, exactly as signed.
+    pub body: Vec<u8>,
+    /// SHA-256 of the body: the same body again is a duplicate.
+    pub dedupe_key: Vec<u8>,
+    /// When it arrived.
+    pub received_at: DateTime<Utc>,
+    /// One job per connector instance the route names, in route order.
+    pub connectors: Vec<String>,
+}
+
+/// What [`crate::Store::ingest`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingested {
+    /// Stored, with this many jobs.
+    New {
+        /// The event's id.
+        event_id: String,
+        /// Jobs made.
+        jobs: usize,
+    },
+    /// The same body was stored before.
+    Duplicate {
+        /// The first delivery's event id.
+        event_id: String,
+    },
+}
+
+/// A request to lease due jobs.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    /// Who leases them.
+    pub worker: String,
+    /// At most this many.
+    pub limit: usize,
+    /// For how long.
+    pub lease: Duration,
+    /// "Now" (due means `run_at <= now`).
+    pub now: DateTime<Utc>,
+    /// Room per lane (`tenant/connector`): how many more jobs it may run now. Lanes not
+    /// listed get `default_room`. A lane with 0 room is skipped (paused or full).
+    pub room: HashMap<String, usize>,
+    /// Room of a lane not in `room`.
+    pub default_room: usize,
+}
+
+/// A leased job, with what it needs to run.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    /// The job.
+    pub id: JobId,
+    /// Its event.
+    pub event_id: String,
+    /// The tenant.
+    pub tenant: String,
+    /// The connector instance.
+    pub connector: String,
+    /// The event type.
+    pub event_type: String,
+    /// The raw body.
+    pub body: Vec<u8>,
+    /// When the event arrived.
+    pub received_at: DateTime<Utc>,
+    /// Attempts so far, this one included.
+    pub attempts: u32,
+    /// Steps already done by earlier attempts.
+    pub steps_done: usize,
+    /// Their results (`step id → {id, created}`).
+    pub step_results: Value,
+}
+
+impl ClaimedJob {
+    /// `tenant/connector`.
+    pub fn lane(&self) -> String {
+        lane(&self.tenant, &self.connector)
+    }
+}
+
+/// The lane of a tenant's connector instance.
+pub fn lane(tenant: &str, connector: &str) -> String {
+    format!("{tenant}/{connector}")
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every step succeeded.
+    Done,
+    /// A retryable failure: run again at this time.
+    Retry(DateTime<Utc>),
+    /// The CRM's rate limit: run again at this time; the attempt is not counted.
+    RateLimited(DateTime<Utc>),
+    /// Dead-lettered.
+    Dead,
+}
+
+/// The end of one attempt.
+#[derive(Debug, Clone)]
+pub struct Finish {
+    /// The job.
+    pub job: JobId,
+    /// Who held the lease.
+    pub worker: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Steps done so far (a retry resumes after them).
+    pub steps_done: usize,
+    /// Their results.
+    pub step_results: Value,
+    /// The index of the step that failed.
+    pub failed_step: Option<usize>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Requests recorded in dry run.
+    pub dry_run: Option<Value>,
+    /// When the attempt started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: DateTime<Utc>,
+}
+
+/// A record-map key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RecordKey {
+    /// The tenant.
+    pub tenant: String,
+    /// The connector instance.
+    pub connector: String,
+    /// The CRM object.
+    pub object: String,
+    /// The matched property.
+    pub property: String,
+    /// The matched value.
+    pub value: String,
+}
+
+/// A job's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Waiting to run (maybe for a retry time).
+    Pending,
+    /// Leased by a worker.
+    Running,
+    /// Delivered.
+    Done,
+    /// Dead-lettered.
+    Dead,
+}
+
+impl JobStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Dead => "dead",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Self::Pending,
+            "running" => Self::Running,
+            "done" => Self::Done,
+            "dead" => Self::Dead,
+            _ => return None,
+        })
+    }
+}
+
+/// Which jobs to list.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    /// Only this status.
+    pub status: Option<JobStatus>,
+    /// Only this tenant.
+    pub tenant: Option<String>,
+    /// Only jobs of this event.
+    pub event_id: Option<String>,
+    /// At most this many (default 100).
+    pub limit: Option<u32>,
+}
+
+/// A job in a list.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobSummary {
+    /// The job.
+    pub id: JobId,
+    /// Its event.
+    pub event_id: String,
+    /// The tenant.
+    pub tenant: String,
+    /// The connector instance.
+    pub connector: String,
+    /// The event type.
+    pub event_type: String,
+    /// The booking.
+    pub booking_id: Option<String>,
+    /// Its state.
+    pub status: JobStatus,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// When it runs next (pending) or ran last.
+    pub run_at: DateTime<Utc>,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One attempt of a job.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptRecord {
+    /// Its number (1 = first).
+    pub attempt: u32,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: DateTime<Utc>,
+    /// `done`, `retry`, `rate_limited`, `dead` or `released`.
+    pub outcome: String,
+    /// The step that failed.
+    pub step: Option<usize>,
+    /// Why.
+    pub error: Option<String>,
+    /// When it was to run again.
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+/// A job with everything about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobDetail {
+    /// The job.
+    #[serde(flatten)]
+    pub job: JobSummary,
+    /// Steps done.
+    pub steps_done: usize,
+    /// Their results.
+    pub step_results: Value,
+    /// The event's body (JSON, or text if it is not JSON).
+    pub event: Value,
+    /// Every attempt, oldest first.
+    pub attempts_log: Vec<AttemptRecord>,
+    /// Requests a dry run recorded.
+    pub dry_run: Option<Value>,
+}
+
+/// An event in a list.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventSummary {
+    /// `evt_…`.
+    pub id: String,
+    /// The tenant.
+    pub tenant: String,
+    /// The event type.
+    pub event_type: String,
+    /// The booking.
+    pub booking_id: Option<String>,
+    /// When it arrived.
+    pub received_at: DateTime<Utc>,
+    /// Jobs it made.
+    pub jobs: u32,
+}
+
+/// Which dead jobs to replay.
+#[derive(Debug, Clone)]
+pub enum Replay {
+    /// These ids.
+    Ids(Vec<JobId>),
+    /// Every dead job, of one tenant if given.
+    All {
+        /// Only this tenant.
+        tenant: Option<String>,
+    },
+}
+
+/// What a purge removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Purged {
+    /// Events (with their jobs and attempts).
+    pub events: u64,
+    /// Dedupe keys.
+    pub dedupe_keys: u64,
+}
+
+/// Queue counts.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct QueueStats {
+    /// Jobs waiting.
+    pub pending: u64,
+    /// Jobs leased.
+    pub running: u64,
+    /// Jobs delivered (not yet purged).
+    pub done: u64,
+    /// Dead letters.
+    pub dead: u64,
+    /// Age in seconds of the oldest pending job that is due.
+    pub oldest_due_seconds: f64,
+}
