@@ -1,1 +1,134 @@
-fn main() {}
+//! `slatis-sync`: signed Slatis booking webhooks in, a durable queue, CRM sync out.
+//!
+//! Exit codes: 0 success; 1 a command failed (invalid config, storage error, a
+//! webhook not accepted, a job not found); 2 bad usage.
+
+mod commands;
+mod connectors;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Signed Slatis booking webhooks in, a durable queue, CRM sync out.
+#[derive(Parser)]
+#[command(name = "slatis-sync", version, about, propagate_version = true)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "SLATIS_SYNC_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the config comes from.
+#[derive(clap::Args, Clone)]
+struct ConfigArg {
+    /// The config file [default: $SLATIS_SYNC_CONFIG, then ./slatis-sync.yaml, then ./config.example.yaml]
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    fn path(&self) -> PathBuf {
+        if let Some(p) = &self.config {
+            return p.clone();
+        }
+        if let Some(p) = std::env::var_os("SLATIS_SYNC_CONFIG").filter(|p| !p.is_empty()) {
+            return PathBuf::from(p);
+        }
+        let own = PathBuf::from("slatis-sync.yaml");
+        if own.exists() { own } else { PathBuf::from("config.example.yaml") }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the webhook ingress and the workers (and the admin listener if configured).
+    Serve {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Load and check the config; exit 1 with every error found.
+    Validate {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Print each step of each job an event would make, as it would be sent (nothing is sent).
+    Render {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The tenant the event is for.
+        #[arg(long)]
+        tenant: String,
+        /// The event file (a Slatis delivery body).
+        #[arg(long)]
+        event: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the x-slatis-signature header value for a body (a file, or stdin).
+    Sign {
+        /// The signing secret.
+        #[arg(long, env = "SLATIS_SIGNING_SECRET", hide_env_values = true)]
+        secret: String,
+        /// The body file; stdin when absent.
+        file: Option<PathBuf>,
+    },
+    /// Sign an event and POST it, as Slatis would (a test delivery).
+    Send {
+        /// The webhook URL, e.g. http://127.0.0.1:8080/webhooks/demo.
+        #[arg(long)]
+        url: String,
+        /// The signing secret.
+        #[arg(long, env = "SLATIS_SIGNING_SECRET", hide_env_values = true)]
+        secret: String,
+        /// The event file.
+        file: PathBuf,
+    },
+    /// Inspect and replay dead letters.
+    Dlq {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        command: commands::dlq::DlqCommand,
+    },
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,hyper=warn,reqwest=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let result = match cli.command {
+        Command::Serve { config } => commands::serve::run(&config.path()).await,
+        Command::Validate { config } => commands::validate::run(&config.path()),
+        Command::Render { config, tenant, event, json } => commands::render::run(&config.path(), &tenant, &event, json).await,
+        Command::Sign { secret, file } => commands::send::sign(&secret, file.as_deref()),
+        Command::Send { url, secret, file } => commands::send::send(&url, &secret, &file).await,
+        Command::Dlq { config, command } => commands::dlq::run(&config.path(), command).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

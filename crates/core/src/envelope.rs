@@ -5,6 +5,13 @@
 //! is kept as sent, so mappings see exactly what Slatis delivered.
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The dedupe key of a delivery: SHA-256 of its raw body. Slatis sends no event id, and a
+/// retry resends the same bytes, so the same body for the same tenant is a duplicate.
+pub fn dedupe_key(raw: &[u8]) -> Vec<u8> {
+    Sha256::digest(raw).to_vec()
+}
 
 /// Why a signed body is not a Slatis event (answered with 400).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

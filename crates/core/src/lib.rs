@@ -10,6 +10,7 @@ pub mod config;
 pub mod connector;
 pub mod delivery;
 pub mod envelope;
+pub mod job;
 pub mod redact;
 pub mod signature;
 pub mod step;

@@ -1,1 +1,164 @@
-//! placeholder
+//! The running service: the webhook ingress ([`ingress`]), the worker runtime
+//! ([`worker`]), the admin API and dashboard ([`admin`]) and metrics ([`metrics`]).
+//!
+//! [`start`] wires them around a loaded [`Config`] and an open [`Store`]; the binary and
+//! the tests both go through it, and [`ingress::router`] is the `fn app() -> Router` the
+//! in-process tests drive.
+
+pub mod admin;
+pub mod ingress;
+pub mod metrics;
+pub mod worker;
+
+use slatis_core::Config;
+use slatis_store::Store;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The store failed at start-up.
+    #[error(transparent)]
+    Store(#[from] slatis_store::StoreError),
+}
+
+/// What every part of the running service shares.
+pub struct Shared {
+    config: RwLock<Arc<Config>>,
+    /// Where events and jobs live.
+    pub store: Arc<dyn Store>,
+    /// Woken when new jobs are stored or replayed.
+    pub wake: Notify,
+    /// The file the config came from (for reload).
+    pub config_path: Option<PathBuf>,
+}
+
+impl Shared {
+    /// State around `config` and `store`.
+    pub fn new(config: Config, store: Arc<dyn Store>, config_path: Option<PathBuf>) -> Arc<Self> {
+        Arc::new(Self { config: RwLock::new(Arc::new(config)), store, wake: Notify::new(), config_path })
+    }
+
+    /// The current config generation.
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.config.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Loads the config file again and, if it is valid, makes it current. Listeners and
+    /// storage keep their settings until a restart.
+    ///
+    /// # Errors
+    /// The new file's errors; the running config stays.
+    pub fn reload(&self) -> Result<Vec<String>, slatis_core::ConfigError> {
+        let Some(path) = &self.config_path else {
+            return Ok(vec!["no config file to reload".to_owned()]);
+        };
+        let new = slatis_core::config::load_file(path)?;
+        let mut notes = new.warnings.clone();
+        {
+            let old = self.config();
+            if new.server.listen != old.server.listen || new.storage.url != old.storage.url {
+                notes.push("server.listen and storage.url take effect at the next restart".to_owned());
+            }
+        }
+        *self.config.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(new);
+        self.wake.notify_one();
+        tracing::info!(tenants = self.config().tenants.len(), "config reloaded");
+        Ok(notes)
+    }
+}
+
+/// Start-up choices the binary makes.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Put every running job back at start (the single owner of a SQLite file: any job
+    /// still marked running was ours, from before a crash).
+    pub reclaim_all_on_start: bool,
+}
+
+/// The running service.
+pub struct Running {
+    /// Where the ingress listens.
+    pub ingress: SocketAddr,
+    /// Where the admin listener listens, if configured.
+    pub admin: Option<SocketAddr>,
+    cancel: CancellationToken,
+    ingress_task: JoinHandle<()>,
+    admin_task: Option<JoinHandle<()>>,
+    worker_task: JoinHandle<()>,
+    shared: Arc<Shared>,
+}
+
+/// Binds the listeners and starts the workers.
+///
+/// # Errors
+/// [`ServerError`] when a listener cannot be bound or the store fails.
+pub async fn start(shared: Arc<Shared>, options: Options) -> Result<Running, ServerError> {
+    metrics::install();
+    let config = shared.config();
+    let cancel = CancellationToken::new();
+    if options.reclaim_all_on_start {
+        let n = shared.store.reclaim(chrono::Utc::now(), true).await?;
+        if n > 0 {
+            tracing::info!(jobs = n, "reclaimed jobs left running by the previous process");
+        }
+    }
+    let listener = bind(config.server.listen).await?;
+    let ingress = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.server.listen, source })?;
+    let app = ingress::router(Arc::clone(&shared));
+    let ingress_task = tokio::spawn(serve(listener, app, cancel.clone()));
+    let (admin, admin_task) = match &config.admin {
+        Some(a) => {
+            let listener = bind(a.listen).await?;
+            let addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: a.listen, source })?;
+            let app = admin::router(Arc::clone(&shared));
+            (Some(addr), Some(tokio::spawn(serve(listener, app, cancel.clone()))))
+        }
+        None => (None, None),
+    };
+    let worker_task = tokio::spawn(worker::run(Arc::clone(&shared), cancel.clone()));
+    Ok(Running { ingress, admin, cancel, ingress_task, admin_task, worker_task, shared })
+}
+
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServerError> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })
+}
+
+async fn serve(listener: tokio::net::TcpListener, app: axum::Router, cancel: CancellationToken) {
+    let result = axum::serve(listener, app).with_graceful_shutdown(cancel.cancelled_owned()).await;
+    if let Err(e) = result {
+        tracing::error!(error = %e, "listener stopped");
+    }
+}
+
+impl Running {
+    /// Stops taking webhooks, lets in-flight deliveries finish (up to
+    /// `delivery.shutdown_grace`, then releases their leases), and closes the store.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        let _ = self.ingress_task.await;
+        if let Some(t) = self.admin_task {
+            let _ = t.await;
+        }
+        let _ = self.worker_task.await;
+        self.shared.store.close().await;
+    }
+
+    /// The shared state (for tests).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}

@@ -222,6 +222,11 @@ impl Transport {
         self.dry_run
     }
 
+    /// A transport like this one that only records (for `slatis-sync render`).
+    pub fn recording(&self) -> Self {
+        Self { client: self.client.clone(), limiter: None, timeout: self.timeout, dry_run: true, redactor: self.redactor.clone() }
+    }
+
     /// The handle a step uses, recording into `recorder` in dry run.
     pub fn outbound<'a>(&'a self, recorder: &'a Recorder) -> Outbound<'a> {
         Outbound { transport: self, recorder }

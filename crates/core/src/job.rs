@@ -1,0 +1,178 @@
+//! Running one job: the steps of one connector instance for one event, in order.
+//!
+//! Invariants:
+//! - steps before `steps_done` are not run again; their results are in the context as
+//!   `steps.<id>`, so a retry resumes at the step that failed;
+//! - a step's failure stops the job and names the step's place;
+//! - after a step that resolved a `match`, the record map remembers the record (and
+//!   forgets it after a `delete`).
+
+use crate::config::{Config, Instance, Tenant};
+use crate::connector::{DryRunRecord, RecordMap, Recorder, StepContext, StepOutput, Transport};
+use crate::delivery::DeliveryError;
+use crate::step::{Action, Step};
+use crate::template::RenderContext;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Value, json};
+
+/// What a job run needs to know about its event.
+pub struct JobEvent<'a> {
+    /// `evt_…`.
+    pub id: &'a str,
+    /// The event type.
+    pub event_type: &'a str,
+    /// When it arrived.
+    pub received_at: DateTime<Utc>,
+    /// The envelope as JSON.
+    pub body: &'a Value,
+}
+
+/// Where a run starts.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// Steps already done.
+    pub steps_done: usize,
+    /// Their results (`id → {id, created}`).
+    pub step_results: Value,
+}
+
+/// What one step did in this run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepTrace {
+    /// Its index in the job (0-based).
+    pub step: usize,
+    /// Its YAML path.
+    pub place: String,
+    /// Its action.
+    pub action: Action,
+    /// Whether `when` skipped it.
+    pub skipped: bool,
+    /// What it produced, if it succeeded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<StepOutput>,
+    /// The requests it would have sent (dry run only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<DryRunRecord>,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunResult {
+    /// Where the job stands now.
+    pub progress: Progress,
+    /// The failed step's index and why, or `None` when every step is done.
+    pub failure: Option<(usize, DeliveryError)>,
+    /// Each step this run reached.
+    pub trace: Vec<StepTrace>,
+}
+
+impl RunResult {
+    /// Whether any step recorded dry-run requests.
+    pub fn has_dry_run(&self) -> bool {
+        self.trace.iter().any(|t| !t.requests.is_empty())
+    }
+}
+
+/// The template context of a delivery (DESIGN §3.2).
+pub fn context(tenant: &str, event: &JobEvent<'_>, steps: &Value) -> RenderContext {
+    RenderContext::new(json!({
+        "event": event.event_type,
+        "data": event.body.get("data").cloned().unwrap_or(Value::Null),
+        "tenant": tenant,
+        "delivery": {
+            "id": event.id,
+            "received_at": event.received_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        },
+        "steps": if steps.is_object() { steps.clone() } else { json!({}) },
+    }))
+}
+
+/// The parts of a job: where it runs and what it delivers.
+pub struct Job<'a> {
+    /// The config generation.
+    pub config: &'a Config,
+    /// The tenant.
+    pub tenant: &'a Tenant,
+    /// The connector instance.
+    pub instance: &'a Instance,
+    /// The way out: the instance's own transport, or a dry-run one (`render`).
+    pub transport: &'a Transport,
+    /// The event.
+    pub event: &'a JobEvent<'a>,
+}
+
+/// Runs `job` from `progress` on.
+pub async fn run(job: &Job<'_>, progress: Progress, records: &dyn RecordMap) -> RunResult {
+    let steps: Vec<&Step> = job.tenant.steps(job.event.event_type, &job.instance.name).collect();
+    let recorder = Recorder::default();
+    let mut results = if progress.step_results.is_object() { progress.step_results } else { json!({}) };
+    let mut cx = context(&job.tenant.name, job.event, &results);
+    let mut done = progress.steps_done;
+    let mut failure = None;
+    let mut trace = Vec::new();
+    for (i, step) in steps.iter().enumerate().skip(done) {
+        let outcome = run_step(job, step, &mut cx, records, &recorder).await;
+        let mut t = StepTrace {
+            step: i,
+            place: step.place.clone(),
+            action: step.action,
+            skipped: false,
+            output: None,
+            requests: recorder.take(),
+        };
+        match outcome {
+            Ok(Some(out)) => {
+                if let Some(id) = &step.id {
+                    let v = json!({ "id": out.id, "created": out.created });
+                    results[id] = v.clone();
+                    cx.value_mut()["steps"][id] = v;
+                }
+                t.output = Some(out);
+            }
+            Ok(None) => t.skipped = true,
+            Err(e) => {
+                let label = format!("step {} ({}, {} {})", i + 1, step.place, job.instance.kind, step.action);
+                failure = Some((i, e.context(label)));
+                trace.push(t);
+                break;
+            }
+        }
+        trace.push(t);
+        done = i + 1;
+    }
+    RunResult { progress: Progress { steps_done: done, step_results: results }, failure, trace }
+}
+
+/// Runs one step; `None` when its `when` said to skip it.
+async fn run_step(
+    job: &Job<'_>,
+    step: &Step,
+    cx: &mut RenderContext,
+    records: &dyn RecordMap,
+    recorder: &Recorder,
+) -> Result<Option<StepOutput>, DeliveryError> {
+    let t = &job.config.templates;
+    let permanent = |e: crate::template::TemplateError| DeliveryError::permanent(e.to_string());
+    if !step.applies(t, cx).map_err(permanent)? {
+        return Ok(None);
+    }
+    let rendered = step.render(t, cx).map_err(permanent)?;
+    let scx = StepContext {
+        tenant: &job.tenant.name,
+        instance: &job.instance.name,
+        event_id: job.event.id,
+        http: job.transport.outbound(recorder),
+        records,
+    };
+    let out = job.instance.connector.execute(&rendered, &scx).await?;
+    if let (Some(m), Some(object)) = (&rendered.matcher, &rendered.object) {
+        if rendered.action == Action::Delete {
+            records.forget(object, &m.property, &m.value).await?;
+        } else if let Some(id) = &out.id
+            && !job.transport.dry_run()
+        {
+            records.put(object, &m.property, &m.value, id).await?;
+        }
+    }
+    Ok(Some(out))
+}

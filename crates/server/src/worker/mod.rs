@@ -1,0 +1,309 @@
+//! The worker runtime: claims due jobs and runs them.
+//!
+//! Invariants:
+//! - at most `delivery.concurrency` jobs run at once, and at most an instance's
+//!   `concurrency` for one connector instance, so a slow or throttled CRM never holds
+//!   every worker (isolation between tenants and connectors);
+//! - a connector instance that answered "rate limited" gets no job until its reset;
+//! - a running job's lease is renewed while it runs; on shutdown, jobs still running
+//!   after `delivery.shutdown_grace` are released, not lost;
+//! - finished events older than `storage.retention` are purged.
+
+mod backoff;
+mod records;
+
+pub use backoff::{cap as backoff_cap, next_run};
+pub use records::ScopedRecords;
+
+use crate::Shared;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use slatis_core::DeliveryError;
+use slatis_core::config::{Config, Instance, Tenant};
+use slatis_core::job::{self, JobEvent, Progress, RunResult};
+use tracing::Instrument;
+use slatis_store::{ClaimRequest, ClaimedJob, Finish, JobId, Outcome};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// How often the queue is looked at when nothing wakes the dispatcher (replays from
+/// another process, retries coming due).
+const POLL: Duration = Duration::from_millis(250);
+
+/// What the dispatcher knows about each lane (`tenant/connector`).
+#[derive(Default)]
+struct Lanes {
+    in_flight: HashMap<String, usize>,
+    paused_until: HashMap<String, DateTime<Utc>>,
+}
+
+/// Runs the dispatcher and its housekeeping until `cancel`.
+pub async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
+    let worker_id = format!("w-{}", uuid::Uuid::now_v7().simple());
+    let leased: Arc<Mutex<HashSet<JobId>>> = Arc::default();
+    let housekeeping = tokio::spawn(housekeeping(Arc::clone(&shared), worker_id.clone(), Arc::clone(&leased), cancel.clone()));
+    dispatch(&shared, &worker_id, &leased, &cancel).await;
+    let _ = housekeeping.await;
+}
+
+async fn dispatch(shared: &Arc<Shared>, worker_id: &str, leased: &Arc<Mutex<HashSet<JobId>>>, cancel: &CancellationToken) {
+    let mut lanes = Lanes::default();
+    let mut tasks: JoinSet<(JobId, String, Option<DateTime<Utc>>)> = JoinSet::new();
+    let mut claim_failures = 0u32;
+    while !cancel.is_cancelled() {
+        let config = shared.config();
+        let free = config.delivery.concurrency.saturating_sub(tasks.len());
+        let mut claimed = 0;
+        if free > 0 {
+            let now = Utc::now();
+            lanes.paused_until.retain(|_, until| *until > now);
+            let mut room = HashMap::new();
+            for tenant in config.tenants.values() {
+                for instance in tenant.connectors.values() {
+                    let lane = slatis_store::lane(&tenant.name, &instance.name);
+                    let busy = lanes.in_flight.get(&lane).copied().unwrap_or(0);
+                    let left = if lanes.paused_until.contains_key(&lane) { 0 } else { instance.concurrency.saturating_sub(busy) };
+                    room.insert(lane, left);
+                }
+            }
+            let req = ClaimRequest {
+                worker: worker_id.to_owned(),
+                limit: free,
+                lease: config.delivery.lease,
+                now,
+                room,
+                // Lanes no longer in the config get one slot, to be dead-lettered clearly.
+                default_room: 1,
+            };
+            match shared.store.claim(req).await {
+                Ok(jobs) => {
+                    claim_failures = 0;
+                    claimed = jobs.len();
+                    for job in jobs {
+                        let lane = job.lane();
+                        *lanes.in_flight.entry(lane.clone()).or_default() += 1;
+                        leased.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(job.id);
+                        let shared = Arc::clone(shared);
+                        let worker_id = worker_id.to_owned();
+                        tasks.spawn(async move {
+                            let id = job.id;
+                            let pause = run_job(&shared, &worker_id, job).await;
+                            (id, lane, pause)
+                        });
+                    }
+                }
+                Err(e) => {
+                    claim_failures += 1;
+                    tracing::error!(error = %e, "cannot claim jobs");
+                }
+            }
+        }
+        ::metrics::gauge!("slatis_jobs_in_flight").set(tasks.len() as f64);
+        if claimed > 0 && claimed == free {
+            // The queue may hold more: go round again as soon as a slot frees.
+            if let Some(done) = tasks.try_join_next() {
+                finished(&mut lanes, leased, done);
+                continue;
+            }
+        }
+        let idle = if claim_failures > 0 { POLL * claim_failures.min(20) } else { POLL };
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            () = shared.wake.notified() => {}
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => finished(&mut lanes, leased, done),
+            () = tokio::time::sleep(idle) => {}
+        }
+    }
+    drain(shared, worker_id, leased, &mut tasks).await;
+}
+
+fn finished(
+    lanes: &mut Lanes,
+    leased: &Mutex<HashSet<JobId>>,
+    done: Result<(JobId, String, Option<DateTime<Utc>>), tokio::task::JoinError>,
+) {
+    match done {
+        Ok((id, lane, pause)) => {
+            leased.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+            if let Some(n) = lanes.in_flight.get_mut(&lane) {
+                *n = n.saturating_sub(1);
+            }
+            if let Some(until) = pause {
+                let entry = lanes.paused_until.entry(lane).or_insert(until);
+                *entry = (*entry).max(until);
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "a delivery task failed"),
+    }
+}
+
+/// Shutdown: lets running jobs finish within the grace period, then releases the rest.
+async fn drain(
+    shared: &Arc<Shared>,
+    worker_id: &str,
+    leased: &Mutex<HashSet<JobId>>,
+    tasks: &mut JoinSet<(JobId, String, Option<DateTime<Utc>>)>,
+) {
+    if tasks.is_empty() {
+        return;
+    }
+    let grace = shared.config().delivery.shutdown_grace;
+    tracing::info!(in_flight = tasks.len(), grace = %humanize(grace), "shutting down: letting deliveries finish");
+    let waited = tokio::time::timeout(grace, async {
+        while let Some(done) = tasks.join_next().await {
+            if let Ok((id, _, _)) = done {
+                leased.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+            }
+        }
+    })
+    .await;
+    if waited.is_err() {
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+        let ids: Vec<JobId> = leased.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain().collect();
+        match shared.store.release(worker_id, &ids).await {
+            Ok(n) => tracing::info!(jobs = n, "released unfinished deliveries for the next start"),
+            Err(e) => tracing::error!(error = %e, "cannot release leases; they will lapse"),
+        }
+    }
+}
+
+fn humanize(d: Duration) -> String {
+    format!("{}s", d.as_secs())
+}
+
+/// Finds what a job runs on; a job whose tenant or instance left the config fails
+/// permanently (its dead letter says why; a replay after the fix delivers it).
+fn resolve<'c>(config: &'c Config, job: &ClaimedJob) -> Result<(&'c Tenant, &'c Instance, Value), DeliveryError> {
+    let tenant = config
+        .tenants
+        .get(&job.tenant)
+        .ok_or_else(|| DeliveryError::permanent(format!("tenant `{}` is no longer in the config", job.tenant)))?;
+    let instance = tenant.connectors.get(&job.connector).ok_or_else(|| {
+        DeliveryError::permanent(format!("connector instance `{}` is no longer in tenant `{}`", job.connector, job.tenant))
+    })?;
+    let body = serde_json::from_slice(&job.body).map_err(|e| DeliveryError::permanent(format!("stored body is not JSON: {e}")))?;
+    Ok((tenant, instance, body))
+}
+
+/// Runs one claimed job and records its outcome; returns a time to pause its lane until
+/// (the CRM's rate-limit reset), if any.
+async fn run_job(shared: &Shared, worker_id: &str, job: ClaimedJob) -> Option<DateTime<Utc>> {
+    let config = shared.config();
+    let started = Utc::now();
+    let clock = std::time::Instant::now();
+    let span = tracing::info_span!("delivery", tenant = %job.tenant, connector = %job.connector, event_id = %job.event_id, job = job.id, attempt = job.attempts);
+    let progress = Progress { steps_done: job.steps_done, step_results: job.step_results.clone() };
+    let run = match resolve(&config, &job) {
+        Err(e) => RunResult { failure: Some((job.steps_done, e)), progress, trace: Vec::new() },
+        Ok((tenant, instance, body)) => {
+            let records = ScopedRecords { store: &*shared.store, tenant: &job.tenant, connector: &job.connector };
+            let event = JobEvent { id: &job.event_id, event_type: &job.event_type, received_at: job.received_at, body: &body };
+            let run = job::Job { config: &config, tenant, instance, transport: &instance.transport, event: &event };
+            job::run(&run, progress, &records).instrument(span.clone()).await
+        }
+    };
+    let _enter = span.enter();
+    for t in &run.trace {
+        for r in &t.requests {
+            let body = r.body.as_ref().map(Value::to_string).unwrap_or_default();
+            tracing::info!(step = t.step + 1, method = %r.method, url = %r.url, body = %body, "dry run: would send");
+        }
+    }
+    let finished_at = Utc::now();
+    let dry_run = run.has_dry_run().then(|| serde_json::to_value(&run.trace).unwrap_or_default());
+    let retry = &config.delivery.retry;
+    let (outcome, class, pause, failed_step, error) = match run.failure {
+        None => (Outcome::Done, "done", None, None, None),
+        Some((step, e)) => {
+            let message = config.redactor.redact(e.message()).into_owned();
+            let (outcome, class, pause) = match e {
+                DeliveryError::Permanent { .. } => (Outcome::Dead, "dead", None),
+                DeliveryError::RateLimited { until, .. } => (Outcome::RateLimited(until), "rate_limited", Some(until)),
+                DeliveryError::Retryable { not_before, .. } if job.attempts < retry.max_attempts => {
+                    (Outcome::Retry(next_run(retry, job.attempts, finished_at, not_before)), "retry", None)
+                }
+                DeliveryError::Retryable { .. } => (Outcome::Dead, "dead", None),
+            };
+            (outcome, class, pause, Some(step), Some(message))
+        }
+    };
+    let elapsed_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+    match (&outcome, &error, failed_step) {
+        (Outcome::Done, _, _) => tracing::info!(elapsed_ms, steps = run.progress.steps_done, "delivered"),
+        (Outcome::Dead, Some(e), Some(step)) => tracing::warn!(step = step + 1, error = %e, "delivery dead-lettered"),
+        (Outcome::Retry(at) | Outcome::RateLimited(at), Some(e), Some(step)) => {
+            tracing::info!(step = step + 1, error = %e, retry_at = %at.to_rfc3339(), class, "delivery failed, will retry");
+        }
+        _ => {}
+    }
+    ::metrics::counter!("slatis_deliveries_total", "tenant" => job.tenant.clone(), "connector" => job.connector.clone(), "outcome" => class).increment(1);
+    ::metrics::histogram!("slatis_delivery_duration_seconds", "tenant" => job.tenant.clone(), "connector" => job.connector.clone())
+        .record(clock.elapsed().as_secs_f64());
+    let finish = Finish {
+        job: job.id,
+        worker: worker_id.to_owned(),
+        outcome,
+        steps_done: run.progress.steps_done,
+        step_results: run.progress.step_results,
+        failed_step,
+        error,
+        dry_run,
+        started_at: started,
+        finished_at,
+    };
+    match shared.store.finish(finish).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!("the job's lease was lost before it finished; another worker owns it now"),
+        Err(e) => tracing::error!(error = %e, "cannot record the delivery's outcome; it will run again when its lease lapses"),
+    }
+    pause
+}
+
+/// Lease renewal, lapsed-lease reclaim, retention purge and queue gauges.
+async fn housekeeping(shared: Arc<Shared>, worker_id: String, leased: Arc<Mutex<HashSet<JobId>>>, cancel: CancellationToken) {
+    let lease = shared.config().delivery.lease;
+    let mut renew = tokio::time::interval(lease / 3);
+    let mut gauges = tokio::time::interval(Duration::from_secs(5));
+    let mut purge = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = renew.tick() => {
+                let ids: Vec<JobId> = leased.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().copied().collect();
+                let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or_default();
+                if let Err(e) = shared.store.heartbeat(&worker_id, &ids, until).await {
+                    tracing::warn!(error = %e, "cannot renew leases");
+                }
+                match shared.store.reclaim(Utc::now(), false).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(jobs = n, "reclaimed jobs whose lease lapsed");
+                        shared.wake.notify_one();
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot reclaim lapsed leases"),
+                }
+            }
+            _ = gauges.tick() => {
+                if let Ok(s) = shared.store.stats().await {
+                    for (status, n) in [("pending", s.pending), ("running", s.running), ("done", s.done), ("dead", s.dead)] {
+                        ::metrics::gauge!("slatis_queue_jobs", "status" => status).set(n as f64);
+                    }
+                    ::metrics::gauge!("slatis_queue_oldest_due_seconds").set(s.oldest_due_seconds);
+                }
+            }
+            _ = purge.tick() => {
+                let retention = shared.config().storage.retention;
+                let before = Utc::now() - chrono::Duration::from_std(retention).unwrap_or_default();
+                match shared.store.purge(before).await {
+                    Ok(p) if p.events + p.dedupe_keys > 0 => tracing::info!(events = p.events, dedupe_keys = p.dedupe_keys, "purged finished events past retention"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot purge"),
+                }
+            }
+        }
+    }
+}

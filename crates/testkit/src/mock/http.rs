@@ -1,0 +1,188 @@
+//! A stateful mock HTTP destination for the generic http connector.
+//!
+//! It records every request it gets, answers 201 `{"id": "<n>"}` to POST and 200
+//! `{"id": …}` to anything else, and can be told to misbehave for the next requests:
+//! answer a status (with `Retry-After`), answer slowly, or drop the connection
+//! mid-answer.
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A way to misbehave.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answer this status, with an optional `Retry-After` (seconds) and body.
+    Status {
+        /// The status.
+        status: u16,
+        /// `Retry-After` in seconds.
+        retry_after: Option<u64>,
+        /// The body.
+        body: String,
+    },
+    /// Answer normally, after this long.
+    Slow(Duration),
+    /// Start a 200 answer, then drop the connection before the body ends.
+    Drop,
+}
+
+/// A request the mock got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The method.
+    pub method: String,
+    /// The path (with query).
+    pub path: String,
+    /// The headers (lower-case names).
+    pub headers: HashMap<String, String>,
+    /// The body.
+    pub body: Vec<u8>,
+    /// When it arrived.
+    pub at: Instant,
+    /// The status it was answered with (0 for a dropped connection).
+    pub status: u16,
+}
+
+impl Received {
+    /// The body as JSON.
+    ///
+    /// # Panics
+    /// If the body is not JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+#[derive(Default)]
+struct MockState {
+    received: Vec<Received>,
+    faults: VecDeque<Fault>,
+    next_id: u64,
+}
+
+/// The running mock.
+pub struct MockHttp {
+    addr: SocketAddr,
+    state: Arc<Mutex<MockState>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for MockHttp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl MockHttp {
+    /// Starts the mock on `127.0.0.1:0`.
+    ///
+    /// # Panics
+    /// If no port can be bound.
+    pub async fn start() -> Self {
+        let state = Arc::new(Mutex::new(MockState::default()));
+        let app = Router::new().fallback(handle).with_state(Arc::clone(&state));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind mock");
+        let addr = listener.local_addr().expect("mock addr");
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { addr, state, task }
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MockState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Makes the next `n` requests misbehave with `fault` (after any already queued).
+    pub fn fail_next(&self, n: usize, fault: Fault) {
+        let mut s = self.lock();
+        for _ in 0..n {
+            s.faults.push_back(fault.clone());
+        }
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn received(&self) -> Vec<Received> {
+        self.lock().received.clone()
+    }
+
+    /// The requests answered 2xx, in arrival order.
+    pub fn delivered(&self) -> Vec<Received> {
+        self.lock().received.iter().filter(|r| (200..300).contains(&r.status)).cloned().collect()
+    }
+
+    /// Waits until `n` requests were answered 2xx (or `timeout` passes), and returns them.
+    pub async fn wait_delivered(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = self.delivered();
+            if got.len() >= n || Instant::now() >= deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn handle(State(state): State<Arc<Mutex<MockState>>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let (fault, id) = {
+        let mut s = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.next_id += 1;
+        (s.faults.pop_front(), s.next_id)
+    };
+    if let Some(Fault::Slow(d)) = &fault {
+        tokio::time::sleep(*d).await;
+    }
+    let status = match &fault {
+        Some(Fault::Status { status, .. }) => *status,
+        Some(Fault::Drop) => 0,
+        _ if method == Method::POST => 201,
+        _ => 200,
+    };
+    let received = Received {
+        method: method.to_string(),
+        path: uri.path_and_query().map_or_else(|| uri.path().to_owned(), ToString::to_string),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
+        body: body.to_vec(),
+        at: Instant::now(),
+        status,
+    };
+    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).received.push(received);
+    match fault {
+        Some(Fault::Status { status, retry_after, body }) => {
+            let mut response = (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body).into_response();
+            if let Some(s) = retry_after {
+                response.headers_mut().insert("retry-after", s.into());
+            }
+            response
+        }
+        Some(Fault::Drop) => {
+            let chunks: Vec<Result<Bytes, std::io::Error>> =
+                vec![Ok(Bytes::from_static(b"{\"id\":")), Err(std::io::Error::other("connection dropped"))];
+            Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "application/json")
+                .body(Body::from_stream(futures_util::stream::iter(chunks)))
+                .unwrap_or_default()
+        }
+        _ => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            (status, axum::Json(serde_json::json!({ "id": id.to_string() }))).into_response()
+        }
+    }
+}

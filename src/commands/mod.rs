@@ -1,0 +1,27 @@
+//! One module per CLI command.
+
+pub mod dlq;
+pub mod render;
+pub mod send;
+pub mod serve;
+pub mod validate;
+
+use anyhow::Context as _;
+use slatis_core::Config;
+use std::path::Path;
+
+/// Loads the config, or prints every error and says so.
+pub fn load(path: &Path) -> anyhow::Result<Config> {
+    match slatis_core::config::load_file(path) {
+        Ok(config) => Ok(config),
+        Err(e) => {
+            eprintln!("{e}");
+            anyhow::bail!("{} is not valid; nothing was started", path.display())
+        }
+    }
+}
+
+/// Reads a file, naming it on error.
+pub fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}

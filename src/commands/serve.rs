@@ -1,0 +1,58 @@
+//! `slatis-sync serve`: the ingress, the workers and the admin listener, until SIGTERM.
+
+use super::load;
+use slatis_server::{Options, Shared};
+use slatis_store::Access;
+use std::path::Path;
+use std::process::ExitCode;
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Runs the service with the config at `path`.
+pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
+    let config = load(path)?;
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    let url = config.storage.url.clone();
+    let store = slatis_store::open(&url, Access::Owner).await?;
+    let tenants: Vec<(String, Vec<String>)> = config
+        .tenants
+        .values()
+        .map(|t| {
+            let conns = t
+                .connectors
+                .values()
+                .map(|c| format!("{} ({}{})", c.name, c.kind, if c.dry_run { ", dry run" } else { "" }))
+                .collect();
+            (t.name.clone(), conns)
+        })
+        .collect();
+    let shared = Shared::new(config, store, Some(path.to_owned()));
+    let options = Options { reclaim_all_on_start: url.starts_with("sqlite:") };
+    let running = slatis_server::start(shared, options).await?;
+    println!("slatis-sync {} — config {}, storage {}", env!("CARGO_PKG_VERSION"), path.display(), url);
+    println!("ingress listening on http://{}", running.ingress);
+    if let Some(admin) = running.admin {
+        println!("admin listening on http://{admin} (dashboard /admin, metrics /metrics)");
+    }
+    for (name, conns) in &tenants {
+        println!("  POST http://{}/webhooks/{name} → {}", running.ingress, if conns.is_empty() { "no connectors".to_owned() } else { conns.join(", ") });
+    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => match running.shared().reload() {
+                Ok(notes) => notes.iter().for_each(|n| tracing::warn!("{n}")),
+                Err(e) => tracing::error!("config not reloaded, keeping the running one: {e}"),
+            },
+        }
+    }
+    tracing::info!("shutting down: no new webhooks; finishing deliveries in flight");
+    running.shutdown().await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}

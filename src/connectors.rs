@@ -1,0 +1,27 @@
+//! The one place that links each connector crate, behind its cargo feature.
+//!
+//! A crate that is only listed in Cargo.toml is not linked, and its `inventory`
+//! registration silently vanishes; `extern crate` forces the link. The test below checks
+//! that what is registered is exactly what the features enabled.
+
+#[cfg(feature = "http")]
+#[allow(unused_extern_crates)]
+extern crate slatis_connector_http;
+
+#[cfg(test)]
+mod tests {
+    /// The connector types the enabled features promise, sorted.
+    fn enabled() -> Vec<&'static str> {
+        let mut kinds = Vec::new();
+        if cfg!(feature = "http") {
+            kinds.push("http");
+        }
+        kinds.sort_unstable();
+        kinds
+    }
+
+    #[test]
+    fn every_enabled_connector_is_registered() {
+        assert_eq!(slatis_core::connector::registered(), enabled());
+    }
+}
