@@ -17,6 +17,9 @@ struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "SLATIS_SYNC_LOG_FORMAT")]
     log_format: LogFormat,
+    /// The config file [default: $SLATIS_SYNC_CONFIG, then ./slatis-sync.yaml, then ./config.example.yaml]
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -27,16 +30,10 @@ enum LogFormat {
     Json,
 }
 
-/// Where the config comes from.
-#[derive(clap::Args, Clone)]
-struct ConfigArg {
-    /// The config file [default: $SLATIS_SYNC_CONFIG, then ./slatis-sync.yaml, then ./config.example.yaml]
-    #[arg(long, short)]
-    config: Option<PathBuf>,
-}
-
-impl ConfigArg {
-    fn path(&self) -> PathBuf {
+impl Cli {
+    /// `--config`, else `$SLATIS_SYNC_CONFIG`, else `./slatis-sync.yaml` if it exists, else
+    /// `./config.example.yaml`.
+    fn config_path(&self) -> PathBuf {
         if let Some(p) = &self.config {
             return p.clone();
         }
@@ -44,26 +41,22 @@ impl ConfigArg {
             return PathBuf::from(p);
         }
         let own = PathBuf::from("slatis-sync.yaml");
-        if own.exists() { own } else { PathBuf::from("config.example.yaml") }
+        if own.exists() {
+            own
+        } else {
+            PathBuf::from("config.example.yaml")
+        }
     }
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the webhook ingress and the workers (and the admin listener if configured).
-    Serve {
-        #[command(flatten)]
-        config: ConfigArg,
-    },
+    Serve,
     /// Load and check the config; exit 1 with every error found.
-    Validate {
-        #[command(flatten)]
-        config: ConfigArg,
-    },
+    Validate,
     /// Print each step of each job an event would make, as it would be sent (nothing is sent).
     Render {
-        #[command(flatten)]
-        config: ConfigArg,
         /// The tenant the event is for.
         #[arg(long)]
         tenant: String,
@@ -95,17 +88,19 @@ enum Command {
     },
     /// Inspect and replay dead letters.
     Dlq {
-        #[command(flatten)]
-        config: ConfigArg,
         #[command(subcommand)]
         command: commands::dlq::DlqCommand,
     },
 }
 
 fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,hyper=warn,reqwest=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,sqlx=warn,hyper=warn,reqwest=warn")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -116,13 +111,18 @@ fn init_tracing(format: LogFormat) {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
+    let config = cli.config_path();
     let result = match cli.command {
-        Command::Serve { config } => commands::serve::run(&config.path()).await,
-        Command::Validate { config } => commands::validate::run(&config.path()),
-        Command::Render { config, tenant, event, json } => commands::render::run(&config.path(), &tenant, &event, json).await,
+        Command::Serve => commands::serve::run(&config).await,
+        Command::Validate => commands::validate::run(&config),
+        Command::Render {
+            tenant,
+            event,
+            json,
+        } => commands::render::run(&config, &tenant, &event, json).await,
         Command::Sign { secret, file } => commands::send::sign(&secret, file.as_deref()),
         Command::Send { url, secret, file } => commands::send::send(&url, &secret, &file).await,
-        Command::Dlq { config, command } => commands::dlq::run(&config.path(), command).await,
+        Command::Dlq { command } => commands::dlq::run(&config, command).await,
     };
     match result {
         Ok(code) => code,

@@ -53,11 +53,21 @@ pub async fn run(config_path: &Path, command: DlqCommand) -> anyhow::Result<Exit
     let store = slatis_store::open(&config.storage.url, Access::Shared).await?;
     let code = match command {
         DlqCommand::List { tenant, limit } => {
-            let jobs = store.jobs(&JobFilter { status: Some(JobStatus::Dead), tenant, event_id: None, limit: Some(limit) }).await?;
+            let jobs = store
+                .jobs(&JobFilter {
+                    status: Some(JobStatus::Dead),
+                    tenant,
+                    event_id: None,
+                    limit: Some(limit),
+                })
+                .await?;
             if jobs.is_empty() {
                 println!("no dead letters");
             } else {
-                println!("{:>6}  {:<12} {:<12} {:<20} {:<16} {:>8}  {:<20}  ERROR", "JOB", "TENANT", "CONNECTOR", "EVENT", "BOOKING", "ATTEMPTS", "DEAD SINCE");
+                println!(
+                    "{:>6}  {:<12} {:<12} {:<20} {:<16} {:>8}  {:<20}  ERROR",
+                    "JOB", "TENANT", "CONNECTOR", "EVENT", "BOOKING", "ATTEMPTS", "DEAD SINCE"
+                );
                 for j in &jobs {
                     println!(
                         "{:>6}  {:<12} {:<12} {:<20} {:<16} {:>8}  {:<20}  {}",
@@ -68,10 +78,13 @@ pub async fn run(config_path: &Path, command: DlqCommand) -> anyhow::Result<Exit
                         cut(j.booking_id.as_deref().unwrap_or("-"), 16),
                         j.attempts,
                         j.updated_at.format("%Y-%m-%d %H:%M:%S"),
-                        cut(j.last_error.as_deref().unwrap_or(""), 100)
+                        j.last_error.as_deref().unwrap_or("").replace('\n', " ")
                     );
                 }
-                println!("{} dead letter(s); `slatis-sync dlq show ID` for one, `dlq replay ID…` to retry", jobs.len());
+                println!(
+                    "{} dead letter(s); `slatis-sync dlq show ID` for one, `dlq replay ID…` to retry",
+                    jobs.len()
+                );
             }
             ExitCode::SUCCESS
         }
@@ -81,9 +94,25 @@ pub async fn run(config_path: &Path, command: DlqCommand) -> anyhow::Result<Exit
                 ExitCode::FAILURE
             }
             Some(j) => {
-                println!("job {}  {}  tenant {}  connector {}", j.job.id, j.job.status.as_str(), j.job.tenant, j.job.connector);
-                println!("event {}  {}  booking {}", j.job.event_id, j.job.event_type, j.job.booking_id.as_deref().unwrap_or("-"));
-                println!("attempts {}  steps done {}  created {}", j.job.attempts, j.steps_done, j.job.created_at.to_rfc3339());
+                println!(
+                    "job {}  {}  tenant {}  connector {}",
+                    j.job.id,
+                    j.job.status.as_str(),
+                    j.job.tenant,
+                    j.job.connector
+                );
+                println!(
+                    "event {}  {}  booking {}",
+                    j.job.event_id,
+                    j.job.event_type,
+                    j.job.booking_id.as_deref().unwrap_or("-")
+                );
+                println!(
+                    "attempts {}  steps done {}  created {}",
+                    j.job.attempts,
+                    j.steps_done,
+                    j.job.created_at.to_rfc3339()
+                );
                 if let Some(e) = &j.job.last_error {
                     println!("last error: {e}");
                 }
@@ -94,7 +123,9 @@ pub async fn run(config_path: &Path, command: DlqCommand) -> anyhow::Result<Exit
                         a.attempt,
                         a.started_at.format("%Y-%m-%d %H:%M:%S%.3f"),
                         a.outcome,
-                        a.step.map(|s| format!("step {}: ", s + 1)).unwrap_or_default(),
+                        a.step
+                            .map(|s| format!("step {}: ", s + 1))
+                            .unwrap_or_default(),
                         a.error.as_deref().unwrap_or("")
                     );
                 }
@@ -102,25 +133,47 @@ pub async fn run(config_path: &Path, command: DlqCommand) -> anyhow::Result<Exit
                     println!("\nstep results: {}", j.step_results);
                 }
                 if let Some(d) = &j.dry_run {
-                    println!("\ndry run, requests it would send:\n{}", serde_json::to_string_pretty(d)?);
+                    println!(
+                        "\ndry run, requests it would send:\n{}",
+                        serde_json::to_string_pretty(d)?
+                    );
                 }
                 println!("\nevent:\n{}", serde_json::to_string_pretty(&j.event)?);
                 ExitCode::SUCCESS
             }
         },
         DlqCommand::Replay { ids, all, tenant } => {
-            let which = if all { Replay::All { tenant } } else { Replay::Ids(ids.clone()) };
+            let which = if all {
+                Replay::All { tenant }
+            } else {
+                Replay::Ids(ids.clone())
+            };
             let replayed = store.replay(which).await?;
             let list: Vec<String> = replayed.iter().map(ToString::to_string).collect();
-            println!("replayed {} job(s){}{}", replayed.len(), if list.is_empty() { "" } else { ": " }, list.join(", "));
-            let missed: Vec<String> = ids.iter().filter(|i| !replayed.contains(i)).map(ToString::to_string).collect();
+            println!(
+                "replayed {} job(s){}{}",
+                replayed.len(),
+                if list.is_empty() { "" } else { ": " },
+                list.join(", ")
+            );
+            let missed: Vec<String> = ids
+                .iter()
+                .filter(|i| !replayed.contains(i))
+                .map(ToString::to_string)
+                .collect();
             if !missed.is_empty() {
                 eprintln!("not dead letters (left alone): {}", missed.join(", "));
             }
             if !replayed.is_empty() {
-                println!("a running server picks them up within a second; otherwise at the next `serve`");
+                println!(
+                    "a running server picks them up within a second; otherwise at the next `serve`"
+                );
             }
-            if missed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+            if missed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
     };
     store.close().await;

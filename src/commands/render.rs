@@ -2,33 +2,71 @@
 
 use super::{load, read};
 use anyhow::{Context as _, bail};
+use slatis_core::Envelope;
 use slatis_core::connector::MemoryRecordMap;
 use slatis_core::job::{self, JobEvent, Progress};
-use slatis_core::Envelope;
 use std::path::Path;
 use std::process::ExitCode;
 
 /// Renders the event in `event_file` for `tenant`.
-pub async fn run(config_path: &Path, tenant: &str, event_file: &Path, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    config_path: &Path,
+    tenant: &str,
+    event_file: &Path,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let config = load(config_path)?;
     let Some(t) = config.tenants.get(tenant) else {
-        bail!("no tenant `{tenant}` in {} (it has: {})", config_path.display(), config.tenants.keys().cloned().collect::<Vec<_>>().join(", "));
+        bail!(
+            "no tenant `{tenant}` in {} (it has: {})",
+            config_path.display(),
+            config
+                .tenants
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     };
     let raw = read(event_file)?;
-    let envelope = Envelope::parse(&raw).with_context(|| format!("{} is not a Slatis event", event_file.display()))?;
-    let event = JobEvent { id: "evt_render", event_type: &envelope.event, received_at: chrono::Utc::now(), body: &envelope.body };
+    let envelope = Envelope::parse(&raw)
+        .with_context(|| format!("{} is not a Slatis event", event_file.display()))?;
+    let event = JobEvent {
+        id: "evt_render",
+        event_type: &envelope.event,
+        received_at: chrono::Utc::now(),
+        body: &envelope.body,
+    };
     let records = MemoryRecordMap::default();
     let route = t.route(&envelope.event);
     let mut failed = false;
     let mut out = Vec::new();
     if !json {
-        println!("{} for tenant {tenant}: {} job(s)", envelope.event, route.len());
+        println!(
+            "{} for tenant {tenant}: {} job(s)",
+            envelope.event,
+            route.len()
+        );
     }
     for name in route {
         let instance = &t.connectors[name];
         let transport = instance.transport.recording();
-        let run = job::run(&job::Job { config: &config, tenant: t, instance, transport: &transport, event: &event }, Progress::default(), &records).await;
-        let error = run.failure.as_ref().map(|(_, e)| config.redactor.redact(&e.to_string()).into_owned());
+        let run = job::run(
+            &job::Job {
+                config: &config,
+                tenant: t,
+                instance,
+                transport: &transport,
+                event: &event,
+            },
+            Progress::default(),
+            &records,
+        )
+        .await;
+        let error = run
+            .failure
+            .as_ref()
+            .map(|(_, e)| config.redactor.redact(&e.to_string()).into_owned());
         failed |= error.is_some();
         if json {
             out.push(serde_json::json!({ "connector": name, "type": instance.kind, "steps": run.trace, "error": error }));
@@ -36,8 +74,17 @@ pub async fn run(config_path: &Path, tenant: &str, event_file: &Path, json: bool
         }
         println!("\n── {name} ({}) ──", instance.kind);
         for step in &run.trace {
-            let status = if step.skipped { "skipped (when is false)" } else { "" };
-            println!("step {}  {}  {}  {status}", step.step + 1, step.action, step.place);
+            let status = if step.skipped {
+                "skipped (when is false)"
+            } else {
+                ""
+            };
+            println!(
+                "step {}  {}  {}  {status}",
+                step.step + 1,
+                step.action,
+                step.place
+            );
             for r in &step.requests {
                 println!("  {} {}", r.method, r.url);
                 for (k, v) in &r.headers {
@@ -58,5 +105,9 @@ pub async fn run(config_path: &Path, tenant: &str, event_file: &Path, json: bool
     if json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -12,7 +12,9 @@ pub fn sign(secret: &str, file: Option<&Path>) -> anyhow::Result<ExitCode> {
         Some(f) => read(f)?,
         None => {
             let mut buf = Vec::new();
-            std::io::stdin().read_to_end(&mut buf).context("cannot read stdin")?;
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .context("cannot read stdin")?;
             buf
         }
     };
@@ -25,7 +27,10 @@ pub async fn send(url: &str, secret: &str, file: &Path) -> anyhow::Result<ExitCo
     let body = read(file)?;
     let response = reqwest::Client::new()
         .post(url)
-        .header(slatis_core::signature::HEADER, slatis_core::signature::sign(secret.as_bytes(), &body))
+        .header(
+            slatis_core::signature::HEADER,
+            slatis_core::signature::sign(secret.as_bytes(), &body),
+        )
         .header("content-type", "application/json")
         .body(body)
         .send()
@@ -33,7 +38,11 @@ pub async fn send(url: &str, secret: &str, file: &Path) -> anyhow::Result<ExitCo
         .with_context(|| format!("cannot POST to {url}"))?;
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
-    println!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
+    println!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
     let pretty = serde_json::from_str::<serde_json::Value>(&text)
         .ok()
         .and_then(|v| serde_json::to_string_pretty(&v).ok())
@@ -41,5 +50,9 @@ pub async fn send(url: &str, secret: &str, file: &Path) -> anyhow::Result<ExitCo
     if !pretty.is_empty() {
         println!("{pretty}");
     }
-    Ok(if status.is_success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if status.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -22,21 +22,43 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
             let conns = t
                 .connectors
                 .values()
-                .map(|c| format!("{} ({}{})", c.name, c.kind, if c.dry_run { ", dry run" } else { "" }))
+                .map(|c| {
+                    format!(
+                        "{} ({}{})",
+                        c.name,
+                        c.kind,
+                        if c.dry_run { ", dry run" } else { "" }
+                    )
+                })
                 .collect();
             (t.name.clone(), conns)
         })
         .collect();
     let shared = Shared::new(config, store, Some(path.to_owned()));
-    let options = Options { reclaim_all_on_start: url.starts_with("sqlite:") };
+    let options = Options {
+        reclaim_all_on_start: url.starts_with("sqlite:"),
+    };
     let running = slatis_server::start(shared, options).await?;
-    println!("slatis-sync {} — config {}, storage {}", env!("CARGO_PKG_VERSION"), path.display(), url);
+    println!(
+        "slatis-sync {} — config {}, storage {}",
+        env!("CARGO_PKG_VERSION"),
+        path.display(),
+        url
+    );
     println!("ingress listening on http://{}", running.ingress);
     if let Some(admin) = running.admin {
         println!("admin listening on http://{admin} (dashboard /admin, metrics /metrics)");
     }
     for (name, conns) in &tenants {
-        println!("  POST http://{}/webhooks/{name} → {}", running.ingress, if conns.is_empty() { "no connectors".to_owned() } else { conns.join(", ") });
+        println!(
+            "  POST http://{}/webhooks/{name} → {}",
+            running.ingress,
+            if conns.is_empty() {
+                "no connectors".to_owned()
+            } else {
+                conns.join(", ")
+            }
+        );
     }
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;

@@ -8,7 +8,12 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     match slatis_core::config::load_file(path) {
         Ok(config) => {
             let instances: usize = config.tenants.values().map(|t| t.connectors.len()).sum();
-            let steps: usize = config.tenants.values().flat_map(|t| t.routes.values()).map(Vec::len).sum();
+            let steps: usize = config
+                .tenants
+                .values()
+                .flat_map(|t| t.routes.values())
+                .map(Vec::len)
+                .sum();
             println!(
                 "ok: {} is valid — {} tenant(s), {} connector instance(s), {} step(s)",
                 path.display(),
@@ -20,9 +25,21 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
                 let conns: Vec<String> = t
                     .connectors
                     .values()
-                    .map(|c| format!("{} ({}{})", c.name, c.kind, if c.dry_run { ", dry run" } else { "" }))
+                    .map(|c| {
+                        format!(
+                            "{} ({}{})",
+                            c.name,
+                            c.kind,
+                            if c.dry_run { ", dry run" } else { "" }
+                        )
+                    })
                     .collect();
-                println!("  {}: {}; routes {}", t.name, conns.join(", "), t.routes.keys().cloned().collect::<Vec<_>>().join(", "));
+                println!(
+                    "  {}: {}; routes {}",
+                    t.name,
+                    conns.join(", "),
+                    t.routes.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
             }
             for w in &config.warnings {
                 println!("warning: {w}");

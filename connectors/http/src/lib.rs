@@ -15,7 +15,9 @@ use reqwest::header::{HeaderName, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use slatis_core::config::ConfigIssue;
-use slatis_core::connector::{BuildContext, Connector, ConnectorFactory, DryRunReply, StepContext, StepOutput};
+use slatis_core::connector::{
+    BuildContext, Connector, ConnectorFactory, DryRunReply, StepContext, StepOutput,
+};
 use slatis_core::step::{Action, RenderedStep, Step, Tree};
 use slatis_core::template::Text;
 use slatis_core::{DeliveryError, signature};
@@ -65,14 +67,24 @@ fn build(cx: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> 
     let mut issues = Vec::new();
     match reqwest::Url::parse(&cfg.base_url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-        _ => issues.push(cx.issue("base_url", format!("`{}` is not an http(s) URL", cfg.base_url))),
+        _ => issues.push(cx.issue(
+            "base_url",
+            format!("`{}` is not an http(s) URL", cfg.base_url),
+        )),
     }
     let mut headers = Vec::new();
     for (name, value) in &cfg.headers {
-        match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
             (Ok(n), Ok(v)) => headers.push((n, v)),
-            (Err(_), _) => issues.push(cx.issue(&format!("headers.{name}"), "not a valid header name")),
-            (_, Err(_)) => issues.push(cx.issue(&format!("headers.{name}"), "not a valid header value")),
+            (Err(_), _) => {
+                issues.push(cx.issue(&format!("headers.{name}"), "not a valid header name"))
+            }
+            (_, Err(_)) => {
+                issues.push(cx.issue(&format!("headers.{name}"), "not a valid header value"))
+            }
         }
     }
     let sign = match cfg.sign {
@@ -92,7 +104,11 @@ fn build(cx: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> 
     if !issues.is_empty() {
         return Err(issues);
     }
-    Ok(Box::new(HttpConnector { base_url: cfg.base_url.trim_end_matches('/').to_owned(), headers, sign }))
+    Ok(Box::new(HttpConnector {
+        base_url: cfg.base_url.trim_end_matches('/').to_owned(),
+        headers,
+        sign,
+    }))
 }
 
 inventory::submit! {
@@ -104,7 +120,13 @@ impl Connector for HttpConnector {
     fn check_step(&self, step: &Step) -> Vec<(String, String)> {
         let mut issues = Vec::new();
         if step.action != Action::Request {
-            issues.push(("action".into(), format!("the http connector's only action is `request`, not `{}`", step.action)));
+            issues.push((
+                "action".into(),
+                format!(
+                    "the http connector's only action is `request`, not `{}`",
+                    step.action
+                ),
+            ));
         }
         for (key, present) in [
             ("object", step.object.is_some()),
@@ -116,32 +138,59 @@ impl Connector for HttpConnector {
                 issues.push((key.into(), format!("the http connector does not use `{key}`; describe the request with method, path, headers and json or body")));
             }
         }
-        match step.extras.iter().find(|(k, _)| k == "method").map(|(_, t)| t) {
-            None => issues.push((String::new(), "a request needs `method` (GET, POST, PUT, PATCH or DELETE)".into())),
+        match step
+            .extras
+            .iter()
+            .find(|(k, _)| k == "method")
+            .map(|(_, t)| t)
+        {
+            None => issues.push((
+                String::new(),
+                "a request needs `method` (GET, POST, PUT, PATCH or DELETE)".into(),
+            )),
             Some(Tree::Text(Text::Const(m))) if parse_method(m).is_none() => {
-                issues.push(("method".into(), format!("`{m}` is not one of GET, POST, PUT, PATCH, DELETE")));
+                issues.push((
+                    "method".into(),
+                    format!("`{m}` is not one of GET, POST, PUT, PATCH, DELETE"),
+                ));
             }
             Some(_) => {}
         }
         if !step.has("path") {
-            issues.push((String::new(), "a request needs `path` (joined to the instance's base_url)".into()));
+            issues.push((
+                String::new(),
+                "a request needs `path` (joined to the instance's base_url)".into(),
+            ));
         }
         if step.has("json") && step.has("body") {
-            issues.push(("body".into(), "give either `json` or `body`, not both".into()));
+            issues.push((
+                "body".into(),
+                "give either `json` or `body`, not both".into(),
+            ));
         }
         if step.has("content_type") && !step.has("body") {
-            issues.push(("content_type".into(), "`content_type` goes with `body` (a `json` body is application/json)".into()));
+            issues.push((
+                "content_type".into(),
+                "`content_type` goes with `body` (a `json` body is application/json)".into(),
+            ));
         }
         issues
     }
 
-    async fn execute(&self, step: &RenderedStep, cx: &StepContext<'_>) -> Result<StepOutput, DeliveryError> {
+    async fn execute(
+        &self,
+        step: &RenderedStep,
+        cx: &StepContext<'_>,
+    ) -> Result<StepOutput, DeliveryError> {
         let method_text = step.extra_str("method").unwrap_or_default();
-        let method = parse_method(method_text)
-            .ok_or_else(|| DeliveryError::permanent(format!("`{method_text}` is not an HTTP method")))?;
+        let method = parse_method(method_text).ok_or_else(|| {
+            DeliveryError::permanent(format!("`{method_text}` is not an HTTP method"))
+        })?;
         let path = step.extra_str("path").unwrap_or_default();
         if path.contains("://") {
-            return Err(DeliveryError::permanent("`path` must be a path under base_url, not a full URL"));
+            return Err(DeliveryError::permanent(
+                "`path` must be a path under base_url, not a full URL",
+            ));
         }
         let url = format!("{}/{}", self.base_url, path.trim_start_matches('/'));
         let mut request = cx.http.request(method, &url);
@@ -154,10 +203,12 @@ impl Connector for HttpConnector {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                let name = HeaderName::from_bytes(name.as_bytes())
-                    .map_err(|_| DeliveryError::permanent(format!("`{name}` is not a valid header name")))?;
-                let value = HeaderValue::from_str(&value)
-                    .map_err(|_| DeliveryError::permanent(format!("header `{name}` renders to an invalid value")))?;
+                let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                    DeliveryError::permanent(format!("`{name}` is not a valid header name"))
+                })?;
+                let value = HeaderValue::from_str(&value).map_err(|_| {
+                    DeliveryError::permanent(format!("header `{name}` renders to an invalid value"))
+                })?;
                 request = request.header(name, value);
             }
         }
@@ -168,7 +219,9 @@ impl Connector for HttpConnector {
                     Value::String(s) => s.clone().into_bytes(),
                     other => other.to_string().into_bytes(),
                 },
-                step.extra_str("content_type").unwrap_or("text/plain; charset=utf-8").to_owned(),
+                step.extra_str("content_type")
+                    .unwrap_or("text/plain; charset=utf-8")
+                    .to_owned(),
             )),
             (None, None) => None,
         };
@@ -176,15 +229,24 @@ impl Connector for HttpConnector {
             if let Some((secret, header)) = &self.sign {
                 request = request.header(header, signature::sign(secret, &bytes));
             }
-            request = request.header(reqwest::header::CONTENT_TYPE, content_type).body(bytes);
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(bytes);
         }
-        let reply = cx.http.send(request, DryRunReply::json(json!({}))).await?.check(|r| r.excerpt(300))?;
+        let reply = cx
+            .http
+            .send(request, DryRunReply::json(json!({})))
+            .await?
+            .check(|r| r.excerpt(300))?;
         let id = match reply.json().get("id") {
             Some(Value::String(s)) => Some(s.clone()),
             Some(Value::Number(n)) => Some(n.to_string()),
             _ => None,
         };
-        Ok(StepOutput { id, created: reply.status == reqwest::StatusCode::CREATED })
+        Ok(StepOutput {
+            id,
+            created: reply.status == reqwest::StatusCode::CREATED,
+        })
     }
 }
 

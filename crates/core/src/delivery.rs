@@ -37,22 +37,33 @@ pub enum DeliveryError {
 impl DeliveryError {
     /// A transient failure with no time constraint.
     pub fn retryable(message: impl Into<String>) -> Self {
-        Self::Retryable { message: message.into(), not_before: None }
+        Self::Retryable {
+            message: message.into(),
+            not_before: None,
+        }
     }
 
     /// A transient failure that must not be retried before `not_before`.
     pub fn retry_after(message: impl Into<String>, not_before: Option<DateTime<Utc>>) -> Self {
-        Self::Retryable { message: message.into(), not_before }
+        Self::Retryable {
+            message: message.into(),
+            not_before,
+        }
     }
 
     /// A rate-limit failure that resets at `until`.
     pub fn rate_limited(message: impl Into<String>, until: DateTime<Utc>) -> Self {
-        Self::RateLimited { message: message.into(), until }
+        Self::RateLimited {
+            message: message.into(),
+            until,
+        }
     }
 
     /// A failure that no retry can fix.
     pub fn permanent(message: impl Into<String>) -> Self {
-        Self::Permanent { message: message.into() }
+        Self::Permanent {
+            message: message.into(),
+        }
     }
 
     /// The human-readable message.
@@ -78,13 +89,20 @@ impl DeliveryError {
     #[must_use]
     pub fn context(self, context: impl fmt::Display) -> Self {
         match self {
-            Self::Retryable { message, not_before } => {
-                Self::Retryable { message: format!("{context}: {message}"), not_before }
-            }
-            Self::RateLimited { message, until } => {
-                Self::RateLimited { message: format!("{context}: {message}"), until }
-            }
-            Self::Permanent { message } => Self::Permanent { message: format!("{context}: {message}") },
+            Self::Retryable {
+                message,
+                not_before,
+            } => Self::Retryable {
+                message: format!("{context}: {message}"),
+                not_before,
+            },
+            Self::RateLimited { message, until } => Self::RateLimited {
+                message: format!("{context}: {message}"),
+                until,
+            },
+            Self::Permanent { message } => Self::Permanent {
+                message: format!("{context}: {message}"),
+            },
         }
     }
 }

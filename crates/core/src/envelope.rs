@@ -41,14 +41,23 @@ impl Envelope {
     /// # Errors
     /// [`EnvelopeError`] when the body is not JSON or has no string `event`.
     pub fn parse(raw: &[u8]) -> Result<Self, EnvelopeError> {
-        let body: Value = serde_json::from_slice(raw).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
-        let event = body.get("event").and_then(Value::as_str).ok_or(EnvelopeError::NoEvent)?.to_owned();
+        let body: Value =
+            serde_json::from_slice(raw).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
+        let event = body
+            .get("event")
+            .and_then(Value::as_str)
+            .ok_or(EnvelopeError::NoEvent)?
+            .to_owned();
         let booking_id = match body.get("data").and_then(|d| d.get("id")) {
             Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
             Some(Value::Number(n)) => Some(n.to_string()),
             _ => None,
         };
-        Ok(Self { event, booking_id, body })
+        Ok(Self {
+            event,
+            booking_id,
+            body,
+        })
     }
 
     /// The `data` object as sent (`null` if absent).
@@ -66,18 +75,31 @@ mod tests {
         let v1 = Envelope::parse(br#"{"event":"BOOKING_CREATED","webhook_id":"wh","data":{"id":"bkg_1","start_time":"x"}}"#)
             .expect("v1");
         assert_eq!(v1.booking_id.as_deref(), Some("bkg_1"));
-        let legacy = Envelope::parse(br#"{"event":"BOOKING_CREATED","webhookId":"wh","data":{"id":7,"startTime":"x"}}"#)
-            .expect("legacy");
+        let legacy = Envelope::parse(
+            br#"{"event":"BOOKING_CREATED","webhookId":"wh","data":{"id":7,"startTime":"x"}}"#,
+        )
+        .expect("legacy");
         assert_eq!(legacy.booking_id.as_deref(), Some("7"));
         assert_eq!(legacy.data()["startTime"], "x");
     }
 
     #[test]
     fn rejects_non_events() {
-        assert!(matches!(Envelope::parse(b"not json"), Err(EnvelopeError::NotJson(_))));
+        assert!(matches!(
+            Envelope::parse(b"not json"),
+            Err(EnvelopeError::NotJson(_))
+        ));
         assert_eq!(Envelope::parse(b"[1,2]"), Err(EnvelopeError::NoEvent));
-        assert_eq!(Envelope::parse(br#"{"event":5}"#), Err(EnvelopeError::NoEvent));
-        assert_eq!(Envelope::parse(b""), Err(EnvelopeError::NotJson("EOF while parsing a value at line 1 column 0".into())));
+        assert_eq!(
+            Envelope::parse(br#"{"event":5}"#),
+            Err(EnvelopeError::NoEvent)
+        );
+        assert_eq!(
+            Envelope::parse(b""),
+            Err(EnvelopeError::NotJson(
+                "EOF while parsing a value at line 1 column 0".into()
+            ))
+        );
     }
 
     #[test]

@@ -103,9 +103,16 @@ pub struct Job<'a> {
 
 /// Runs `job` from `progress` on.
 pub async fn run(job: &Job<'_>, progress: Progress, records: &dyn RecordMap) -> RunResult {
-    let steps: Vec<&Step> = job.tenant.steps(job.event.event_type, &job.instance.name).collect();
+    let steps: Vec<&Step> = job
+        .tenant
+        .steps(job.event.event_type, &job.instance.name)
+        .collect();
     let recorder = Recorder::default();
-    let mut results = if progress.step_results.is_object() { progress.step_results } else { json!({}) };
+    let mut results = if progress.step_results.is_object() {
+        progress.step_results
+    } else {
+        json!({})
+    };
     let mut cx = context(&job.tenant.name, job.event, &results);
     let mut done = progress.steps_done;
     let mut failure = None;
@@ -131,7 +138,13 @@ pub async fn run(job: &Job<'_>, progress: Progress, records: &dyn RecordMap) -> 
             }
             Ok(None) => t.skipped = true,
             Err(e) => {
-                let label = format!("step {} ({}, {} {})", i + 1, step.place, job.instance.kind, step.action);
+                let label = format!(
+                    "step {} ({}, {} {})",
+                    i + 1,
+                    step.place,
+                    job.instance.kind,
+                    step.action
+                );
                 failure = Some((i, e.context(label)));
                 trace.push(t);
                 break;
@@ -140,7 +153,14 @@ pub async fn run(job: &Job<'_>, progress: Progress, records: &dyn RecordMap) -> 
         trace.push(t);
         done = i + 1;
     }
-    RunResult { progress: Progress { steps_done: done, step_results: results }, failure, trace }
+    RunResult {
+        progress: Progress {
+            steps_done: done,
+            step_results: results,
+        },
+        failure,
+        trace,
+    }
 }
 
 /// Runs one step; `None` when its `when` said to skip it.

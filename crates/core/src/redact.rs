@@ -10,8 +10,15 @@ use std::borrow::Cow;
 pub const MASK: &str = "***";
 
 /// Header names whose values are always masked, whatever they hold.
-const SECRET_HEADERS: &[&str] =
-    &["authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key", "x-api-token"];
+const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "api-key",
+    "x-api-token",
+];
 
 /// Replaces known secret values with [`MASK`].
 #[derive(Debug, Clone, Default)]
@@ -68,9 +75,18 @@ impl Redactor {
 /// `client_secret`, `api_key`, `password`, `private_key`, `token`, …) or sits under a
 /// `headers` map.
 pub fn is_secret_path(path: &str) -> bool {
-    const WORDS: &[&str] = &["secret", "token", "key", "password", "credential", "authorization"];
+    const WORDS: &[&str] = &[
+        "secret",
+        "token",
+        "key",
+        "password",
+        "credential",
+        "authorization",
+    ];
     let lower = path.to_ascii_lowercase();
-    lower.split(['.', '[']).any(|seg| seg == "headers" || WORDS.iter().any(|w| seg.contains(w)))
+    lower
+        .split(['.', '['])
+        .any(|seg| seg == "headers" || WORDS.iter().any(|w| seg.contains(w)))
 }
 
 #[cfg(test)]
@@ -91,7 +107,9 @@ mod tests {
     fn secret_paths() {
         assert!(is_secret_path("tenants.acme.signing_secrets[0]"));
         assert!(is_secret_path("tenants.acme.connectors.hs.access_token"));
-        assert!(is_secret_path("tenants.acme.connectors.api.headers.X-Custom"));
+        assert!(is_secret_path(
+            "tenants.acme.connectors.api.headers.X-Custom"
+        ));
         assert!(is_secret_path("tenants.a.connectors.sf.auth.private_key"));
         assert!(!is_secret_path("tenants.acme.connectors.api.base_url"));
         assert!(!is_secret_path("server.listen"));

@@ -54,7 +54,8 @@ fn parse(header: &str) -> Option<Vec<u8>> {
 
 fn new_mac(secret: &[u8]) -> HmacSha256 {
     // HMAC accepts keys of any length, so this cannot fail.
-    <HmacSha256 as KeyInit>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
+    <HmacSha256 as KeyInit>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
 }
 
 #[cfg(test)]

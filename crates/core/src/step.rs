@@ -163,7 +163,10 @@ impl Step {
             .collect::<Result<_, _>>()?;
         let mut extras = Map::new();
         for (key, tree) in &self.extras {
-            extras.insert(key.clone(), render_tree(tree, t, cx, false)?.unwrap_or_default());
+            extras.insert(
+                key.clone(),
+                render_tree(tree, t, cx, false)?.unwrap_or_default(),
+            );
         }
         Ok(RenderedStep {
             place: self.place.clone(),
@@ -180,23 +183,38 @@ impl Step {
 }
 
 /// Renders a tree; `None` when `omit_empty` drops a blank leaf.
-fn render_tree(tree: &Tree, t: &Templates, cx: &RenderContext, omit_empty: bool) -> Result<Option<Value>, TemplateError> {
+fn render_tree(
+    tree: &Tree,
+    t: &Templates,
+    cx: &RenderContext,
+    omit_empty: bool,
+) -> Result<Option<Value>, TemplateError> {
     Ok(match tree {
         Tree::Literal(v) => Some(v.clone()),
         Tree::Text(text) => {
             let s = t.render(text, cx)?;
-            if omit_empty && s.is_empty() { None } else { Some(Value::String(s)) }
+            if omit_empty && s.is_empty() {
+                None
+            } else {
+                Some(Value::String(s))
+            }
         }
         Tree::Typed(text, ty) => {
             let s = t.render(text, cx)?;
             if omit_empty && s.trim().is_empty() {
                 None
             } else {
-                Some(convert(&s, *ty).map_err(|message| TemplateError { place: place_of(text), message })?)
+                Some(convert(&s, *ty).map_err(|message| TemplateError {
+                    place: place_of(text),
+                    message,
+                })?)
             }
         }
         Tree::Array(items) => Some(Value::Array(
-            items.iter().map(|i| render_tree(i, t, cx, false).map(Option::unwrap_or_default)).collect::<Result<_, _>>()?,
+            items
+                .iter()
+                .map(|i| render_tree(i, t, cx, false).map(Option::unwrap_or_default))
+                .collect::<Result<_, _>>()?,
         )),
         Tree::Object(entries) => {
             let mut map = Map::new();
@@ -228,7 +246,10 @@ pub fn convert(s: &str, ty: ValueType) -> Result<Value, String> {
     }
     match ty {
         ValueType::String => Ok(Value::String(s.to_owned())),
-        ValueType::Integer => trimmed.parse::<i64>().map(Value::from).map_err(|_| format!("{s:?} is not an integer")),
+        ValueType::Integer => trimmed
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| format!("{s:?} is not an integer")),
         ValueType::Number => trimmed
             .parse::<f64>()
             .ok()
@@ -240,7 +261,9 @@ pub fn convert(s: &str, ty: ValueType) -> Result<Value, String> {
             "false" => Ok(Value::Bool(false)),
             _ => Err(format!("{s:?} is not true or false")),
         },
-        ValueType::Json => serde_json::from_str(trimmed).map_err(|e| format!("{s:?} is not JSON ({e})")),
+        ValueType::Json => {
+            serde_json::from_str(trimmed).map_err(|e| format!("{s:?} is not JSON ({e})"))
+        }
     }
 }
 
@@ -300,8 +323,17 @@ mod tests {
     fn tree(t: &mut Templates, v: &Value, place: &str) -> Tree {
         match v {
             Value::String(s) => Tree::Text(t.compile(place, s).expect("compiles")),
-            Value::Array(a) => Tree::Array(a.iter().enumerate().map(|(i, v)| tree(t, v, &format!("{place}[{i}]"))).collect()),
-            Value::Object(m) => Tree::Object(m.iter().map(|(k, v)| (k.clone(), tree(t, v, &format!("{place}.{k}")))).collect()),
+            Value::Array(a) => Tree::Array(
+                a.iter()
+                    .enumerate()
+                    .map(|(i, v)| tree(t, v, &format!("{place}[{i}]")))
+                    .collect(),
+            ),
+            Value::Object(m) => Tree::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), tree(t, v, &format!("{place}.{k}"))))
+                    .collect(),
+            ),
             other => Tree::Literal(other.clone()),
         }
     }
@@ -330,9 +362,16 @@ mod tests {
         assert_eq!(convert(" 42 ", ValueType::Integer), Ok(json!(42)));
         assert_eq!(convert("4.5", ValueType::Number), Ok(json!(4.5)));
         assert_eq!(convert("TRUE", ValueType::Boolean), Ok(json!(true)));
-        assert_eq!(convert(r#"{"a":[1]}"#, ValueType::Json), Ok(json!({"a":[1]})));
+        assert_eq!(
+            convert(r#"{"a":[1]}"#, ValueType::Json),
+            Ok(json!({"a":[1]}))
+        );
         assert_eq!(convert("", ValueType::Integer), Ok(Value::Null));
-        assert!(convert("4x", ValueType::Integer).unwrap_err().contains("not an integer"));
+        assert!(
+            convert("4x", ValueType::Integer)
+                .unwrap_err()
+                .contains("not an integer")
+        );
         assert!(convert("yes", ValueType::Boolean).is_err());
     }
 
@@ -343,9 +382,21 @@ mod tests {
         step.extras.clear();
         step.omit_empty = true;
         step.properties = vec![
-            ("phone".into(), Tree::Text(t.compile("p1", "{{data.phone}}").expect("c"))),
-            ("name".into(), Tree::Text(t.compile("p2", "{{data.name}}").expect("c"))),
-            ("n".into(), Tree::Typed(t.compile("p3", "{{data.phone}}").expect("c"), ValueType::Integer)),
+            (
+                "phone".into(),
+                Tree::Text(t.compile("p1", "{{data.phone}}").expect("c")),
+            ),
+            (
+                "name".into(),
+                Tree::Text(t.compile("p2", "{{data.name}}").expect("c")),
+            ),
+            (
+                "n".into(),
+                Tree::Typed(
+                    t.compile("p3", "{{data.phone}}").expect("c"),
+                    ValueType::Integer,
+                ),
+            ),
         ];
         let cx = RenderContext::new(json!({"data": {"phone": "", "name": "Ada"}}));
         let r = step.render(&t, &cx).expect("renders");

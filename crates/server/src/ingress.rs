@@ -36,21 +36,35 @@ fn count(tenant: &str, outcome: &'static str) {
     metrics::counter!("slatis_webhooks_received_total", "tenant" => tenant.to_owned(), "outcome" => outcome).increment(1);
 }
 
-async fn webhook(State(shared): State<Arc<Shared>>, Path(tenant_name): Path<String>, headers: HeaderMap, body: Body) -> Response {
+async fn webhook(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant_name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let config = shared.config();
     let limit = config.server.max_body_bytes;
     let tenant = config.tenants.get(&tenant_name);
     let label = tenant.map_or("unknown", |t| t.name.as_str());
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         count(label, "too_large");
-        return answer(StatusCode::PAYLOAD_TOO_LARGE, json!({ "error": format!("body over {limit} bytes") }));
+        return answer(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            json!({ "error": format!("body over {limit} bytes") }),
+        );
     }
     let raw = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,
         Err(_) => {
             count(label, "too_large");
-            return answer(StatusCode::PAYLOAD_TOO_LARGE, json!({ "error": format!("body over {limit} bytes") }));
+            return answer(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!({ "error": format!("body over {limit} bytes") }),
+            );
         }
     };
     let sig = headers.get(signature::HEADER).and_then(|v| v.to_str().ok());
@@ -60,8 +74,14 @@ async fn webhook(State(shared): State<Arc<Shared>>, Path(tenant_name): Path<Stri
     };
     let Some(tenant) = tenant.filter(|_| verified) else {
         count(label, "invalid_signature");
-        tracing::info!(tenant = label, "webhook refused: invalid signature or unknown tenant");
-        return answer(StatusCode::UNAUTHORIZED, json!({ "error": "invalid signature" }));
+        tracing::info!(
+            tenant = label,
+            "webhook refused: invalid signature or unknown tenant"
+        );
+        return answer(
+            StatusCode::UNAUTHORIZED,
+            json!({ "error": "invalid signature" }),
+        );
     };
     let envelope = match Envelope::parse(&raw) {
         Ok(e) => e,
@@ -71,7 +91,11 @@ async fn webhook(State(shared): State<Arc<Shared>>, Path(tenant_name): Path<Stri
             return answer(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() }));
         }
     };
-    let connectors: Vec<String> = tenant.route(&envelope.event).into_iter().map(str::to_owned).collect();
+    let connectors: Vec<String> = tenant
+        .route(&envelope.event)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     let routed = connectors.len();
     let event_id = format!("evt_{}", uuid::Uuid::now_v7().simple());
     let new = NewEvent {
@@ -91,17 +115,30 @@ async fn webhook(State(shared): State<Arc<Shared>>, Path(tenant_name): Path<Stri
             if jobs > 0 {
                 shared.wake.notify_one();
             }
-            answer(StatusCode::OK, json!({ "received": true, "event_id": event_id, "routed": routed }))
+            answer(
+                StatusCode::OK,
+                json!({ "received": true, "event_id": event_id, "routed": routed }),
+            )
         }
         Ok(Ingested::Duplicate { event_id }) => {
             count(label, "duplicate");
-            tracing::info!(tenant = label, event_id, "webhook is a duplicate of an earlier delivery");
-            answer(StatusCode::OK, json!({ "received": true, "duplicate": true, "event_id": event_id }))
+            tracing::info!(
+                tenant = label,
+                event_id,
+                "webhook is a duplicate of an earlier delivery"
+            );
+            answer(
+                StatusCode::OK,
+                json!({ "received": true, "duplicate": true, "event_id": event_id }),
+            )
         }
         Err(e) => {
             count(label, "unavailable");
             tracing::error!(tenant = label, error = %e, "webhook not stored: storage unavailable");
-            answer(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": "storage unavailable, retry later" }))
+            answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "error": "storage unavailable, retry later" }),
+            )
         }
     }
 }
@@ -117,7 +154,10 @@ pub async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
         Ok(_) => answer(StatusCode::OK, json!({ "status": "ready" })),
         Err(e) => {
             tracing::warn!(error = %e, "not ready: storage unavailable");
-            answer(StatusCode::SERVICE_UNAVAILABLE, json!({ "status": "storage unavailable" }))
+            answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "status": "storage unavailable" }),
+            )
         }
     }
 }

@@ -49,12 +49,22 @@ pub struct Shared {
 impl Shared {
     /// State around `config` and `store`.
     pub fn new(config: Config, store: Arc<dyn Store>, config_path: Option<PathBuf>) -> Arc<Self> {
-        Arc::new(Self { config: RwLock::new(Arc::new(config)), store, wake: Notify::new(), config_path })
+        Arc::new(Self {
+            config: RwLock::new(Arc::new(config)),
+            store,
+            wake: Notify::new(),
+            config_path,
+        })
     }
 
     /// The current config generation.
     pub fn config(&self) -> Arc<Config> {
-        Arc::clone(&self.config.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+        Arc::clone(
+            &self
+                .config
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     /// Loads the config file again and, if it is valid, makes it current. Listeners and
@@ -71,10 +81,15 @@ impl Shared {
         {
             let old = self.config();
             if new.server.listen != old.server.listen || new.storage.url != old.storage.url {
-                notes.push("server.listen and storage.url take effect at the next restart".to_owned());
+                notes.push(
+                    "server.listen and storage.url take effect at the next restart".to_owned(),
+                );
             }
         }
-        *self.config.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(new);
+        *self
+            .config
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(new);
         self.wake.notify_one();
         tracing::info!(tenants = self.config().tenants.len(), "config reloaded");
         Ok(notes)
@@ -113,32 +128,56 @@ pub async fn start(shared: Arc<Shared>, options: Options) -> Result<Running, Ser
     if options.reclaim_all_on_start {
         let n = shared.store.reclaim(chrono::Utc::now(), true).await?;
         if n > 0 {
-            tracing::info!(jobs = n, "reclaimed jobs left running by the previous process");
+            tracing::info!(
+                jobs = n,
+                "reclaimed jobs left running by the previous process"
+            );
         }
     }
     let listener = bind(config.server.listen).await?;
-    let ingress = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.server.listen, source })?;
+    let ingress = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.server.listen,
+        source,
+    })?;
     let app = ingress::router(Arc::clone(&shared));
     let ingress_task = tokio::spawn(serve(listener, app, cancel.clone()));
     let (admin, admin_task) = match &config.admin {
         Some(a) => {
             let listener = bind(a.listen).await?;
-            let addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: a.listen, source })?;
+            let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+                addr: a.listen,
+                source,
+            })?;
             let app = admin::router(Arc::clone(&shared));
-            (Some(addr), Some(tokio::spawn(serve(listener, app, cancel.clone()))))
+            (
+                Some(addr),
+                Some(tokio::spawn(serve(listener, app, cancel.clone()))),
+            )
         }
         None => (None, None),
     };
     let worker_task = tokio::spawn(worker::run(Arc::clone(&shared), cancel.clone()));
-    Ok(Running { ingress, admin, cancel, ingress_task, admin_task, worker_task, shared })
+    Ok(Running {
+        ingress,
+        admin,
+        cancel,
+        ingress_task,
+        admin_task,
+        worker_task,
+        shared,
+    })
 }
 
 async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServerError> {
-    tokio::net::TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })
 }
 
 async fn serve(listener: tokio::net::TcpListener, app: axum::Router, cancel: CancellationToken) {
-    let result = axum::serve(listener, app).with_graceful_shutdown(cancel.cancelled_owned()).await;
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(cancel.cancelled_owned())
+        .await;
     if let Err(e) = result {
         tracing::error!(error = %e, "listener stopped");
     }

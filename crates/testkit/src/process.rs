@@ -25,7 +25,11 @@ impl Server {
     /// If it does not start within 30 seconds.
     pub fn start(bin: &Path, config: &Path, env: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(bin);
-        cmd.arg("serve").arg("--config").arg(config).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         cmd.env_remove("RUST_LOG");
         for (k, v) in env {
             cmd.env(k, v);
@@ -34,8 +38,14 @@ impl Server {
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         for stream in [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
         ]
         .into_iter()
         .flatten()
@@ -43,7 +53,9 @@ impl Server {
             let (log, tx) = (Arc::clone(&log), tx.clone());
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push_str(&format!("{line}\n"));
+                    log.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push_str(&format!("{line}\n"));
                     let _ = tx.send(line);
                 }
             });
@@ -54,7 +66,11 @@ impl Server {
             let left = deadline.saturating_duration_since(Instant::now());
             let Ok(line) = rx.recv_timeout(left) else {
                 let _ = child.kill();
-                panic!("slatis-sync did not start; its output:\n{}", log.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+                panic!(
+                    "slatis-sync did not start; its output:\n{}",
+                    log.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                );
             };
             if let Some(u) = find_url(&line, "admin listening on ") {
                 admin_url = Some(u);
@@ -62,7 +78,12 @@ impl Server {
                 url = Some(u);
             }
         }
-        Self { child, url: url.unwrap_or_default(), admin_url, log }
+        Self {
+            child,
+            url: url.unwrap_or_default(),
+            admin_url,
+            log,
+        }
     }
 
     /// The webhook URL of `tenant`.
@@ -72,7 +93,10 @@ impl Server {
 
     /// Everything the server printed so far.
     pub fn log(&self) -> String {
-        self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Kills the process at once (SIGKILL): nothing is flushed, nothing is released.
@@ -83,7 +107,10 @@ impl Server {
 
     /// Sends SIGTERM and waits for the process to exit; returns whether it exited 0.
     pub fn terminate(&mut self, timeout: Duration) -> bool {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {

@@ -22,5 +22,8 @@ pub async fn post_signed(
         .await?;
     let status = response.status().as_u16();
     let bytes = response.bytes().await?;
-    Ok((status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null)))
+    Ok((
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    ))
 }

@@ -10,9 +10,12 @@ use std::time::Duration;
 pub fn parse(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     if s.chars().all(|c| c.is_ascii_digit()) && !s.is_empty() {
-        return Err(format!("`{s}` has no unit: write a duration such as 500ms, 10s, 5m, 1h or 7d"));
+        return Err(format!(
+            "`{s}` has no unit: write a duration such as 500ms, 10s, 5m, 1h or 7d"
+        ));
     }
-    humantime::parse_duration(s).map_err(|_| format!("`{s}` is not a duration such as 500ms, 10s, 5m, 1h or 7d"))
+    humantime::parse_duration(s)
+        .map_err(|_| format!("`{s}` is not a duration such as 500ms, 10s, 5m, 1h or 7d"))
 }
 
 /// Deserializes a duration string.

@@ -14,7 +14,13 @@ use serde_json::Value;
 pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// Substitutes every string leaf under `path`; collects issues and the secret values used.
-pub fn interpolate(value: &mut Value, path: &str, env: Lookup<'_>, issues: &mut Vec<ConfigIssue>, secrets: &mut Vec<String>) {
+pub fn interpolate(
+    value: &mut Value,
+    path: &str,
+    env: Lookup<'_>,
+    issues: &mut Vec<ConfigIssue>,
+    secrets: &mut Vec<String>,
+) {
     match value {
         Value::String(s) if s.contains('$') => match substitute(s, env) {
             Ok((out, used)) => {
@@ -54,13 +60,18 @@ pub fn substitute(s: &str, env: Lookup<'_>) -> Result<(String, Vec<String>), Str
             out.push_str("${");
             rest = after;
         } else if let Some(after) = tail.strip_prefix("${") {
-            let end = after.find('}').ok_or_else(|| format!("unclosed `${{` in {s:?}"))?;
+            let end = after
+                .find('}')
+                .ok_or_else(|| format!("unclosed `${{` in {s:?}"))?;
             let (name, default) = match after[..end].split_once(":-") {
                 Some((n, d)) => (n, Some(d)),
                 None => (&after[..end], None),
             };
             if !is_var_name(name) {
-                return Err(format!("`${{{}}}` is not a valid variable reference (use ${{NAME}} or ${{NAME:-default}})", &after[..end]));
+                return Err(format!(
+                    "`${{{}}}` is not a valid variable reference (use ${{NAME}} or ${{NAME:-default}})",
+                    &after[..end]
+                ));
             }
             match (env(name), default) {
                 (Some(v), Some(d)) if v.is_empty() => out.push_str(d),
@@ -83,7 +94,10 @@ pub fn substitute(s: &str, env: Lookup<'_>) -> Result<(String, Vec<String>), Str
 
 fn is_var_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]
@@ -121,14 +135,18 @@ mod tests {
             let got = substitute(input, &env).map(|(s, _)| s);
             match want {
                 Ok(w) => assert_eq!(got.as_deref(), Ok(*w), "{input}"),
-                Err(w) => assert!(got.as_ref().is_err_and(|e| e.contains(w)), "{input}: {got:?}"),
+                Err(w) => assert!(
+                    got.as_ref().is_err_and(|e| e.contains(w)),
+                    "{input}: {got:?}"
+                ),
             }
         }
     }
 
     #[test]
     fn only_secret_paths_report_their_values() {
-        let mut v = serde_json::json!({"headers": {"A": "${TOKEN}"}, "base_url": "${TOKEN}", "n": 5});
+        let mut v =
+            serde_json::json!({"headers": {"A": "${TOKEN}"}, "base_url": "${TOKEN}", "n": 5});
         let (mut issues, mut secrets) = (vec![], vec![]);
         interpolate(&mut v, "c", &env, &mut issues, &mut secrets);
         assert!(issues.is_empty());

@@ -35,5 +35,6 @@ pub fn int<'de, D: Deserializer<'de>, T: FromStr>(d: D) -> Result<T, D::Error> {
         Scalar::Text(s) => s.trim().to_owned(),
         Scalar::Bool(b) => b.to_string(),
     };
-    text.parse().map_err(|_| D::Error::custom(format!("expected a whole number (≥ 0), got `{text}`")))
+    text.parse()
+        .map_err(|_| D::Error::custom(format!("expected a whole number (≥ 0), got `{text}`")))
 }

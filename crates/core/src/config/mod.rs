@@ -59,7 +59,11 @@ pub struct ConfigIssue {
 impl ConfigIssue {
     /// An issue at `path` (its line is filled in by the loader).
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), line: None, message: message.into() }
+        Self {
+            path: path.into(),
+            line: None,
+            message: message.into(),
+        }
     }
 }
 
@@ -68,7 +72,11 @@ impl fmt::Display for ConfigIssue {
         if let Some(line) = self.line {
             write!(f, "line {line}: ")?;
         }
-        if self.path.is_empty() { write!(f, "{}", self.message) } else { write!(f, "{}: {}", self.path, self.message) }
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
     }
 }
 
@@ -84,7 +92,10 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.issues.len();
-        let name = self.file.as_ref().map_or_else(|| "config".to_owned(), |p| p.display().to_string());
+        let name = self
+            .file
+            .as_ref()
+            .map_or_else(|| "config".to_owned(), |p| p.display().to_string());
         write!(f, "{name}: {n} error{}", if n == 1 { "" } else { "s" })?;
         for issue in &self.issues {
             write!(f, "\n  - {issue}")?;
@@ -146,7 +157,11 @@ pub struct RetryConfig {
 
 impl Default for RetryConfig {
     fn default() -> Self {
-        Self { max_attempts: default_max_attempts(), initial_backoff: default_initial_backoff(), max_backoff: default_max_backoff() }
+        Self {
+            max_attempts: default_max_attempts(),
+            initial_backoff: default_initial_backoff(),
+            max_backoff: default_max_backoff(),
+        }
     }
 }
 
@@ -230,7 +245,10 @@ struct InstanceKeys {
     timeout: Duration,
     /// Deliveries in flight to this instance at most (default 8): a slow or throttled
     /// CRM never takes every worker.
-    #[serde(default = "default_instance_concurrency", deserialize_with = "lenient::int")]
+    #[serde(
+        default = "default_instance_concurrency",
+        deserialize_with = "lenient::int"
+    )]
     concurrency: usize,
 }
 
@@ -276,7 +294,11 @@ pub struct Tenant {
 impl Tenant {
     /// The steps one job runs: those of `event`'s route, then those of `*`, that name
     /// `connector`, in config order.
-    pub fn steps<'a>(&'a self, event: &str, connector: &'a str) -> impl Iterator<Item = &'a Step> + 'a {
+    pub fn steps<'a>(
+        &'a self,
+        event: &str,
+        connector: &'a str,
+    ) -> impl Iterator<Item = &'a Step> + 'a {
         let exact = self.routes.get(event).into_iter().flatten();
         let any = self.routes.get("*").into_iter().flatten();
         exact.chain(any).filter(move |s| s.connector == connector)
@@ -338,14 +360,22 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
 pub fn load_str(src: &str, env: Lookup<'_>) -> Result<Config, ConfigError> {
     let root = yaml::parse(src).map_err(|e| ConfigError {
         file: None,
-        issues: vec![ConfigIssue { path: String::new(), line: e.line, message: format!("not valid YAML: {}", e.message) }],
+        issues: vec![ConfigIssue {
+            path: String::new(),
+            line: e.line,
+            message: format!("not valid YAML: {}", e.message),
+        }],
     })?;
     let mut lines = yaml::Lines::default();
     let mut root = root.into_json("", &mut lines);
     let mut issues = Vec::new();
     let mut secrets = Vec::new();
     env::interpolate(&mut root, "", env, &mut issues, &mut secrets);
-    let mut loader = Loader { issues, templates: Templates::default(), warnings: Vec::new() };
+    let mut loader = Loader {
+        issues,
+        templates: Templates::default(),
+        warnings: Vec::new(),
+    };
     let config = loader.root(root, Redactor::new(secrets));
     let mut issues = loader.issues;
     if issues.is_empty()
@@ -389,7 +419,11 @@ impl Loader {
         self.issues.push(ConfigIssue::new(path, message));
     }
 
-    fn section<T: DeserializeOwned + Default>(&mut self, root: &mut Map<String, Value>, key: &str) -> Option<T> {
+    fn section<T: DeserializeOwned + Default>(
+        &mut self,
+        root: &mut Map<String, Value>,
+        key: &str,
+    ) -> Option<T> {
         match root.remove(key) {
             None | Some(Value::Null) => Some(T::default()),
             Some(v) => parse_value(&v, key).map_err(|i| self.issues.push(i)).ok(),
@@ -407,20 +441,29 @@ impl Loader {
         };
         let server: Option<ServerConfig> = match root.remove("server") {
             None | Some(Value::Null) => parse_value(&Value::Object(Map::new()), "server").ok(),
-            Some(v) => parse_value(&v, "server").map_err(|i| self.issues.push(i)).ok(),
+            Some(v) => parse_value(&v, "server")
+                .map_err(|i| self.issues.push(i))
+                .ok(),
         };
         let storage: Option<StorageConfig> = match root.remove("storage") {
             None | Some(Value::Null) => parse_value(&Value::Object(Map::new()), "storage").ok(),
-            Some(v) => parse_value(&v, "storage").map_err(|i| self.issues.push(i)).ok(),
+            Some(v) => parse_value(&v, "storage")
+                .map_err(|i| self.issues.push(i))
+                .ok(),
         };
         if let Some(s) = &storage
-            && !(s.url.starts_with("sqlite:") || s.url.starts_with("postgres://") || s.url.starts_with("postgresql://"))
+            && !(s.url.starts_with("sqlite:")
+                || s.url.starts_with("postgres://")
+                || s.url.starts_with("postgresql://"))
         {
             self.issue("storage.url", "must start with sqlite:// or postgres://");
         }
         let admin: Option<Option<AdminConfig>> = match root.remove("admin") {
             None | Some(Value::Null) => Some(None),
-            Some(v) => parse_value(&v, "admin").map(Some).map_err(|i| self.issues.push(i)).ok(),
+            Some(v) => parse_value(&v, "admin")
+                .map(Some)
+                .map_err(|i| self.issues.push(i))
+                .ok(),
         };
         let delivery: Option<DeliveryConfig> = self.section(&mut root, "delivery");
         if let Some(d) = &delivery {
@@ -458,7 +501,10 @@ impl Loader {
             self.issue("delivery.retry.max_attempts", "must be at least 1");
         }
         if d.retry.max_backoff < d.retry.initial_backoff {
-            self.issue("delivery.retry.max_backoff", "must not be shorter than initial_backoff");
+            self.issue(
+                "delivery.retry.max_backoff",
+                "must not be shorter than initial_backoff",
+            );
         }
         if d.lease < Duration::from_secs(5) {
             self.issue("delivery.lease", "must be at least 5s");
@@ -470,7 +516,9 @@ impl Loader {
         let map = match value {
             Some(Value::Object(m)) => m,
             None | Some(Value::Null) => {
-                self.warnings.push("no tenants are configured: every webhook will be answered 401".to_owned());
+                self.warnings.push(
+                    "no tenants are configured: every webhook will be answered 401".to_owned(),
+                );
                 return out;
             }
             Some(_) => {
@@ -480,7 +528,11 @@ impl Loader {
         };
         for (name, value) in map {
             let place = join("tenants", &name);
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            {
                 self.issue(&place, "a tenant name may hold only letters, digits, `-`, `_` and `.` (it is a URL segment)");
             }
             if let Some(t) = self.tenant(&name, &place, value, redactor) {
@@ -490,7 +542,13 @@ impl Loader {
         out
     }
 
-    fn tenant(&mut self, name: &str, place: &str, value: Value, redactor: &Redactor) -> Option<Tenant> {
+    fn tenant(
+        &mut self,
+        name: &str,
+        place: &str,
+        value: Value,
+        redactor: &Redactor,
+    ) -> Option<Tenant> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct RawTenant {
@@ -502,13 +560,21 @@ impl Loader {
             #[serde(default)]
             routes: Map<String, Value>,
         }
-        let raw: RawTenant = parse_value(&value, place).map_err(|i| self.issues.push(i)).ok()?;
+        let raw: RawTenant = parse_value(&value, place)
+            .map_err(|i| self.issues.push(i))
+            .ok()?;
         if raw.signing_secrets.is_empty() {
-            self.issue(join(place, "signing_secrets"), "at least one signing secret is needed");
+            self.issue(
+                join(place, "signing_secrets"),
+                "at least one signing secret is needed",
+            );
         }
         for (i, s) in raw.signing_secrets.iter().enumerate() {
             if s.is_empty() {
-                self.issue(format!("{place}.signing_secrets[{i}]"), "a signing secret must not be empty");
+                self.issue(
+                    format!("{place}.signing_secrets[{i}]"),
+                    "a signing secret must not be empty",
+                );
             }
         }
         let mut connectors = BTreeMap::new();
@@ -523,13 +589,17 @@ impl Loader {
             let rplace = join(&join(place, "routes"), &event);
             let valid_name = event == "*"
                 || (event.starts_with(|c: char| c.is_ascii_uppercase())
-                    && event.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'));
+                    && event
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'));
             if !valid_name {
                 self.issue(&rplace, format!("`{event}` is not an event type (UPPER_SNAKE_CASE, e.g. BOOKING_CREATED, or \"*\")"));
                 continue;
             }
             if event != "*" && !EVENT_TYPES.contains(&event.as_str()) {
-                self.warnings.push(format!("{rplace}: Slatis does not document the event type {event}; check the spelling"));
+                self.warnings.push(format!(
+                    "{rplace}: Slatis does not document the event type {event}; check the spelling"
+                ));
             }
             let compiled = steps::compile_route(self, &rplace, steps, &connectors);
             routes.insert(event, compiled);
@@ -543,14 +613,28 @@ impl Loader {
         })
     }
 
-    fn instance(&mut self, tenant: &str, name: &str, place: &str, value: Value, redactor: &Redactor) -> Option<Instance> {
+    fn instance(
+        &mut self,
+        tenant: &str,
+        name: &str,
+        place: &str,
+        value: Value,
+        redactor: &Redactor,
+    ) -> Option<Instance> {
         let Value::Object(mut map) = value else {
-            self.issue(place, "a connector instance must be a mapping with a `type`");
+            self.issue(
+                place,
+                "a connector instance must be a mapping with a `type`",
+            );
             return None;
         };
-        let generic: Map<String, Value> =
-            INSTANCE_KEYS.iter().filter_map(|k| map.remove(*k).map(|v| ((*k).to_owned(), v))).collect();
-        let keys: InstanceKeys = parse_value(&Value::Object(generic), place).map_err(|i| self.issues.push(i)).ok()?;
+        let generic: Map<String, Value> = INSTANCE_KEYS
+            .iter()
+            .filter_map(|k| map.remove(*k).map(|v| ((*k).to_owned(), v)))
+            .collect();
+        let keys: InstanceKeys = parse_value(&Value::Object(generic), place)
+            .map_err(|i| self.issues.push(i))
+            .ok()?;
         let Some(factory) = connector::factory(&keys.kind) else {
             let compiled = connector::registered();
             self.issue(
@@ -570,10 +654,18 @@ impl Loader {
         if let Some(l) = keys.rate_limit
             && (l.requests == 0 || l.per.is_zero())
         {
-            self.issue(join(place, "rate_limit"), "requests and per must both be above zero");
+            self.issue(
+                join(place, "rate_limit"),
+                "requests and per must both be above zero",
+            );
         }
         let config = Value::Object(map);
-        let cx = BuildContext { tenant, instance: name, place, config: &config };
+        let cx = BuildContext {
+            tenant,
+            instance: name,
+            place,
+            config: &config,
+        };
         match (factory.build)(&cx) {
             Ok(connector) => Some(Instance {
                 name: name.to_owned(),

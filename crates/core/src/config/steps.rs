@@ -8,8 +8,18 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-const GENERIC_KEYS: [&str; 10] =
-    ["id", "connector", "action", "object", "match", "properties", "associate", "when", "omit_empty", "optional"];
+const GENERIC_KEYS: [&str; 10] = [
+    "id",
+    "connector",
+    "action",
+    "object",
+    "match",
+    "properties",
+    "associate",
+    "when",
+    "omit_empty",
+    "optional",
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,17 +85,26 @@ fn compile_step(
     earlier: &[Step],
 ) -> Option<Step> {
     let Value::Object(mut map) = value else {
-        loader.issue(place, "a step must be a mapping with at least `connector` and `action`");
+        loader.issue(
+            place,
+            "a step must be a mapping with at least `connector` and `action`",
+        );
         return None;
     };
     let connector_name = match map.remove("connector") {
         Some(Value::String(name)) => Some(name),
         None => {
-            loader.issue(place, "a step needs `connector`: the name of one of the tenant's connector instances");
+            loader.issue(
+                place,
+                "a step needs `connector`: the name of one of the tenant's connector instances",
+            );
             None
         }
         Some(_) => {
-            loader.issue(join(place, "connector"), "must be the name of one of the tenant's connector instances");
+            loader.issue(
+                join(place, "connector"),
+                "must be the name of one of the tenant's connector instances",
+            );
             None
         }
     };
@@ -98,7 +117,11 @@ fn compile_step(
                     join(place, "connector"),
                     format!(
                         "no connector instance named `{name}` in this tenant (it has: {})",
-                        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
                     ),
                 );
                 return None;
@@ -106,7 +129,9 @@ fn compile_step(
         },
         None => None,
     };
-    let step_keys = instance.and_then(|i| crate::connector::factory(&i.kind)).map_or(&[][..], |f| f.step_keys);
+    let step_keys = instance
+        .and_then(|i| crate::connector::factory(&i.kind))
+        .map_or(&[][..], |f| f.step_keys);
     let mut extras_raw = Vec::new();
     for key in map.keys().cloned().collect::<Vec<_>>() {
         if GENERIC_KEYS.contains(&key.as_str()) {
@@ -121,22 +146,46 @@ fn compile_step(
             } else {
                 format!("; this connector also takes {}", step_keys.join(", "))
             };
-            loader.issue(join(place, &key), format!("unknown step key `{key}` (steps take {}{own})", GENERIC_KEYS.join(", ")));
+            loader.issue(
+                join(place, &key),
+                format!(
+                    "unknown step key `{key}` (steps take {}{own})",
+                    GENERIC_KEYS.join(", ")
+                ),
+            );
         }
     }
-    let raw: RawStep = parse_value(&Value::Object(map), place).map_err(|i| loader.issues.push(i)).ok()?;
+    let raw: RawStep = parse_value(&Value::Object(map), place)
+        .map_err(|i| loader.issues.push(i))
+        .ok()?;
     let instance = instance?;
 
     if let Some(id) = &raw.id {
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            loader.issue(join(place, "id"), "a step id may hold only letters, digits and `_`");
+            loader.issue(
+                join(place, "id"),
+                "a step id may hold only letters, digits and `_`",
+            );
         }
         if earlier.iter().any(|s| s.id.as_ref() == Some(id)) {
-            loader.issue(join(place, "id"), format!("step id `{id}` is used twice in this route"));
+            loader.issue(
+                join(place, "id"),
+                format!("step id `{id}` is used twice in this route"),
+            );
         }
     }
-    if matches!(raw.action, Action::Update | Action::Upsert | Action::Delete | Action::Find) && raw.matcher.is_none() {
-        loader.issue(place, format!("`{}` needs a `match: {{property, value}}` to find its record", raw.action));
+    if matches!(
+        raw.action,
+        Action::Update | Action::Upsert | Action::Delete | Action::Find
+    ) && raw.matcher.is_none()
+    {
+        loader.issue(
+            place,
+            format!(
+                "`{}` needs a `match: {{property, value}}` to find its record",
+                raw.action
+            ),
+        );
     }
 
     let mut sources = Vec::new();
@@ -153,7 +202,11 @@ fn compile_step(
                 crate::template::Text::Const(String::new())
             }
         };
-        MatchSpec { property: m.property, value, external_id: m.external_id }
+        MatchSpec {
+            property: m.property,
+            value,
+            external_id: m.external_id,
+        }
     });
     let properties = raw
         .properties
@@ -194,7 +247,14 @@ fn compile_step(
     };
     check_step_refs(loader, &step, &sources, earlier);
     for (key, message) in instance.connector.check_step(&step) {
-        loader.issue(if key.is_empty() { place.to_owned() } else { join(place, &key) }, message);
+        loader.issue(
+            if key.is_empty() {
+                place.to_owned()
+            } else {
+                join(place, &key)
+            },
+            message,
+        );
     }
     Some(step)
 }
@@ -214,18 +274,30 @@ fn tree(loader: &mut Loader, place: &str, value: Value, sources: &mut Vec<String
             Tree::Text(text(loader, place, &s))
         }
         Value::Array(items) => Tree::Array(
-            items.into_iter().enumerate().map(|(i, v)| tree(loader, &format!("{place}[{i}]"), v, sources)).collect(),
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| tree(loader, &format!("{place}[{i}]"), v, sources))
+                .collect(),
         ),
         Value::Object(map) if is_typed(&map) => {
-            let ty = map.get("type").cloned().and_then(|t| serde_json::from_value::<ValueType>(t).ok());
+            let ty = map
+                .get("type")
+                .cloned()
+                .and_then(|t| serde_json::from_value::<ValueType>(t).ok());
             match (map.get("value"), ty) {
                 (Some(Value::String(s)), Some(ty)) => {
                     sources.push(s.clone());
                     Tree::Typed(text(loader, &join(place, "value"), s), ty)
                 }
-                (Some(v @ (Value::Number(_) | Value::Bool(_) | Value::Null)), Some(_)) => Tree::Literal(v.clone()),
+                (Some(v @ (Value::Number(_) | Value::Bool(_) | Value::Null)), Some(_)) => {
+                    Tree::Literal(v.clone())
+                }
                 (_, None) => {
-                    loader.issue(join(place, "type"), "must be one of integer, number, boolean, json, string");
+                    loader.issue(
+                        join(place, "type"),
+                        "must be one of integer, number, boolean, json, string",
+                    );
                     Tree::Literal(Value::Null)
                 }
                 _ => {
@@ -260,8 +332,13 @@ fn check_step_refs(loader: &mut Loader, step: &Step, sources: &[String], earlier
             if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
                 continue;
             }
-            let id: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-            let known = earlier.iter().any(|s| s.connector == step.connector && s.id.as_deref() == Some(id.as_str()));
+            let id: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let known = earlier
+                .iter()
+                .any(|s| s.connector == step.connector && s.id.as_deref() == Some(id.as_str()));
             if !known {
                 loader.issue(
                     &step.place,

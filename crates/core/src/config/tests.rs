@@ -15,7 +15,11 @@ impl Connector for Probe {
             vec![]
         }
     }
-    async fn execute(&self, _: &RenderedStep, _: &StepContext<'_>) -> Result<StepOutput, DeliveryError> {
+    async fn execute(
+        &self,
+        _: &RenderedStep,
+        _: &StepContext<'_>,
+    ) -> Result<StepOutput, DeliveryError> {
         Ok(StepOutput::default())
     }
 }
@@ -109,24 +113,78 @@ fn each_kind_of_error_names_its_path() {
     let cases: &[(&str, &str, &str)] = &[
         ("broken YAML", "tenants: [a, b\n", "not valid YAML"),
         ("unknown top key", "servr: {}\n", "servr: unknown key"),
-        ("unknown server key", "server: { lisen: x }\n", "server.lisen"),
-        ("bad listen", "server: { listen: nowhere }\n", "server.listen"),
-        ("bad duration", "storage: { retention: 7 }\n", "storage.retention: `7` has no unit"),
-        ("bad storage url", "storage: { url: mysql://x }\n", "storage.url: must start with"),
-        ("zero concurrency", "delivery: { concurrency: 0 }\n", "delivery.concurrency: must be at least 1"),
-        ("backoff order", "delivery: { retry: { initial_backoff: 1h, max_backoff: 1s } }\n", "delivery.retry.max_backoff"),
-        ("missing env", "tenants: { a: { signing_secrets: [\"${NOPE}\"] } }\n", "tenants.a.signing_secrets[0]: environment variable NOPE is not set"),
-        ("no secrets", "tenants: { a: { signing_secrets: [] } }\n", "tenants.a.signing_secrets: at least one"),
-        ("bad tenant name", "tenants: { \"a/b\": { signing_secrets: [x] } }\n", "tenants.a/b: a tenant name"),
-        ("unknown tenant key", "tenants: { a: { signing_secrets: [x], extra: 1 } }\n", "tenants.a.extra"),
-        ("type not compiled in", "tenants: { a: { signing_secrets: [x], connectors: { c: { type: salesforc } } } }\n",
-         "tenants.a.connectors.c.type: connector type `salesforc` is not compiled into this binary (compiled in: probe); rebuild with `--features salesforc`"),
-        ("connector's own key", "tenants: { a: { signing_secrets: [x], connectors: { c: { type: probe, url: u, nope: 1 } } } }\n", "tenants.a.connectors.c.nope"),
-        ("bad dry_run", "tenants: { a: { signing_secrets: [x], connectors: { c: { type: probe, url: u, dry_run: maybe } } } }\n", "tenants.a.connectors.c.dry_run"),
+        (
+            "unknown server key",
+            "server: { lisen: x }\n",
+            "server.lisen",
+        ),
+        (
+            "bad listen",
+            "server: { listen: nowhere }\n",
+            "server.listen",
+        ),
+        (
+            "bad duration",
+            "storage: { retention: 7 }\n",
+            "storage.retention: `7` has no unit",
+        ),
+        (
+            "bad storage url",
+            "storage: { url: mysql://x }\n",
+            "storage.url: must start with",
+        ),
+        (
+            "zero concurrency",
+            "delivery: { concurrency: 0 }\n",
+            "delivery.concurrency: must be at least 1",
+        ),
+        (
+            "backoff order",
+            "delivery: { retry: { initial_backoff: 1h, max_backoff: 1s } }\n",
+            "delivery.retry.max_backoff",
+        ),
+        (
+            "missing env",
+            "tenants: { a: { signing_secrets: [\"${NOPE}\"] } }\n",
+            "tenants.a.signing_secrets[0]: environment variable NOPE is not set",
+        ),
+        (
+            "no secrets",
+            "tenants: { a: { signing_secrets: [] } }\n",
+            "tenants.a.signing_secrets: at least one",
+        ),
+        (
+            "bad tenant name",
+            "tenants: { \"a/b\": { signing_secrets: [x] } }\n",
+            "tenants.a/b: a tenant name",
+        ),
+        (
+            "unknown tenant key",
+            "tenants: { a: { signing_secrets: [x], extra: 1 } }\n",
+            "tenants.a.extra",
+        ),
+        (
+            "type not compiled in",
+            "tenants: { a: { signing_secrets: [x], connectors: { c: { type: salesforc } } } }\n",
+            "tenants.a.connectors.c.type: connector type `salesforc` is not compiled into this binary (compiled in: probe); rebuild with `--features salesforc`",
+        ),
+        (
+            "connector's own key",
+            "tenants: { a: { signing_secrets: [x], connectors: { c: { type: probe, url: u, nope: 1 } } } }\n",
+            "tenants.a.connectors.c.nope",
+        ),
+        (
+            "bad dry_run",
+            "tenants: { a: { signing_secrets: [x], connectors: { c: { type: probe, url: u, dry_run: maybe } } } }\n",
+            "tenants.a.connectors.c.dry_run",
+        ),
     ];
     for (what, src, want) in cases {
         let errs = errors(src);
-        assert!(errs.iter().any(|e| e.contains(want)), "{what}: wanted {want:?} in {errs:#?}");
+        assert!(
+            errs.iter().any(|e| e.contains(want)),
+            "{what}: wanted {want:?} in {errs:#?}"
+        );
     }
 }
 
@@ -140,30 +198,79 @@ fn with_step(step: &str) -> String {
 fn each_kind_of_step_error_names_its_path() {
     let p = "tenants.a.routes.BOOKING_CREATED[0]";
     let cases: &[(&str, &str, String)] = &[
-        ("unknown instance", "{ connector: d, action: create }", format!("{p}.connector: no connector instance named `d` in this tenant (it has: c)")),
-        ("unknown action", "{ connector: c, action: merge }", format!("{p}.action")),
-        ("unknown key", "{ connector: c, action: create, colour: red }", format!("{p}.colour: unknown step key")),
-        ("missing match", "{ connector: c, action: update }", format!("{p}: `update` needs a `match")),
-        ("bad template", "{ connector: c, action: create, properties: { n: \"{{#if x}}\" } }", format!("{p}.properties.n: invalid template")),
-        ("unclosed braces", "{ connector: c, action: create, properties: { n: \"{{first_name x}\" } }", format!("{p}.properties.n: invalid template")),
-        ("bad type", "{ connector: c, action: create, properties: { n: { value: x, type: date } } }", format!("{p}.properties.n.type")),
-        ("unknown step ref", "{ connector: c, action: create, properties: { n: \"{{steps.contact.id}}\" } }", format!("{p}: reads `steps.contact`")),
-        ("connector check", "{ connector: c, action: request }", format!("{p}.action: probe has no request action")),
-        ("bad when", "{ connector: c, action: create, when: \"{{#each}}\" }", format!("{p}.when: invalid template")),
+        (
+            "unknown instance",
+            "{ connector: d, action: create }",
+            format!("{p}.connector: no connector instance named `d` in this tenant (it has: c)"),
+        ),
+        (
+            "unknown action",
+            "{ connector: c, action: merge }",
+            format!("{p}.action"),
+        ),
+        (
+            "unknown key",
+            "{ connector: c, action: create, colour: red }",
+            format!("{p}.colour: unknown step key"),
+        ),
+        (
+            "missing match",
+            "{ connector: c, action: update }",
+            format!("{p}: `update` needs a `match"),
+        ),
+        (
+            "bad template",
+            "{ connector: c, action: create, properties: { n: \"{{#if x}}\" } }",
+            format!("{p}.properties.n: invalid template"),
+        ),
+        (
+            "unclosed braces",
+            "{ connector: c, action: create, properties: { n: \"{{first_name x}\" } }",
+            format!("{p}.properties.n: invalid template"),
+        ),
+        (
+            "bad type",
+            "{ connector: c, action: create, properties: { n: { value: x, type: date } } }",
+            format!("{p}.properties.n.type"),
+        ),
+        (
+            "unknown step ref",
+            "{ connector: c, action: create, properties: { n: \"{{steps.contact.id}}\" } }",
+            format!("{p}: reads `steps.contact`"),
+        ),
+        (
+            "connector check",
+            "{ connector: c, action: request }",
+            format!("{p}.action: probe has no request action"),
+        ),
+        (
+            "bad when",
+            "{ connector: c, action: create, when: \"{{#each}}\" }",
+            format!("{p}.when: invalid template"),
+        ),
     ];
     for (what, step, want) in cases {
         let errs = errors(&with_step(step));
-        assert!(errs.iter().any(|e| e.contains(want.as_str())), "{what}: wanted {want:?} in {errs:#?}");
+        assert!(
+            errs.iter().any(|e| e.contains(want.as_str())),
+            "{what}: wanted {want:?} in {errs:#?}"
+        );
     }
 }
 
 #[test]
 fn bad_event_type_names_are_errors_and_unknown_ones_warnings() {
     let src = "tenants:\n  a:\n    signing_secrets: [x]\n    routes:\n      booking_created: []\n";
-    assert!(errors(src).iter().any(|e| e.contains("tenants.a.routes.booking_created: `booking_created` is not an event type")));
+    assert!(errors(src).iter().any(|e| {
+        e.contains("tenants.a.routes.booking_created: `booking_created` is not an event type")
+    }));
     let src = "tenants:\n  a:\n    signing_secrets: [x]\n    routes:\n      BOOKING_CREATD: []\n";
     let c = load(src).unwrap_or_else(|e| panic!("{e}"));
-    assert!(c.warnings.iter().any(|w| w.contains("BOOKING_CREATD")), "{:?}", c.warnings);
+    assert!(
+        c.warnings.iter().any(|w| w.contains("BOOKING_CREATD")),
+        "{:?}",
+        c.warnings
+    );
 }
 
 #[test]
@@ -173,7 +280,10 @@ fn all_errors_are_reported_with_lines() {
     let text = e.to_string();
     assert!(text.starts_with("config: 3 errors"), "{text}");
     assert!(text.contains("line 2: server.listen"), "{text}");
-    assert!(text.contains("line 5: tenants.a.signing_secrets[0]: environment variable NOPE1"), "{text}");
+    assert!(
+        text.contains("line 5: tenants.a.signing_secrets[0]: environment variable NOPE1"),
+        "{text}"
+    );
     assert!(text.contains("NOPE2"), "{text}");
 }
 

@@ -73,10 +73,16 @@ pub fn parse(src: &str) -> Result<Node, SyntaxError> {
     options.strict_booleans = true;
     options.leading_zero_numbers_as_strings = true;
     if src.trim().is_empty() {
-        return Ok(Node { kind: Kind::Null, line: 1 });
+        return Ok(Node {
+            kind: Kind::Null,
+            line: 1,
+        });
     }
     serde_saphyr::from_str_with_options::<Spanned<Kind>>(src, options)
-        .map(|s| Node { kind: s.value, line: s.referenced.line() })
+        .map(|s| Node {
+            kind: s.value,
+            line: s.referenced.line(),
+        })
         .map_err(|e| SyntaxError {
             line: e.location().map(|l| l.line()).filter(|l| *l > 0),
             message: e.render(),
@@ -93,7 +99,11 @@ impl Node {
             Kind::Number(n) => Value::Number(n),
             Kind::Str(s) => Value::String(s),
             Kind::Seq(items) => Value::Array(
-                items.into_iter().enumerate().map(|(i, n)| n.into_json(&format!("{prefix}[{i}]"), lines)).collect(),
+                items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, n)| n.into_json(&format!("{prefix}[{i}]"), lines))
+                    .collect(),
             ),
             Kind::Map(entries) => {
                 let mut map = Map::new();
@@ -109,7 +119,11 @@ impl Node {
 
 /// `prefix.key`, or `key` at the top.
 pub fn join(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() { key.to_owned() } else { format!("{prefix}.{key}") }
+    if prefix.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{prefix}.{key}")
+    }
 }
 
 impl<'de> Deserialize<'de> for Kind {
@@ -145,7 +159,9 @@ impl<'de> Visitor<'de> for KindVisitor {
         Ok(Kind::Number(v.into()))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Kind, E> {
-        Number::from_f64(v).map(Kind::Number).ok_or_else(|| E::custom("numbers must be finite"))
+        Number::from_f64(v)
+            .map(Kind::Number)
+            .ok_or_else(|| E::custom("numbers must be finite"))
     }
     fn visit_str<E>(self, v: &str) -> Result<Kind, E> {
         Ok(Kind::Str(v.to_owned()))
@@ -156,7 +172,10 @@ impl<'de> Visitor<'de> for KindVisitor {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Kind, A::Error> {
         let mut items = Vec::new();
         while let Some(item) = seq.next_element::<Spanned<Kind>>()? {
-            items.push(Node { kind: item.value, line: item.referenced.line() });
+            items.push(Node {
+                kind: item.value,
+                line: item.referenced.line(),
+            });
         }
         Ok(Kind::Seq(items))
     }
@@ -168,10 +187,18 @@ impl<'de> Visitor<'de> for KindVisitor {
                 Kind::Number(n) => n.to_string(),
                 Kind::Bool(b) => b.to_string(),
                 Kind::Null => "null".to_owned(),
-                Kind::Seq(_) | Kind::Map(_) => return Err(de::Error::custom("mapping keys must be scalars")),
+                Kind::Seq(_) | Kind::Map(_) => {
+                    return Err(de::Error::custom("mapping keys must be scalars"));
+                }
             };
             let value = map.next_value::<Spanned<Kind>>()?;
-            entries.push((key, Node { kind: value.value, line: value.referenced.line() }));
+            entries.push((
+                key,
+                Node {
+                    kind: value.value,
+                    line: value.referenced.line(),
+                },
+            ));
         }
         Ok(Kind::Map(entries))
     }
@@ -194,7 +221,9 @@ mod tests {
 
     #[test]
     fn norway_stays_a_string_and_zip_codes_keep_their_zero() {
-        let v = parse("c: NO\nz: 0123\n").expect("yaml").into_json("", &mut Lines::default());
+        let v = parse("c: NO\nz: 0123\n")
+            .expect("yaml")
+            .into_json("", &mut Lines::default());
         assert_eq!(v["c"], "NO");
         assert_eq!(v["z"], "0123");
     }

@@ -36,7 +36,11 @@ pub trait Connector: Send + Sync + 'static {
     ///
     /// # Errors
     /// A [`DeliveryError`] classed retryable, rate-limited or permanent.
-    async fn execute(&self, step: &RenderedStep, cx: &StepContext<'_>) -> Result<StepOutput, DeliveryError>;
+    async fn execute(
+        &self,
+        step: &RenderedStep,
+        cx: &StepContext<'_>,
+    ) -> Result<StepOutput, DeliveryError>;
 }
 
 /// What a connector crate registers: how to build an instance of `type: <kind>`.
@@ -51,8 +55,11 @@ pub struct ConnectorFactory {
     /// limit), or `None` for no limit.
     pub default_rate_limit: Option<RateLimit>,
     /// Builds an instance from its config block (generic keys already removed).
-    pub build: fn(&BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>>,
+    pub build: BuildFn,
 }
+
+/// A connector factory's constructor: an instance from its config, or every problem in it.
+pub type BuildFn = fn(&BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>>;
 
 inventory::collect!(ConnectorFactory);
 
@@ -110,12 +117,17 @@ pub struct StepOutput {
 
 /// The factory for `kind`, if it is compiled in.
 pub fn factory(kind: &str) -> Option<&'static ConnectorFactory> {
-    inventory::iter::<ConnectorFactory>.into_iter().find(|f| f.kind == kind)
+    inventory::iter::<ConnectorFactory>
+        .into_iter()
+        .find(|f| f.kind == kind)
 }
 
 /// The connector types compiled into this binary, sorted.
 pub fn registered() -> Vec<&'static str> {
-    let mut kinds: Vec<_> = inventory::iter::<ConnectorFactory>.into_iter().map(|f| f.kind).collect();
+    let mut kinds: Vec<_> = inventory::iter::<ConnectorFactory>
+        .into_iter()
+        .map(|f| f.kind)
+        .collect();
     kinds.sort_unstable();
     kinds
 }

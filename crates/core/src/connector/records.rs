@@ -16,13 +16,24 @@ pub trait RecordMap: Send + Sync {
     ///
     /// # Errors
     /// A retryable error when storage is unavailable.
-    async fn get(&self, object: &str, property: &str, value: &str) -> Result<Option<String>, DeliveryError>;
+    async fn get(
+        &self,
+        object: &str,
+        property: &str,
+        value: &str,
+    ) -> Result<Option<String>, DeliveryError>;
 
     /// Remembers that `object` where `property` = `value` is record `id`.
     ///
     /// # Errors
     /// A retryable error when storage is unavailable.
-    async fn put(&self, object: &str, property: &str, value: &str, id: &str) -> Result<(), DeliveryError>;
+    async fn put(
+        &self,
+        object: &str,
+        property: &str,
+        value: &str,
+        id: &str,
+    ) -> Result<(), DeliveryError>;
 
     /// Forgets the record (it was deleted).
     ///
@@ -37,23 +48,41 @@ pub struct MemoryRecordMap(Mutex<HashMap<(String, String, String), String>>);
 
 impl MemoryRecordMap {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String, String), String>> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 #[async_trait]
 impl RecordMap for MemoryRecordMap {
-    async fn get(&self, object: &str, property: &str, value: &str) -> Result<Option<String>, DeliveryError> {
-        Ok(self.lock().get(&(object.into(), property.into(), value.into())).cloned())
+    async fn get(
+        &self,
+        object: &str,
+        property: &str,
+        value: &str,
+    ) -> Result<Option<String>, DeliveryError> {
+        Ok(self
+            .lock()
+            .get(&(object.into(), property.into(), value.into()))
+            .cloned())
     }
 
-    async fn put(&self, object: &str, property: &str, value: &str, id: &str) -> Result<(), DeliveryError> {
-        self.lock().insert((object.into(), property.into(), value.into()), id.into());
+    async fn put(
+        &self,
+        object: &str,
+        property: &str,
+        value: &str,
+        id: &str,
+    ) -> Result<(), DeliveryError> {
+        self.lock()
+            .insert((object.into(), property.into(), value.into()), id.into());
         Ok(())
     }
 
     async fn forget(&self, object: &str, property: &str, value: &str) -> Result<(), DeliveryError> {
-        self.lock().remove(&(object.into(), property.into(), value.into()));
+        self.lock()
+            .remove(&(object.into(), property.into(), value.into()));
         Ok(())
     }
 }

@@ -53,7 +53,10 @@ pub struct Limiter {
 impl Limiter {
     /// A limiter for `limit`.
     pub fn new(limit: RateLimit) -> Self {
-        Self { limit, slots: Mutex::new(VecDeque::with_capacity(limit.requests as usize + 1)) }
+        Self {
+            limit,
+            slots: Mutex::new(VecDeque::with_capacity(limit.requests as usize + 1)),
+        }
     }
 
     /// Waits until a send is allowed, and takes that slot.
@@ -66,8 +69,15 @@ impl Limiter {
         let n = self.limit.requests.max(1) as usize;
         // A small margin so that clock skew between us and the CRM never tips a window over.
         let window = self.limit.per + self.limit.per / 50;
-        let mut slots = self.slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let at = if slots.len() < n { now } else { now.max(slots[slots.len() - n] + window) };
+        let mut slots = self
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let at = if slots.len() < n {
+            now
+        } else {
+            now.max(slots[slots.len() - n] + window)
+        };
         slots.push_back(at);
         while slots.len() > n {
             slots.pop_front();
@@ -97,11 +107,19 @@ pub struct Recorder(Mutex<Vec<DryRunRecord>>);
 impl Recorder {
     /// The requests recorded so far.
     pub fn take(&self) -> Vec<DryRunRecord> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+        std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     fn push(&self, r: DryRunRecord) {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(r);
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(r);
     }
 }
 
@@ -153,11 +171,18 @@ impl Reply {
 
     /// The time `Retry-After` names (seconds or an HTTP date), if any.
     pub fn retry_after(&self) -> Option<DateTime<Utc>> {
-        let v = self.headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+        let v = self
+            .headers
+            .get(reqwest::header::RETRY_AFTER)?
+            .to_str()
+            .ok()?
+            .trim();
         if let Ok(secs) = v.parse::<u64>() {
             return Some(Utc::now() + chrono::Duration::seconds(i64::try_from(secs).ok()?));
         }
-        DateTime::parse_from_rfc2822(v).ok().map(|t| t.with_timezone(&Utc))
+        DateTime::parse_from_rfc2822(v)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
     }
 
     /// The default reading of a status: 2xx is success; 429 is rate-limited (until
@@ -174,7 +199,9 @@ impl Reply {
         }
         let message = format!("HTTP {}: {}", status.as_u16(), what(&self));
         Err(if status == StatusCode::TOO_MANY_REQUESTS {
-            let until = self.retry_after().unwrap_or_else(|| Utc::now() + chrono::Duration::seconds(60));
+            let until = self
+                .retry_after()
+                .unwrap_or_else(|| Utc::now() + chrono::Duration::seconds(60));
             DeliveryError::rate_limited(message, until)
         } else if status == StatusCode::REQUEST_TIMEOUT || status.is_server_error() {
             DeliveryError::retry_after(message, self.retry_after())
@@ -213,8 +240,19 @@ fn shared_client() -> reqwest::Client {
 
 impl Transport {
     /// A transport with this rate limit and timeout; `dry_run` records instead of sending.
-    pub fn new(rate_limit: Option<RateLimit>, timeout: Duration, dry_run: bool, redactor: Redactor) -> Self {
-        Self { client: shared_client(), limiter: rate_limit.map(|l| Arc::new(Limiter::new(l))), timeout, dry_run, redactor }
+    pub fn new(
+        rate_limit: Option<RateLimit>,
+        timeout: Duration,
+        dry_run: bool,
+        redactor: Redactor,
+    ) -> Self {
+        Self {
+            client: shared_client(),
+            limiter: rate_limit.map(|l| Arc::new(Limiter::new(l))),
+            timeout,
+            dry_run,
+            redactor,
+        }
     }
 
     /// Whether this instance is in dry run.
@@ -224,12 +262,21 @@ impl Transport {
 
     /// A transport like this one that only records (for `slatis-sync render`).
     pub fn recording(&self) -> Self {
-        Self { client: self.client.clone(), limiter: None, timeout: self.timeout, dry_run: true, redactor: self.redactor.clone() }
+        Self {
+            client: self.client.clone(),
+            limiter: None,
+            timeout: self.timeout,
+            dry_run: true,
+            redactor: self.redactor.clone(),
+        }
     }
 
     /// The handle a step uses, recording into `recorder` in dry run.
     pub fn outbound<'a>(&'a self, recorder: &'a Recorder) -> Outbound<'a> {
-        Outbound { transport: self, recorder }
+        Outbound {
+            transport: self,
+            recorder,
+        }
     }
 }
 
@@ -257,12 +304,15 @@ impl Outbound<'_> {
     /// # Errors
     /// A retryable error on timeout or connection failure; permanent if the request
     /// cannot be built.
-    pub async fn send(&self, request: RequestBuilder, assume: DryRunReply) -> Result<Reply, DeliveryError> {
+    pub async fn send(
+        &self,
+        request: RequestBuilder,
+        assume: DryRunReply,
+    ) -> Result<Reply, DeliveryError> {
         let t = self.transport;
-        let request = request
-            .timeout(t.timeout)
-            .build()
-            .map_err(|e| DeliveryError::permanent(format!("cannot build the request: {}", e.without_url())))?;
+        let request = request.timeout(t.timeout).build().map_err(|e| {
+            DeliveryError::permanent(format!("cannot build the request: {}", e.without_url()))
+        })?;
         if t.dry_run {
             self.recorder.push(self.record(&request));
             return Ok(Reply {
@@ -275,11 +325,22 @@ impl Outbound<'_> {
             limiter.acquire().await;
         }
         let method = request.method().clone();
-        let response = t.client.execute(request).await.map_err(|e| classify(&e, t.timeout, &method))?;
+        let response = t
+            .client
+            .execute(request)
+            .await
+            .map_err(|e| classify(&e, t.timeout, &method))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| classify(&e, t.timeout, &method))?;
-        Ok(Reply { status, headers, body })
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| classify(&e, t.timeout, &method))?;
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
     }
 
     fn record(&self, request: &reqwest::Request) -> DryRunRecord {
@@ -287,20 +348,39 @@ impl Outbound<'_> {
         let headers = request
             .headers()
             .iter()
-            .map(|(k, v)| (k.to_string(), r.header(k.as_str(), &String::from_utf8_lossy(v.as_bytes())).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    r.header(k.as_str(), &String::from_utf8_lossy(v.as_bytes()))
+                        .into_owned(),
+                )
+            })
             .collect();
-        let body = request.body().and_then(|b| b.as_bytes()).filter(|b| !b.is_empty()).map(|b| {
-            let mut v = serde_json::from_slice(b).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(b).into()));
-            r.redact_json(&mut v);
-            v
-        });
-        DryRunRecord { method: request.method().to_string(), url: r.redact(request.url().as_str()).into_owned(), headers, body }
+        let body = request
+            .body()
+            .and_then(|b| b.as_bytes())
+            .filter(|b| !b.is_empty())
+            .map(|b| {
+                let mut v = serde_json::from_slice(b)
+                    .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(b).into()));
+                r.redact_json(&mut v);
+                v
+            });
+        DryRunRecord {
+            method: request.method().to_string(),
+            url: r.redact(request.url().as_str()).into_owned(),
+            headers,
+            body,
+        }
     }
 }
 
 fn classify(e: &reqwest::Error, timeout: Duration, method: &Method) -> DeliveryError {
     if e.is_timeout() {
-        DeliveryError::retryable(format!("{method} timed out after {}", humantime::format_duration(timeout)))
+        DeliveryError::retryable(format!(
+            "{method} timed out after {}",
+            humantime::format_duration(timeout)
+        ))
     } else if e.is_connect() {
         DeliveryError::retryable(format!("{method} could not connect: {}", source_text(e)))
     } else {
@@ -331,8 +411,14 @@ mod tests {
             sent.push(Instant::now() - start);
         }
         for (i, t) in sent.iter().enumerate() {
-            let in_window = sent[i..].iter().filter(|u| **u < *t + Duration::from_secs(1)).count();
-            assert!(in_window <= 5, "{in_window} sends in the window starting at {t:?}");
+            let in_window = sent[i..]
+                .iter()
+                .filter(|u| **u < *t + Duration::from_secs(1))
+                .count();
+            assert!(
+                in_window <= 5,
+                "{in_window} sends in the window starting at {t:?}"
+            );
         }
         // and it does not go much slower than the limit: 23 sends need 4 full windows.
         assert!(sent[22] < Duration::from_millis(4200), "{:?}", sent[22]);
@@ -342,20 +428,45 @@ mod tests {
     fn retry_after_reads_seconds_and_dates() {
         let mut headers = HeaderMap::new();
         headers.insert("retry-after", "7".parse().expect("header"));
-        let reply = Reply { status: StatusCode::SERVICE_UNAVAILABLE, headers, body: Bytes::new() };
+        let reply = Reply {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            headers,
+            body: Bytes::new(),
+        };
         let at = reply.retry_after().expect("seconds");
         assert!((at - Utc::now()).num_seconds() >= 6);
         let mut headers = HeaderMap::new();
-        headers.insert("retry-after", "Wed, 21 Oct 2037 07:28:00 GMT".parse().expect("header"));
-        let reply = Reply { status: StatusCode::TOO_MANY_REQUESTS, headers, body: Bytes::new() };
-        assert_eq!(reply.retry_after().map(|t| t.timestamp()), Some(2_139_722_880));
+        headers.insert(
+            "retry-after",
+            "Wed, 21 Oct 2037 07:28:00 GMT".parse().expect("header"),
+        );
+        let reply = Reply {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            headers,
+            body: Bytes::new(),
+        };
+        assert_eq!(
+            reply.retry_after().map(|t| t.timestamp()),
+            Some(2_139_722_880)
+        );
     }
 
     #[test]
     fn statuses_are_classed() {
-        let reply = |code: u16| Reply { status: StatusCode::from_u16(code).expect("code"), headers: HeaderMap::new(), body: Bytes::from("oops") };
+        let reply = |code: u16| Reply {
+            status: StatusCode::from_u16(code).expect("code"),
+            headers: HeaderMap::new(),
+            body: Bytes::from("oops"),
+        };
         assert!(reply(204).check(|_| String::new()).is_ok());
-        for (code, class) in [(400, "permanent"), (404, "permanent"), (408, "retryable"), (429, "rate_limited"), (500, "retryable"), (503, "retryable")] {
+        for (code, class) in [
+            (400, "permanent"),
+            (404, "permanent"),
+            (408, "retryable"),
+            (429, "rate_limited"),
+            (500, "retryable"),
+            (503, "retryable"),
+        ] {
             let e = reply(code).check(|r| r.excerpt(10)).expect_err("fails");
             assert_eq!(e.class(), class, "{code}");
             assert!(e.message().contains(&code.to_string()) && e.message().contains("oops"));

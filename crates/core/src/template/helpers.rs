@@ -8,7 +8,8 @@
 use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
 use handlebars::{
-    Context, Handlebars, Helper, HelperDef, RenderContext, RenderError, RenderErrorReason, ScopedJson,
+    Context, Handlebars, Helper, HelperDef, RenderContext, RenderError, RenderErrorReason,
+    ScopedJson,
 };
 use serde_json::Value;
 
@@ -59,24 +60,63 @@ impl HelperDef for ValueHelper {
     }
 }
 
+/// The names of the helpers [`register`] adds.
+pub(super) const NAMES: &[&str] = &[
+    "first_name",
+    "last_name",
+    "lower",
+    "upper",
+    "trim",
+    "default",
+    "json",
+    "concat",
+    "epoch_ms",
+    "date",
+    "date_only",
+    "email_domain",
+    "duration_minutes",
+];
+
 pub(super) fn register(hb: &mut Handlebars<'static>) {
     let table: [(&'static str, usize, usize, bool, HelperFn); 13] = [
         ("first_name", 1, 1, false, first_name),
         ("last_name", 1, 1, false, last_name),
-        ("lower", 1, 1, false, |a| Ok(text(a[0]).to_lowercase().into())),
-        ("upper", 1, 1, false, |a| Ok(text(a[0]).to_uppercase().into())),
+        ("lower", 1, 1, false, |a| {
+            Ok(text(a[0]).to_lowercase().into())
+        }),
+        ("upper", 1, 1, false, |a| {
+            Ok(text(a[0]).to_uppercase().into())
+        }),
         ("trim", 1, 1, false, |a| Ok(text(a[0]).trim().into())),
         ("default", 2, 2, true, default),
-        ("json", 1, 1, false, |a| serde_json::to_string(a[0]).map(Value::String).map_err(|e| e.to_string())),
-        ("concat", 1, usize::MAX, false, |a| Ok(a.iter().map(|v| text(v)).collect::<String>().into())),
-        ("epoch_ms", 1, 1, false, |a| Ok(timestamp(a[0])?.timestamp_millis().into())),
+        ("json", 1, 1, false, |a| {
+            serde_json::to_string(a[0])
+                .map(Value::String)
+                .map_err(|e| e.to_string())
+        }),
+        ("concat", 1, usize::MAX, false, |a| {
+            Ok(a.iter().map(|v| text(v)).collect::<String>().into())
+        }),
+        ("epoch_ms", 1, 1, false, |a| {
+            Ok(timestamp(a[0])?.timestamp_millis().into())
+        }),
         ("date", 2, 3, false, date),
         ("date_only", 1, 2, false, date_only),
         ("email_domain", 1, 1, false, email_domain),
         ("duration_minutes", 2, 2, false, duration_minutes),
     ];
+    debug_assert!(table.iter().map(|t| t.0).eq(NAMES.iter().copied()));
     for (name, min_args, max_args, allow_missing, f) in table {
-        hb.register_helper(name, Box::new(ValueHelper { name, min_args, max_args, allow_missing, f }));
+        hb.register_helper(
+            name,
+            Box::new(ValueHelper {
+                name,
+                min_args,
+                max_args,
+                allow_missing,
+                f,
+            }),
+        );
     }
 }
 
@@ -90,11 +130,20 @@ pub(super) fn text(v: &Value) -> String {
 }
 
 fn first_name(a: &[&Value]) -> Result<Value, String> {
-    Ok(text(a[0]).split_whitespace().next().unwrap_or_default().into())
+    Ok(text(a[0])
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .into())
 }
 
 fn last_name(a: &[&Value]) -> Result<Value, String> {
-    Ok(text(a[0]).split_whitespace().skip(1).collect::<Vec<_>>().join(" ").into())
+    Ok(text(a[0])
+        .split_whitespace()
+        .skip(1)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .into())
 }
 
 fn default(a: &[&Value]) -> Result<Value, String> {
@@ -104,7 +153,8 @@ fn default(a: &[&Value]) -> Result<Value, String> {
 
 fn timestamp(v: &Value) -> Result<DateTime<FixedOffset>, String> {
     let s = text(v);
-    DateTime::parse_from_rfc3339(s.trim()).map_err(|e| format!("{s:?} is not an RFC 3339 time ({e})"))
+    DateTime::parse_from_rfc3339(s.trim())
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time ({e})"))
 }
 
 fn zone(v: Option<&&Value>) -> Result<Tz, String> {
@@ -112,7 +162,8 @@ fn zone(v: Option<&&Value>) -> Result<Tz, String> {
         None => Ok(Tz::UTC),
         Some(v) => {
             let name = text(v);
-            name.parse::<Tz>().map_err(|_| format!("unknown time zone {name:?}"))
+            name.parse::<Tz>()
+                .map_err(|_| format!("unknown time zone {name:?}"))
         }
     }
 }
@@ -121,7 +172,10 @@ fn date(a: &[&Value]) -> Result<Value, String> {
     let t = timestamp(a[0])?.with_timezone(&zone(a.get(2))?);
     let format = text(a[1]);
     let items: Vec<_> = chrono::format::StrftimeItems::new(&format).collect();
-    if items.iter().any(|i| matches!(i, chrono::format::Item::Error)) {
+    if items
+        .iter()
+        .any(|i| matches!(i, chrono::format::Item::Error))
+    {
         return Err(format!("invalid date format {format:?}"));
     }
     Ok(t.format_with_items(items.into_iter()).to_string().into())
@@ -134,7 +188,9 @@ fn date_only(a: &[&Value]) -> Result<Value, String> {
 
 fn email_domain(a: &[&Value]) -> Result<Value, String> {
     let s = text(a[0]);
-    let (_, domain) = s.rsplit_once('@').ok_or_else(|| format!("{s:?} is not an email address"))?;
+    let (_, domain) = s
+        .rsplit_once('@')
+        .ok_or_else(|| format!("{s:?} is not an email address"))?;
     Ok(domain.trim().to_lowercase().into())
 }
 

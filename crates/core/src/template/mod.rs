@@ -9,6 +9,7 @@
 
 mod helpers;
 
+use handlebars::template::{Parameter, TemplateElement};
 use handlebars::{Handlebars, RenderErrorReason};
 use serde_json::Value;
 use std::fmt;
@@ -38,7 +39,10 @@ pub struct RenderContext(handlebars::Context);
 impl RenderContext {
     /// Wraps a context value.
     pub fn new(value: Value) -> Self {
-        Self(handlebars::Context::wraps(value).unwrap_or_else(|_| unreachable!("a JSON value always serialises")))
+        Self(
+            handlebars::Context::wraps(value)
+                .unwrap_or_else(|_| unreachable!("a JSON value always serialises")),
+        )
     }
 
     /// The context as JSON.
@@ -70,7 +74,9 @@ impl Default for Templates {
 
 impl fmt::Debug for Templates {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Templates").field("count", &self.hb.get_templates().len()).finish()
+        f.debug_struct("Templates")
+            .field("count", &self.hb.get_templates().len())
+            .finish()
     }
 }
 
@@ -86,10 +92,18 @@ impl Templates {
         self.hb.register_template_string(place, src).map_err(|e| {
             let reason = e.reason().to_string();
             match e.pos() {
-                Some((l, c)) => format!("invalid template (line {l}, column {c} of the template): {reason}"),
+                Some((l, c)) => {
+                    format!("invalid template (line {l}, column {c} of the template): {reason}")
+                }
                 _ => format!("invalid template: {reason}"),
             }
         })?;
+        if let Some(t) = self.hb.get_template(place)
+            && let Err(m) = check_names(&t.elements)
+        {
+            self.hb.unregister_template(place);
+            return Err(format!("invalid template: {m}"));
+        }
         Ok(Text::Template(place.to_owned()))
     }
 
@@ -100,12 +114,62 @@ impl Templates {
     pub fn render(&self, text: &Text, cx: &RenderContext) -> Result<String, TemplateError> {
         match text {
             Text::Const(s) => Ok(s.clone()),
-            Text::Template(name) => self.hb.render_with_context(name, &cx.0).map_err(|e| TemplateError {
-                place: name.clone(),
-                message: describe(e.reason()),
-            }),
+            Text::Template(name) => {
+                self.hb
+                    .render_with_context(name, &cx.0)
+                    .map_err(|e| TemplateError {
+                        place: name.clone(),
+                        message: describe(e.reason()),
+                    })
+            }
         }
     }
+}
+
+/// Handlebars' own helpers (those of the `helpers` module are added to these).
+const BUILTIN_HELPERS: &[&str] = &[
+    "if", "unless", "each", "with", "lookup", "eq", "ne", "gt", "gte", "lt", "lte", "and", "or",
+    "not", "len",
+];
+
+/// Every helper a template calls must exist, so a typo fails at load, not at delivery;
+/// partials and decorators are not supported.
+fn check_names(elements: &[TemplateElement]) -> Result<(), String> {
+    for e in elements {
+        match e {
+            TemplateElement::Expression(h)
+            | TemplateElement::HtmlExpression(h)
+            | TemplateElement::HelperBlock(h) => {
+                let called = h.block || !h.params.is_empty() || !h.hash.is_empty();
+                if let (true, Parameter::Name(name)) = (called, &h.name)
+                    && !BUILTIN_HELPERS.contains(&name.as_str())
+                    && !helpers::NAMES.contains(&name.as_str())
+                {
+                    return Err(format!(
+                        "unknown helper `{name}` (helpers: {}, {})",
+                        helpers::NAMES.join(", "),
+                        BUILTIN_HELPERS.join(", ")
+                    ));
+                }
+                for p in h.params.iter().chain(h.hash.values()) {
+                    if let Parameter::Subexpression(sub) = p {
+                        check_names(std::slice::from_ref(sub.as_element()))?;
+                    }
+                }
+                for t in [&h.template, &h.inverse].into_iter().flatten() {
+                    check_names(&t.elements)?;
+                }
+            }
+            TemplateElement::PartialExpression(_) | TemplateElement::PartialBlock(_) => {
+                return Err("partials (`{{> name}}`) are not supported".to_owned());
+            }
+            TemplateElement::DecoratorExpression(_) | TemplateElement::DecoratorBlock(_) => {
+                return Err("decorators (`{{* name}}`) are not supported".to_owned());
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn describe(reason: &RenderErrorReason) -> String {
@@ -113,7 +177,9 @@ fn describe(reason: &RenderErrorReason) -> String {
         RenderErrorReason::MissingVariable(Some(path)) => {
             format!("`{path}` is missing from the event (guard it with {{{{#if}}}} or `default`)")
         }
-        RenderErrorReason::MissingVariable(None) => "a referenced field is missing from the event".to_owned(),
+        RenderErrorReason::MissingVariable(None) => {
+            "a referenced field is missing from the event".to_owned()
+        }
         RenderErrorReason::Other(m) => m.clone(),
         other => other.to_string(),
     }

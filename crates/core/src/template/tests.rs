@@ -4,7 +4,10 @@ use serde_json::json;
 
 fn render(src: &str, data: Value) -> Result<String, TemplateError> {
     let mut t = Templates::default();
-    let text = t.compile("t", src).map_err(|m| TemplateError { place: "t".into(), message: m })?;
+    let text = t.compile("t", src).map_err(|m| TemplateError {
+        place: "t".into(),
+        message: m,
+    })?;
     t.render(&text, &RenderContext::new(json!({ "data": data })))
 }
 
@@ -37,7 +40,10 @@ fn helpers_table() {
         ("{{date data.start '%H:%M' 'UTC'}}", "15:00"),
         ("{{date data.start '%H:%M' 'Europe/Madrid'}}", "16:00"),
         ("{{date_only data.start}}", "2026-12-01"),
-        ("{{date_only '2026-12-01T23:30:00Z' 'Asia/Tokyo'}}", "2026-12-02"),
+        (
+            "{{date_only '2026-12-01T23:30:00Z' 'Asia/Tokyo'}}",
+            "2026-12-02",
+        ),
         ("{{email_domain data.email}}", "example.com"),
         ("{{duration_minutes data.start data.end}}", "30"),
         ("{{data.notes}}", "says \"hi\" & <b>"),
@@ -55,15 +61,23 @@ fn a_missing_field_is_an_error_naming_it() {
     let e = render("{{data.attendee.phone}}", json!({"attendee": {}})).expect_err("strict");
     assert!(e.message.contains("data.attendee.phone"), "{e}");
     assert_eq!(e.place, "t");
-    let e = render("{{lower data.attendee.emial}}", json!({"attendee": {}})).expect_err("strict helper");
+    let e = render("{{lower data.attendee.emial}}", json!({"attendee": {}}))
+        .expect_err("strict helper");
     assert!(e.message.contains("data.attendee.emial"), "{e}");
 }
 
 #[test]
 fn bad_helper_input_is_a_clear_error() {
     let e = render("{{epoch_ms data.t}}", json!({"t": "yesterday"})).expect_err("bad time");
-    assert!(e.message.contains("epoch_ms") && e.message.contains("RFC 3339"), "{e}");
-    let e = render("{{date data.t '%H' 'Mars/Base'}}", json!({"t": "2026-01-01T00:00:00Z"})).expect_err("tz");
+    assert!(
+        e.message.contains("epoch_ms") && e.message.contains("RFC 3339"),
+        "{e}"
+    );
+    let e = render(
+        "{{date data.t '%H' 'Mars/Base'}}",
+        json!({"t": "2026-01-01T00:00:00Z"}),
+    )
+    .expect_err("tz");
     assert!(e.message.contains("Mars/Base"), "{e}");
     let e = render("{{lower}}", json!({})).expect_err("arity");
     assert!(e.message.contains("takes 1"), "{e}");
@@ -74,17 +88,43 @@ fn invalid_templates_fail_to_compile() {
     let mut t = Templates::default();
     assert!(t.compile("p", "{{#if x}}unclosed").is_err());
     assert!(t.compile("q", "{{first_name data.name}").is_err());
+    let e = t
+        .compile("r", "{{shout data.name}}")
+        .expect_err("unknown helper");
+    assert!(e.contains("unknown helper `shout`"), "{e}");
+    assert!(
+        t.compile("s", "{{#each data.tags}}{{upper (shout this)}}{{/each}}")
+            .is_err()
+    );
+    assert!(t.compile("u", "{{> partial}}").is_err());
+    assert!(
+        t.compile(
+            "v",
+            "{{#if (eq data.a 'x')}}{{lower data.b}}{{else}}{{data.c}}{{/if}}"
+        )
+        .is_ok()
+    );
 }
 
 #[test]
 fn text_without_braces_is_a_constant() {
     let mut t = Templates::default();
-    assert_eq!(t.compile("p", "cancelled"), Ok(Text::Const("cancelled".into())));
+    assert_eq!(
+        t.compile("p", "cancelled"),
+        Ok(Text::Const("cancelled".into()))
+    );
 }
 
 #[test]
 fn truthiness() {
-    for (s, want) in [("", false), ("false", false), (" false ", false), ("0", true), ("true", true), ("x", true)] {
+    for (s, want) in [
+        ("", false),
+        ("false", false),
+        (" false ", false),
+        ("0", true),
+        ("true", true),
+        ("x", true),
+    ] {
         assert_eq!(is_truthy(s), want, "{s:?}");
     }
 }

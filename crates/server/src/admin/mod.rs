@@ -32,11 +32,22 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/admin/api/dead-letters/replay", post(replay_all))
         .route("/admin/api/dead-letters/{id}/replay", post(replay_one))
         .route("/admin/api/reload", post(reload))
-        .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), authorize));
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            authorize,
+        ));
     Router::new()
         .merge(api)
         .route("/admin/login", post(login))
-        .route("/metrics", get(|| async { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::metrics::render()) }))
+        .route(
+            "/metrics",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    crate::metrics::render(),
+                )
+            }),
+        )
         .route("/healthz", get(crate::ingress::healthz))
         .route("/readyz", get(crate::ingress::readyz))
         .with_state(shared)
@@ -49,7 +60,9 @@ fn token_matches(shared: &Shared, given: Option<&str>) -> Option<bool> {
 }
 
 fn presented_token(headers: &HeaderMap) -> Option<String> {
-    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
         && let Some(t) = v.strip_prefix("Bearer ")
     {
         return Some(t.trim().to_owned());
@@ -59,16 +72,30 @@ fn presented_token(headers: &HeaderMap) -> Option<String> {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .find_map(|c| c.trim().strip_prefix(&format!("{COOKIE}=")).map(str::to_owned))
+        .find_map(|c| {
+            c.trim()
+                .strip_prefix(&format!("{COOKIE}="))
+                .map(str::to_owned)
+        })
 }
 
 async fn authorize(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     let given = presented_token(req.headers());
     match token_matches(&shared, given.as_deref()) {
-        None => (StatusCode::NOT_FOUND, axum::Json(json!({ "error": "the admin API is off: set admin.token" }))).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({ "error": "the admin API is off: set admin.token" })),
+        )
+            .into_response(),
         Some(true) => next.run(req).await,
-        Some(false) if req.uri().path() == "/admin" => (StatusCode::UNAUTHORIZED, Html(LOGIN)).into_response(),
-        Some(false) => (StatusCode::UNAUTHORIZED, axum::Json(json!({ "error": "missing or wrong admin token" }))).into_response(),
+        Some(false) if req.uri().path() == "/admin" => {
+            (StatusCode::UNAUTHORIZED, Html(LOGIN)).into_response()
+        }
+        Some(false) => (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({ "error": "missing or wrong admin token" })),
+        )
+            .into_response(),
     }
 }
 
@@ -80,7 +107,13 @@ struct LoginForm {
 async fn login(State(shared): State<Arc<Shared>>, Form(form): Form<LoginForm>) -> Response {
     match token_matches(&shared, Some(&form.token)) {
         Some(true) => (
-            [(header::SET_COOKIE, format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/admin", form.token))],
+            [(
+                header::SET_COOKIE,
+                format!(
+                    "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/admin",
+                    form.token
+                ),
+            )],
             Redirect::to("/admin"),
         )
             .into_response(),
@@ -98,7 +131,11 @@ async fn dashboard() -> Html<&'static str> {
 
 fn unavailable(e: &slatis_store::StoreError) -> Response {
     tracing::error!(error = %e, "admin API: storage unavailable");
-    (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "error": "storage unavailable" }))).into_response()
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        axum::Json(json!({ "error": "storage unavailable" })),
+    )
+        .into_response()
 }
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {
@@ -129,14 +166,23 @@ struct ListQuery {
 }
 
 async fn events(State(shared): State<Arc<Shared>>, Query(q): Query<ListQuery>) -> Response {
-    match shared.store.events(q.tenant.as_deref(), q.limit.unwrap_or(100).min(1000)).await {
+    match shared
+        .store
+        .events(q.tenant.as_deref(), q.limit.unwrap_or(100).min(1000))
+        .await
+    {
         Ok(list) => axum::Json(json!({ "events": list })).into_response(),
         Err(e) => unavailable(&e),
     }
 }
 
 async fn list(shared: &Shared, q: ListQuery, status: Option<JobStatus>) -> Response {
-    let filter = JobFilter { status, tenant: q.tenant, event_id: q.event_id, limit: Some(q.limit.unwrap_or(100).min(1000)) };
+    let filter = JobFilter {
+        status,
+        tenant: q.tenant,
+        event_id: q.event_id,
+        limit: Some(q.limit.unwrap_or(100).min(1000)),
+    };
     match shared.store.jobs(&filter).await {
         Ok(list) => axum::Json(json!({ "jobs": list })).into_response(),
         Err(e) => unavailable(&e),
@@ -149,7 +195,10 @@ async fn jobs(State(shared): State<Arc<Shared>>, Query(q): Query<ListQuery>) -> 
         Some(s) => match JobStatus::parse(s) {
             Some(s) => Some(s),
             None => {
-                return (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": "status is pending, running, done or dead" })))
+                return (
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(json!({ "error": "status is pending, running, done or dead" })),
+                )
                     .into_response();
             }
         },
@@ -164,7 +213,11 @@ async fn dead_letters(State(shared): State<Arc<Shared>>, Query(q): Query<ListQue
 async fn job(State(shared): State<Arc<Shared>>, Path(id): Path<i64>) -> Response {
     match shared.store.job(id).await {
         Ok(Some(j)) => axum::Json(j).into_response(),
-        Ok(None) => (StatusCode::NOT_FOUND, axum::Json(json!({ "error": format!("no job {id}") }))).into_response(),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({ "error": format!("no job {id}") })),
+        )
+            .into_response(),
         Err(e) => unavailable(&e),
     }
 }

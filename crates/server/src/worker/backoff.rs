@@ -9,13 +9,21 @@ use std::time::Duration;
 /// The cap of attempt `attempt`'s delay: `initial × 2^(attempt-1)`, at most `max_backoff`.
 pub fn cap(retry: &RetryConfig, attempt: u32) -> Duration {
     let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(30));
-    retry.initial_backoff.saturating_mul(factor).min(retry.max_backoff)
+    retry
+        .initial_backoff
+        .saturating_mul(factor)
+        .min(retry.max_backoff)
 }
 
 /// When attempt `attempt` (1 = the first) runs again after failing at `now`: a uniformly
 /// random delay up to [`cap`] (full jitter, so retries of many jobs spread out), but never
 /// before `not_before`.
-pub fn next_run(retry: &RetryConfig, attempt: u32, now: DateTime<Utc>, not_before: Option<DateTime<Utc>>) -> DateTime<Utc> {
+pub fn next_run(
+    retry: &RetryConfig,
+    attempt: u32,
+    now: DateTime<Utc>,
+    not_before: Option<DateTime<Utc>>,
+) -> DateTime<Utc> {
     let cap_ms = u64::try_from(cap(retry, attempt).as_millis()).unwrap_or(u64::MAX);
     let delay = Duration::from_millis(rand::rng().random_range(0..=cap_ms));
     let at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
@@ -27,7 +35,11 @@ mod tests {
     use super::*;
 
     fn retry() -> RetryConfig {
-        RetryConfig { max_attempts: 20, initial_backoff: Duration::from_secs(1), max_backoff: Duration::from_secs(60) }
+        RetryConfig {
+            max_attempts: 20,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+        }
     }
 
     #[test]
@@ -44,7 +56,10 @@ mod tests {
         let now = Utc::now();
         for attempt in 1..10 {
             let at = next_run(&r, attempt, now, None);
-            assert!(at >= now && at <= now + chrono::Duration::from_std(cap(&r, attempt)).expect("delta"));
+            assert!(
+                at >= now
+                    && at <= now + chrono::Duration::from_std(cap(&r, attempt)).expect("delta")
+            );
         }
         let later = now + chrono::Duration::seconds(600);
         assert!(next_run(&r, 1, now, Some(later)) >= later);

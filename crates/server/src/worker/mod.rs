@@ -21,13 +21,13 @@ use serde_json::Value;
 use slatis_core::DeliveryError;
 use slatis_core::config::{Config, Instance, Tenant};
 use slatis_core::job::{self, JobEvent, Progress, RunResult};
-use tracing::Instrument;
 use slatis_store::{ClaimRequest, ClaimedJob, Finish, JobId, Outcome};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// How often the queue is looked at when nothing wakes the dispatcher (replays from
 /// another process, retries coming due).
@@ -44,12 +44,22 @@ struct Lanes {
 pub async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
     let worker_id = format!("w-{}", uuid::Uuid::now_v7().simple());
     let leased: Arc<Mutex<HashSet<JobId>>> = Arc::default();
-    let housekeeping = tokio::spawn(housekeeping(Arc::clone(&shared), worker_id.clone(), Arc::clone(&leased), cancel.clone()));
+    let housekeeping = tokio::spawn(housekeeping(
+        Arc::clone(&shared),
+        worker_id.clone(),
+        Arc::clone(&leased),
+        cancel.clone(),
+    ));
     dispatch(&shared, &worker_id, &leased, &cancel).await;
     let _ = housekeeping.await;
 }
 
-async fn dispatch(shared: &Arc<Shared>, worker_id: &str, leased: &Arc<Mutex<HashSet<JobId>>>, cancel: &CancellationToken) {
+async fn dispatch(
+    shared: &Arc<Shared>,
+    worker_id: &str,
+    leased: &Arc<Mutex<HashSet<JobId>>>,
+    cancel: &CancellationToken,
+) {
     let mut lanes = Lanes::default();
     let mut tasks: JoinSet<(JobId, String, Option<DateTime<Utc>>)> = JoinSet::new();
     let mut claim_failures = 0u32;
@@ -65,7 +75,11 @@ async fn dispatch(shared: &Arc<Shared>, worker_id: &str, leased: &Arc<Mutex<Hash
                 for instance in tenant.connectors.values() {
                     let lane = slatis_store::lane(&tenant.name, &instance.name);
                     let busy = lanes.in_flight.get(&lane).copied().unwrap_or(0);
-                    let left = if lanes.paused_until.contains_key(&lane) { 0 } else { instance.concurrency.saturating_sub(busy) };
+                    let left = if lanes.paused_until.contains_key(&lane) {
+                        0
+                    } else {
+                        instance.concurrency.saturating_sub(busy)
+                    };
                     room.insert(lane, left);
                 }
             }
@@ -85,7 +99,10 @@ async fn dispatch(shared: &Arc<Shared>, worker_id: &str, leased: &Arc<Mutex<Hash
                     for job in jobs {
                         let lane = job.lane();
                         *lanes.in_flight.entry(lane.clone()).or_default() += 1;
-                        leased.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(job.id);
+                        leased
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .insert(job.id);
                         let shared = Arc::clone(shared);
                         let worker_id = worker_id.to_owned();
                         tasks.spawn(async move {
@@ -109,7 +126,11 @@ async fn dispatch(shared: &Arc<Shared>, worker_id: &str, leased: &Arc<Mutex<Hash
                 continue;
             }
         }
-        let idle = if claim_failures > 0 { POLL * claim_failures.min(20) } else { POLL };
+        let idle = if claim_failures > 0 {
+            POLL * claim_failures.min(20)
+        } else {
+            POLL
+        };
         tokio::select! {
             () = cancel.cancelled() => break,
             () = shared.wake.notified() => {}
@@ -127,7 +148,10 @@ fn finished(
 ) {
     match done {
         Ok((id, lane, pause)) => {
-            leased.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+            leased
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&id);
             if let Some(n) = lanes.in_flight.get_mut(&lane) {
                 *n = n.saturating_sub(1);
             }
@@ -155,7 +179,10 @@ async fn drain(
     let waited = tokio::time::timeout(grace, async {
         while let Some(done) = tasks.join_next().await {
             if let Ok((id, _, _)) = done {
-                leased.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+                leased
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(&id);
             }
         }
     })
@@ -163,9 +190,16 @@ async fn drain(
     if waited.is_err() {
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
-        let ids: Vec<JobId> = leased.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain().collect();
+        let ids: Vec<JobId> = leased
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain()
+            .collect();
         match shared.store.release(worker_id, &ids).await {
-            Ok(n) => tracing::info!(jobs = n, "released unfinished deliveries for the next start"),
+            Ok(n) => tracing::info!(
+                jobs = n,
+                "released unfinished deliveries for the next start"
+            ),
             Err(e) => tracing::error!(error = %e, "cannot release leases; they will lapse"),
         }
     }
@@ -177,15 +211,24 @@ fn humanize(d: Duration) -> String {
 
 /// Finds what a job runs on; a job whose tenant or instance left the config fails
 /// permanently (its dead letter says why; a replay after the fix delivers it).
-fn resolve<'c>(config: &'c Config, job: &ClaimedJob) -> Result<(&'c Tenant, &'c Instance, Value), DeliveryError> {
-    let tenant = config
-        .tenants
-        .get(&job.tenant)
-        .ok_or_else(|| DeliveryError::permanent(format!("tenant `{}` is no longer in the config", job.tenant)))?;
-    let instance = tenant.connectors.get(&job.connector).ok_or_else(|| {
-        DeliveryError::permanent(format!("connector instance `{}` is no longer in tenant `{}`", job.connector, job.tenant))
+fn resolve<'c>(
+    config: &'c Config,
+    job: &ClaimedJob,
+) -> Result<(&'c Tenant, &'c Instance, Value), DeliveryError> {
+    let tenant = config.tenants.get(&job.tenant).ok_or_else(|| {
+        DeliveryError::permanent(format!(
+            "tenant `{}` is no longer in the config",
+            job.tenant
+        ))
     })?;
-    let body = serde_json::from_slice(&job.body).map_err(|e| DeliveryError::permanent(format!("stored body is not JSON: {e}")))?;
+    let instance = tenant.connectors.get(&job.connector).ok_or_else(|| {
+        DeliveryError::permanent(format!(
+            "connector instance `{}` is no longer in tenant `{}`",
+            job.connector, job.tenant
+        ))
+    })?;
+    let body = serde_json::from_slice(&job.body)
+        .map_err(|e| DeliveryError::permanent(format!("stored body is not JSON: {e}")))?;
     Ok((tenant, instance, body))
 }
 
@@ -196,14 +239,38 @@ async fn run_job(shared: &Shared, worker_id: &str, job: ClaimedJob) -> Option<Da
     let started = Utc::now();
     let clock = std::time::Instant::now();
     let span = tracing::info_span!("delivery", tenant = %job.tenant, connector = %job.connector, event_id = %job.event_id, job = job.id, attempt = job.attempts);
-    let progress = Progress { steps_done: job.steps_done, step_results: job.step_results.clone() };
+    let progress = Progress {
+        steps_done: job.steps_done,
+        step_results: job.step_results.clone(),
+    };
     let run = match resolve(&config, &job) {
-        Err(e) => RunResult { failure: Some((job.steps_done, e)), progress, trace: Vec::new() },
+        Err(e) => RunResult {
+            failure: Some((job.steps_done, e)),
+            progress,
+            trace: Vec::new(),
+        },
         Ok((tenant, instance, body)) => {
-            let records = ScopedRecords { store: &*shared.store, tenant: &job.tenant, connector: &job.connector };
-            let event = JobEvent { id: &job.event_id, event_type: &job.event_type, received_at: job.received_at, body: &body };
-            let run = job::Job { config: &config, tenant, instance, transport: &instance.transport, event: &event };
-            job::run(&run, progress, &records).instrument(span.clone()).await
+            let records = ScopedRecords {
+                store: &*shared.store,
+                tenant: &job.tenant,
+                connector: &job.connector,
+            };
+            let event = JobEvent {
+                id: &job.event_id,
+                event_type: &job.event_type,
+                received_at: job.received_at,
+                body: &body,
+            };
+            let run = job::Job {
+                config: &config,
+                tenant,
+                instance,
+                transport: &instance.transport,
+                event: &event,
+            };
+            job::run(&run, progress, &records)
+                .instrument(span.clone())
+                .await
         }
     };
     let _enter = span.enter();
@@ -214,7 +281,9 @@ async fn run_job(shared: &Shared, worker_id: &str, job: ClaimedJob) -> Option<Da
         }
     }
     let finished_at = Utc::now();
-    let dry_run = run.has_dry_run().then(|| serde_json::to_value(&run.trace).unwrap_or_default());
+    let dry_run = run
+        .has_dry_run()
+        .then(|| serde_json::to_value(&run.trace).unwrap_or_default());
     let retry = &config.delivery.retry;
     let (outcome, class, pause, failed_step, error) = match run.failure {
         None => (Outcome::Done, "done", None, None, None),
@@ -222,9 +291,17 @@ async fn run_job(shared: &Shared, worker_id: &str, job: ClaimedJob) -> Option<Da
             let message = config.redactor.redact(e.message()).into_owned();
             let (outcome, class, pause) = match e {
                 DeliveryError::Permanent { .. } => (Outcome::Dead, "dead", None),
-                DeliveryError::RateLimited { until, .. } => (Outcome::RateLimited(until), "rate_limited", Some(until)),
-                DeliveryError::Retryable { not_before, .. } if job.attempts < retry.max_attempts => {
-                    (Outcome::Retry(next_run(retry, job.attempts, finished_at, not_before)), "retry", None)
+                DeliveryError::RateLimited { until, .. } => {
+                    (Outcome::RateLimited(until), "rate_limited", Some(until))
+                }
+                DeliveryError::Retryable { not_before, .. }
+                    if job.attempts < retry.max_attempts =>
+                {
+                    (
+                        Outcome::Retry(next_run(retry, job.attempts, finished_at, not_before)),
+                        "retry",
+                        None,
+                    )
                 }
                 DeliveryError::Retryable { .. } => (Outcome::Dead, "dead", None),
             };
@@ -233,8 +310,12 @@ async fn run_job(shared: &Shared, worker_id: &str, job: ClaimedJob) -> Option<Da
     };
     let elapsed_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
     match (&outcome, &error, failed_step) {
-        (Outcome::Done, _, _) => tracing::info!(elapsed_ms, steps = run.progress.steps_done, "delivered"),
-        (Outcome::Dead, Some(e), Some(step)) => tracing::warn!(step = step + 1, error = %e, "delivery dead-lettered"),
+        (Outcome::Done, _, _) => {
+            tracing::info!(elapsed_ms, steps = run.progress.steps_done, "delivered")
+        }
+        (Outcome::Dead, Some(e), Some(step)) => {
+            tracing::warn!(step = step + 1, error = %e, "delivery dead-lettered")
+        }
         (Outcome::Retry(at) | Outcome::RateLimited(at), Some(e), Some(step)) => {
             tracing::info!(step = step + 1, error = %e, retry_at = %at.to_rfc3339(), class, "delivery failed, will retry");
         }
@@ -257,14 +338,23 @@ async fn run_job(shared: &Shared, worker_id: &str, job: ClaimedJob) -> Option<Da
     };
     match shared.store.finish(finish).await {
         Ok(true) => {}
-        Ok(false) => tracing::warn!("the job's lease was lost before it finished; another worker owns it now"),
-        Err(e) => tracing::error!(error = %e, "cannot record the delivery's outcome; it will run again when its lease lapses"),
+        Ok(false) => tracing::warn!(
+            "the job's lease was lost before it finished; another worker owns it now"
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot record the delivery's outcome; it will run again when its lease lapses")
+        }
     }
     pause
 }
 
 /// Lease renewal, lapsed-lease reclaim, retention purge and queue gauges.
-async fn housekeeping(shared: Arc<Shared>, worker_id: String, leased: Arc<Mutex<HashSet<JobId>>>, cancel: CancellationToken) {
+async fn housekeeping(
+    shared: Arc<Shared>,
+    worker_id: String,
+    leased: Arc<Mutex<HashSet<JobId>>>,
+    cancel: CancellationToken,
+) {
     let lease = shared.config().delivery.lease;
     let mut renew = tokio::time::interval(lease / 3);
     let mut gauges = tokio::time::interval(Duration::from_secs(5));

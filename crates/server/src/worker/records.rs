@@ -33,15 +33,35 @@ fn unavailable(e: &slatis_store::StoreError) -> DeliveryError {
 
 #[async_trait]
 impl RecordMap for ScopedRecords<'_> {
-    async fn get(&self, object: &str, property: &str, value: &str) -> Result<Option<String>, DeliveryError> {
-        self.store.record_get(&self.key(object, property, value)).await.map_err(|e| unavailable(&e))
+    async fn get(
+        &self,
+        object: &str,
+        property: &str,
+        value: &str,
+    ) -> Result<Option<String>, DeliveryError> {
+        self.store
+            .record_get(&self.key(object, property, value))
+            .await
+            .map_err(|e| unavailable(&e))
     }
 
-    async fn put(&self, object: &str, property: &str, value: &str, id: &str) -> Result<(), DeliveryError> {
-        self.store.record_put(&self.key(object, property, value), Some(id)).await.map_err(|e| unavailable(&e))
+    async fn put(
+        &self,
+        object: &str,
+        property: &str,
+        value: &str,
+        id: &str,
+    ) -> Result<(), DeliveryError> {
+        self.store
+            .record_put(&self.key(object, property, value), Some(id))
+            .await
+            .map_err(|e| unavailable(&e))
     }
 
     async fn forget(&self, object: &str, property: &str, value: &str) -> Result<(), DeliveryError> {
-        self.store.record_put(&self.key(object, property, value), None).await.map_err(|e| unavailable(&e))
+        self.store
+            .record_put(&self.key(object, property, value), None)
+            .await
+            .map_err(|e| unavailable(&e))
     }
 }

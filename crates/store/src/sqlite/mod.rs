@@ -9,14 +9,17 @@
 mod writer;
 
 use crate::{
-    Access, AttemptRecord, ClaimRequest, ClaimedJob, EventSummary, Finish, Ingested, JobDetail, JobFilter, JobId,
-    JobStatus, JobSummary, NewEvent, Outcome, Purged, QueueStats, RecordKey, Replay, Result, Store, StoreError,
-    lane,
+    Access, AttemptRecord, ClaimRequest, ClaimedJob, EventSummary, Finish, Ingested, JobDetail,
+    JobFilter, JobId, JobStatus, JobSummary, NewEvent, Outcome, Purged, QueueStats, RecordKey,
+    Replay, Result, Store, StoreError, lane,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
 use sqlx::{ConnectOptions, Row, SqliteConnection};
 use std::fs::File;
 use std::str::FromStr;
@@ -49,7 +52,10 @@ fn time(ms: i64) -> DateTime<Utc> {
 
 /// The file a `sqlite:` URL names.
 fn file_of(url: &str) -> &str {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
     rest.split('?').next().unwrap_or(rest)
 }
 
@@ -81,7 +87,11 @@ impl SqliteStore {
             .min_connections(1)
             .connect_with(options.clone().create_if_missing(false))
             .await?;
-        Ok(Self { writer: Writer::start(conn), reader, _lock: lock })
+        Ok(Self {
+            writer: Writer::start(conn),
+            reader,
+            _lock: lock,
+        })
     }
 
     async fn write<T, F>(&self, f: F) -> Result<T>
@@ -100,11 +110,19 @@ fn lock_file(path: &str) -> Result<File> {
         .truncate(false)
         .write(true)
         .open(&lock_path)
-        .map_err(|source| StoreError::Io { path: lock_path.clone(), source })?;
+        .map_err(|source| StoreError::Io {
+            path: lock_path.clone(),
+            source,
+        })?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked { path: path.to_owned() }),
-        Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Io { path: lock_path, source }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+            path: path.to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Io {
+            path: lock_path,
+            source,
+        }),
     }
 }
 
@@ -278,7 +296,9 @@ impl Store for SqliteStore {
             started_at: time(r.get("started_at")),
             finished_at: time(r.get("finished_at")),
             outcome: r.get("outcome"),
-            step: r.get::<Option<i64>, _>("step").and_then(|s| usize::try_from(s).ok()),
+            step: r
+                .get::<Option<i64>, _>("step")
+                .and_then(|s| usize::try_from(s).ok()),
             error: r.get("error"),
             retry_at: r.get::<Option<i64>, _>("retry_at").map(time),
         })
@@ -291,7 +311,10 @@ impl Store for SqliteStore {
             event: serde_json::from_slice(&body)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned())),
             attempts_log: attempts,
-            dry_run: row.get::<Option<String>, _>("dry_run").map(json_column).transpose()?,
+            dry_run: row
+                .get::<Option<String>, _>("dry_run")
+                .map(json_column)
+                .transpose()?,
         }))
     }
 
@@ -360,7 +383,10 @@ impl Store for SqliteStore {
                     .execute(&mut *c)
                     .await?
                     .rows_affected();
-                Ok(Purged { events, dedupe_keys })
+                Ok(Purged {
+                    events,
+                    dedupe_keys,
+                })
             })
         })
         .await
@@ -368,7 +394,10 @@ impl Store for SqliteStore {
 
     async fn stats(&self) -> Result<QueueStats> {
         let mut stats = QueueStats::default();
-        for row in sqlx::query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status").fetch_all(&self.reader).await? {
+        for row in sqlx::query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
+            .fetch_all(&self.reader)
+            .await?
+        {
             let n = u64::try_from(row.get::<i64, _>("n")).unwrap_or_default();
             match JobStatus::parse(row.get("status")) {
                 Some(JobStatus::Pending) => stats.pending = n,
@@ -379,10 +408,12 @@ impl Store for SqliteStore {
             }
         }
         let now = ms(Utc::now());
-        let oldest: Option<i64> = sqlx::query_scalar("SELECT MIN(run_at) FROM jobs WHERE status = 'pending' AND run_at <= ?1")
-            .bind(now)
-            .fetch_one(&self.reader)
-            .await?;
+        let oldest: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(run_at) FROM jobs WHERE status = 'pending' AND run_at <= ?1",
+        )
+        .bind(now)
+        .fetch_one(&self.reader)
+        .await?;
         #[allow(clippy::cast_precision_loss)]
         if let Some(t) = oldest {
             stats.oldest_due_seconds = (now - t).max(0) as f64 / 1000.0;
@@ -410,11 +441,12 @@ async fn ingest(c: &mut SqliteConnection, ev: NewEvent) -> Result<Ingested> {
     .rows_affected()
         == 1;
     if !fresh {
-        let event_id: String = sqlx::query_scalar("SELECT event_id FROM dedupe_keys WHERE tenant = ?1 AND key = ?2")
-            .bind(&ev.tenant)
-            .bind(&ev.dedupe_key)
-            .fetch_one(&mut *c)
-            .await?;
+        let event_id: String =
+            sqlx::query_scalar("SELECT event_id FROM dedupe_keys WHERE tenant = ?1 AND key = ?2")
+                .bind(&ev.tenant)
+                .bind(&ev.dedupe_key)
+                .fetch_one(&mut *c)
+                .await?;
         return Ok(Ingested::Duplicate { event_id });
     }
     sqlx::query(
@@ -445,11 +477,21 @@ async fn ingest(c: &mut SqliteConnection, ev: NewEvent) -> Result<Ingested> {
         .execute(&mut *c)
         .await?;
     }
-    Ok(Ingested::New { event_id: ev.id, jobs: ev.connectors.len() })
+    Ok(Ingested::New {
+        event_id: ev.id,
+        jobs: ev.connectors.len(),
+    })
 }
 
 async fn claim(c: &mut SqliteConnection, req: ClaimRequest) -> Result<Vec<ClaimedJob>> {
-    let per_lane = req.room.values().copied().chain([req.default_room]).max().unwrap_or(0).min(req.limit);
+    let per_lane = req
+        .room
+        .values()
+        .copied()
+        .chain([req.default_room])
+        .max()
+        .unwrap_or(0)
+        .min(req.limit);
     if per_lane == 0 {
         return Ok(Vec::new());
     }
@@ -550,7 +592,8 @@ async fn finish(c: &mut SqliteConnection, f: Finish) -> Result<bool> {
     let Some(attempt) = attempt else {
         return Ok(false);
     };
-    let retry_at = matches!(f.outcome, Outcome::Retry(_) | Outcome::RateLimited(_)).then(|| ms(run_at));
+    let retry_at =
+        matches!(f.outcome, Outcome::Retry(_) | Outcome::RateLimited(_)).then(|| ms(run_at));
     sqlx::query(
         "INSERT INTO attempts (job_id, attempt, started_at, finished_at, outcome, step, error, retry_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -568,7 +611,6 @@ async fn finish(c: &mut SqliteConnection, f: Finish) -> Result<bool> {
     Ok(true)
 }
 
-
 fn job_summary(r: &SqliteRow) -> Result<JobSummary> {
     let status: String = r.get("status");
     Ok(JobSummary {
@@ -578,7 +620,8 @@ fn job_summary(r: &SqliteRow) -> Result<JobSummary> {
         connector: r.get("connector"),
         event_type: r.get("event_type"),
         booking_id: r.get("booking_id"),
-        status: JobStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("job status {status:?}")))?,
+        status: JobStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("job status {status:?}")))?,
         attempts: u32::try_from(r.get::<i64, _>("attempts")).unwrap_or_default(),
         run_at: time(r.get("run_at")),
         last_error: r.get("last_error"),

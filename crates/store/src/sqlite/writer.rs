@@ -61,8 +61,13 @@ impl Writer {
     {
         let (tx, rx) = oneshot::channel::<Result<T>>();
         let tx = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
-        let answer = move |tx: &std::sync::Mutex<Option<oneshot::Sender<Result<T>>>>, r: Result<T>| {
-            if let Some(tx) = tx.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+        let answer = move |tx: &std::sync::Mutex<Option<oneshot::Sender<Result<T>>>>,
+                           r: Result<T>| {
+            if let Some(tx) = tx
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+            {
                 let _ = tx.send(r);
             }
         };
@@ -70,11 +75,17 @@ impl Writer {
         let apply: Apply = Box::new(move |conn| {
             Box::pin(async move {
                 let result = f(conn).await;
-                Applied { ok: result.is_ok(), complete: Box::new(move |commit: Result<()>| answer(&tx, commit.and(result))) }
+                Applied {
+                    ok: result.is_ok(),
+                    complete: Box::new(move |commit: Result<()>| answer(&tx, commit.and(result))),
+                }
             })
         });
         let fail = Box::new(move |e: StoreError| answer(&tx2, Err(e)));
-        self.tx.send(Msg::Write(WriteOp { apply, fail })).await.map_err(|_| StoreError::Closed)?;
+        self.tx
+            .send(Msg::Write(WriteOp { apply, fail }))
+            .await
+            .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -134,7 +145,11 @@ async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<WriteOp>) {
     for op in batch.drain(..) {
         let savepoint = conn.execute("SAVEPOINT w").await;
         let a = (op.apply)(conn).await;
-        let end = if a.ok && savepoint.is_ok() { "RELEASE w" } else { "ROLLBACK TO w; RELEASE w" };
+        let end = if a.ok && savepoint.is_ok() {
+            "RELEASE w"
+        } else {
+            "ROLLBACK TO w; RELEASE w"
+        };
         if let Err(e) = conn.execute(end).await {
             tracing::error!(error = %e, "store: savepoint failed");
         }
@@ -146,7 +161,9 @@ async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<WriteOp>) {
             tracing::error!(error = %e, "store: commit failed");
             let _ = conn.execute("ROLLBACK").await;
             let message = e.to_string();
-            applied.into_iter().for_each(|a| (a.complete)(Err(StoreError::Commit(message.clone()))));
+            applied
+                .into_iter()
+                .for_each(|a| (a.complete)(Err(StoreError::Commit(message.clone()))));
         }
     }
 }

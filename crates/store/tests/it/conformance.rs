@@ -51,31 +51,64 @@ pub fn finish(job: &ClaimedJob, worker: &str, outcome: Outcome) -> Finish {
 }
 
 async fn ids(store: &dyn Store, worker: &str, limit: usize) -> Vec<JobId> {
-    store.claim(claim_req(worker, limit)).await.expect("claim").iter().map(|j| j.id).collect()
+    store
+        .claim(claim_req(worker, limit))
+        .await
+        .expect("claim")
+        .iter()
+        .map(|j| j.id)
+        .collect()
 }
 
 pub async fn ingest_then_duplicate(store: Arc<dyn Store>) {
-    let ev = event("acme", Some("b1"), r#"{"event":"BOOKING_CREATED"}"#, &["crm", "http"]);
+    let ev = event(
+        "acme",
+        Some("b1"),
+        r#"{"event":"BOOKING_CREATED"}"#,
+        &["crm", "http"],
+    );
     let first = store.ingest(ev.clone()).await.expect("ingest");
-    let Ingested::New { event_id, jobs } = first else { panic!("new: {first:?}") };
+    let Ingested::New { event_id, jobs } = first else {
+        panic!("new: {first:?}")
+    };
     assert_eq!(jobs, 2);
     let mut again = ev.clone();
     again.id = "evt_other".into();
-    assert_eq!(store.ingest(again).await.expect("dup"), Ingested::Duplicate { event_id: event_id.clone() });
+    assert_eq!(
+        store.ingest(again).await.expect("dup"),
+        Ingested::Duplicate {
+            event_id: event_id.clone()
+        }
+    );
     // another tenant with the same body is not a duplicate
     let mut other = ev;
     other.id = "evt_other_tenant".into();
     other.tenant = "globex".into();
     other.dedupe_key = b"globex:x".to_vec();
-    assert!(matches!(store.ingest(other).await.expect("other"), Ingested::New { .. }));
-    let jobs = store.jobs(&JobFilter { tenant: Some("acme".into()), ..Default::default() }).await.expect("jobs");
+    assert!(matches!(
+        store.ingest(other).await.expect("other"),
+        Ingested::New { .. }
+    ));
+    let jobs = store
+        .jobs(&JobFilter {
+            tenant: Some("acme".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("jobs");
     assert_eq!(jobs.len(), 2, "a duplicate makes no job");
-    assert!(jobs.iter().all(|j| j.event_id == event_id && j.status == JobStatus::Pending));
+    assert!(
+        jobs.iter()
+            .all(|j| j.event_id == event_id && j.status == JobStatus::Pending)
+    );
 }
 
 pub async fn unrouted_events_are_stored_without_jobs(store: Arc<dyn Store>) {
     let ev = event("acme", None, "{}", &[]);
-    assert!(matches!(store.ingest(ev.clone()).await.expect("ingest"), Ingested::New { jobs: 0, .. }));
+    assert!(matches!(
+        store.ingest(ev.clone()).await.expect("ingest"),
+        Ingested::New { jobs: 0, .. }
+    ));
     let events = store.events(Some("acme"), 10).await.expect("events");
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].jobs, 0);
@@ -83,45 +116,110 @@ pub async fn unrouted_events_are_stored_without_jobs(store: Arc<dyn Store>) {
 }
 
 pub async fn one_booking_runs_in_arrival_order(store: Arc<dyn Store>) {
-    store.ingest(event("acme", Some("b1"), "create", &["crm"])).await.expect("create");
-    store.ingest(event("acme", Some("b1"), "cancel", &["crm"])).await.expect("cancel");
-    store.ingest(event("acme", Some("b2"), "other", &["crm"])).await.expect("other");
+    store
+        .ingest(event("acme", Some("b1"), "create", &["crm"]))
+        .await
+        .expect("create");
+    store
+        .ingest(event("acme", Some("b1"), "cancel", &["crm"]))
+        .await
+        .expect("cancel");
+    store
+        .ingest(event("acme", Some("b2"), "other", &["crm"]))
+        .await
+        .expect("other");
     // another connector of the same booking is not held up
-    store.ingest(event("acme", Some("b1"), "log", &["log"])).await.expect("log");
+    store
+        .ingest(event("acme", Some("b1"), "log", &["log"]))
+        .await
+        .expect("log");
     let first = store.claim(claim_req("w", 10)).await.expect("claim");
-    let bodies: Vec<_> = first.iter().map(|j| String::from_utf8_lossy(&j.body).into_owned()).collect();
-    assert_eq!(bodies, vec!["create", "other", "log"], "the cancel waits for its create");
+    let bodies: Vec<_> = first
+        .iter()
+        .map(|j| String::from_utf8_lossy(&j.body).into_owned())
+        .collect();
+    assert_eq!(
+        bodies,
+        vec!["create", "other", "log"],
+        "the cancel waits for its create"
+    );
     // while the create retries, the cancel still waits
     let create = &first[0];
-    assert!(store.finish(finish(create, "w", Outcome::Retry(Utc::now() - Delta::seconds(1)))).await.expect("finish"));
+    assert!(
+        store
+            .finish(finish(
+                create,
+                "w",
+                Outcome::Retry(Utc::now() - Delta::seconds(1))
+            ))
+            .await
+            .expect("finish")
+    );
     let next = store.claim(claim_req("w", 10)).await.expect("claim");
     assert_eq!(next.len(), 1);
-    assert_eq!(next[0].body, b"create", "the retried create runs before the cancel");
+    assert_eq!(
+        next[0].body, b"create",
+        "the retried create runs before the cancel"
+    );
     assert_eq!(next[0].attempts, 2);
     assert_eq!(next[0].steps_done, 1);
     assert_eq!(next[0].step_results["contact"]["id"], "42");
-    assert!(store.finish(finish(&next[0], "w", Outcome::Done)).await.expect("done"));
+    assert!(
+        store
+            .finish(finish(&next[0], "w", Outcome::Done))
+            .await
+            .expect("done")
+    );
     let last = store.claim(claim_req("w", 10)).await.expect("claim");
-    assert_eq!(last.iter().map(|j| j.body.clone()).collect::<Vec<_>>(), vec![b"cancel".to_vec()]);
+    assert_eq!(
+        last.iter().map(|j| j.body.clone()).collect::<Vec<_>>(),
+        vec![b"cancel".to_vec()]
+    );
 }
 
 pub async fn a_dead_letter_does_not_block_its_booking(store: Arc<dyn Store>) {
-    store.ingest(event("acme", Some("b1"), "create", &["crm"])).await.expect("create");
-    store.ingest(event("acme", Some("b1"), "cancel", &["crm"])).await.expect("cancel");
+    store
+        .ingest(event("acme", Some("b1"), "create", &["crm"]))
+        .await
+        .expect("create");
+    store
+        .ingest(event("acme", Some("b1"), "cancel", &["crm"]))
+        .await
+        .expect("cancel");
     let c = store.claim(claim_req("w", 10)).await.expect("claim");
-    assert!(store.finish(finish(&c[0], "w", Outcome::Dead)).await.expect("dead"));
+    assert!(
+        store
+            .finish(finish(&c[0], "w", Outcome::Dead))
+            .await
+            .expect("dead")
+    );
     let next = store.claim(claim_req("w", 10)).await.expect("claim");
     assert_eq!(next[0].body, b"cancel");
 }
 
 pub async fn lanes_share_claims_fairly(store: Arc<dyn Store>) {
     for i in 0..10 {
-        store.ingest(event("big", Some(&format!("b{i}")), &format!("big{i}"), &["crm"])).await.expect("big");
+        store
+            .ingest(event(
+                "big",
+                Some(&format!("b{i}")),
+                &format!("big{i}"),
+                &["crm"],
+            ))
+            .await
+            .expect("big");
     }
-    store.ingest(event("small", Some("s"), "small", &["crm"])).await.expect("small");
+    store
+        .ingest(event("small", Some("s"), "small", &["crm"]))
+        .await
+        .expect("small");
     let got = store.claim(claim_req("w", 2)).await.expect("claim");
     let tenants: Vec<_> = got.iter().map(|j| j.tenant.as_str()).collect();
-    assert_eq!(tenants, vec!["big", "small"], "a backlog does not starve another tenant");
+    assert_eq!(
+        tenants,
+        vec!["big", "small"],
+        "a backlog does not starve another tenant"
+    );
     // a lane with no room is skipped; room caps the rest
     let mut req = claim_req("w", 10);
     req.room.insert("big/crm".into(), 3);
@@ -132,11 +230,23 @@ pub async fn lanes_share_claims_fairly(store: Arc<dyn Store>) {
 }
 
 pub async fn retries_wait_and_rate_limits_do_not_count(store: Arc<dyn Store>) {
-    store.ingest(event("acme", Some("b1"), "x", &["crm"])).await.expect("ingest");
-    let j = store.claim(claim_req("w", 1)).await.expect("claim").remove(0);
+    store
+        .ingest(event("acme", Some("b1"), "x", &["crm"]))
+        .await
+        .expect("ingest");
+    let j = store
+        .claim(claim_req("w", 1))
+        .await
+        .expect("claim")
+        .remove(0);
     assert_eq!(j.attempts, 1);
     let later = Utc::now() + Delta::seconds(3600);
-    assert!(store.finish(finish(&j, "w", Outcome::RateLimited(later))).await.expect("finish"));
+    assert!(
+        store
+            .finish(finish(&j, "w", Outcome::RateLimited(later)))
+            .await
+            .expect("finish")
+    );
     assert!(ids(&*store, "w", 1).await.is_empty(), "not before its time");
     let mut req = claim_req("w", 1);
     req.now = later + Delta::seconds(1);
@@ -149,46 +259,129 @@ pub async fn retries_wait_and_rate_limits_do_not_count(store: Arc<dyn Store>) {
 }
 
 pub async fn dead_letters_are_listed_and_replayed(store: Arc<dyn Store>) {
-    store.ingest(event("acme", Some("b1"), r#"{"event":"BOOKING_CREATED"}"#, &["crm"])).await.expect("ingest");
-    store.ingest(event("globex", Some("b1"), r#"{"event":"X"}"#, &["crm"])).await.expect("ingest");
+    store
+        .ingest(event(
+            "acme",
+            Some("b1"),
+            r#"{"event":"BOOKING_CREATED"}"#,
+            &["crm"],
+        ))
+        .await
+        .expect("ingest");
+    store
+        .ingest(event("globex", Some("b1"), r#"{"event":"X"}"#, &["crm"]))
+        .await
+        .expect("ingest");
     for j in store.claim(claim_req("w", 10)).await.expect("claim") {
         let mut f = finish(&j, "w", Outcome::Dead);
         f.error = Some("HTTP 400: Property \"x\" does not exist".into());
         f.failed_step = Some(0);
         assert!(store.finish(f).await.expect("dead"));
     }
-    let dead = store.jobs(&JobFilter { status: Some(JobStatus::Dead), ..Default::default() }).await.expect("dead");
+    let dead = store
+        .jobs(&JobFilter {
+            status: Some(JobStatus::Dead),
+            ..Default::default()
+        })
+        .await
+        .expect("dead");
     assert_eq!(dead.len(), 2);
     let acme = dead.iter().find(|j| j.tenant == "acme").expect("acme");
-    assert!(acme.last_error.as_deref().is_some_and(|e| e.contains("does not exist")));
+    assert!(
+        acme.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("does not exist"))
+    );
     let detail = store.job(acme.id).await.expect("job").expect("exists");
     assert_eq!(detail.event["event"], "BOOKING_CREATED");
     assert_eq!(detail.attempts_log[0].step, Some(0));
-    assert_eq!(store.replay(Replay::Ids(vec![acme.id, 999_999])).await.expect("replay"), vec![acme.id]);
-    assert!(store.replay(Replay::Ids(vec![acme.id])).await.expect("again").is_empty(), "only dead jobs replay");
+    assert_eq!(
+        store
+            .replay(Replay::Ids(vec![acme.id, 999_999]))
+            .await
+            .expect("replay"),
+        vec![acme.id]
+    );
+    assert!(
+        store
+            .replay(Replay::Ids(vec![acme.id]))
+            .await
+            .expect("again")
+            .is_empty(),
+        "only dead jobs replay"
+    );
     let j = store.claim(claim_req("w", 10)).await.expect("claim");
     assert_eq!(j.len(), 1);
     assert_eq!(j[0].attempts, 1, "a replay starts its attempts again");
-    let all = store.replay(Replay::All { tenant: Some("globex".into()) }).await.expect("all");
+    let all = store
+        .replay(Replay::All {
+            tenant: Some("globex".into()),
+        })
+        .await
+        .expect("all");
     assert_eq!(all.len(), 1);
 }
 
 pub async fn lapsed_leases_are_claimed_again(store: Arc<dyn Store>) {
-    store.ingest(event("acme", Some("b1"), "x", &["crm"])).await.expect("ingest");
-    let j = store.claim(claim_req("dead-worker", 1)).await.expect("claim").remove(0);
+    store
+        .ingest(event("acme", Some("b1"), "x", &["crm"]))
+        .await
+        .expect("ingest");
+    let j = store
+        .claim(claim_req("dead-worker", 1))
+        .await
+        .expect("claim")
+        .remove(0);
     assert!(ids(&*store, "w2", 1).await.is_empty(), "leased");
-    assert_eq!(store.reclaim(Utc::now(), false).await.expect("reclaim"), 0, "lease still valid");
-    assert_eq!(store.reclaim(Utc::now() + Delta::seconds(61), false).await.expect("reclaim"), 1);
-    let again = store.claim(claim_req("w2", 1)).await.expect("claim").remove(0);
+    assert_eq!(
+        store.reclaim(Utc::now(), false).await.expect("reclaim"),
+        0,
+        "lease still valid"
+    );
+    assert_eq!(
+        store
+            .reclaim(Utc::now() + Delta::seconds(61), false)
+            .await
+            .expect("reclaim"),
+        1
+    );
+    let again = store
+        .claim(claim_req("w2", 1))
+        .await
+        .expect("claim")
+        .remove(0);
     assert_eq!(again.id, j.id);
     assert_eq!(again.attempts, 2);
-    assert!(!store.finish(finish(&j, "dead-worker", Outcome::Done)).await.expect("finish"), "the old lease is void");
-    store.heartbeat("w2", &[again.id], Utc::now() + Delta::seconds(600)).await.expect("heartbeat");
-    assert_eq!(store.reclaim(Utc::now() + Delta::seconds(61), false).await.expect("reclaim"), 0, "renewed");
+    assert!(
+        !store
+            .finish(finish(&j, "dead-worker", Outcome::Done))
+            .await
+            .expect("finish"),
+        "the old lease is void"
+    );
+    store
+        .heartbeat("w2", &[again.id], Utc::now() + Delta::seconds(600))
+        .await
+        .expect("heartbeat");
+    assert_eq!(
+        store
+            .reclaim(Utc::now() + Delta::seconds(61), false)
+            .await
+            .expect("reclaim"),
+        0,
+        "renewed"
+    );
     assert_eq!(store.release("w2", &[again.id]).await.expect("release"), 1);
-    let back = store.claim(claim_req("w3", 1)).await.expect("claim").remove(0);
+    let back = store
+        .claim(claim_req("w3", 1))
+        .await
+        .expect("claim")
+        .remove(0);
     assert_eq!(back.attempts, 2, "a released attempt is not counted");
-    assert_eq!(store.reclaim(Utc::now(), true).await.expect("reclaim all"), 1);
+    assert_eq!(
+        store.reclaim(Utc::now(), true).await.expect("reclaim all"),
+        1
+    );
 }
 
 pub async fn the_record_map_remembers_and_forgets(store: Arc<dyn Store>) {
@@ -201,42 +394,105 @@ pub async fn the_record_map_remembers_and_forgets(store: Arc<dyn Store>) {
     };
     assert_eq!(store.record_get(&key).await.expect("get"), None);
     store.record_put(&key, Some("101")).await.expect("put");
-    store.record_put(&key, Some("102")).await.expect("put again");
-    assert_eq!(store.record_get(&key).await.expect("get").as_deref(), Some("102"));
+    store
+        .record_put(&key, Some("102"))
+        .await
+        .expect("put again");
+    assert_eq!(
+        store.record_get(&key).await.expect("get").as_deref(),
+        Some("102")
+    );
     let mut other = key.clone();
     other.tenant = "globex".into();
-    assert_eq!(store.record_get(&other).await.expect("get"), None, "scoped by tenant");
+    assert_eq!(
+        store.record_get(&other).await.expect("get"),
+        None,
+        "scoped by tenant"
+    );
     store.record_put(&key, None).await.expect("forget");
     assert_eq!(store.record_get(&key).await.expect("get"), None);
 }
 
 pub async fn purge_removes_only_finished_old_events(store: Arc<dyn Store>) {
-    store.ingest(event("acme", Some("b1"), "done", &["crm"])).await.expect("ingest");
-    store.ingest(event("acme", Some("b2"), "pending", &["crm"])).await.expect("ingest");
-    store.ingest(event("acme", None, "unrouted", &[])).await.expect("ingest");
-    let j = store.claim(claim_req("w", 1)).await.expect("claim").remove(0);
-    store.finish(finish(&j, "w", Outcome::Done)).await.expect("done");
-    let purged = store.purge(Utc::now() + Delta::seconds(1)).await.expect("purge");
-    assert_eq!(purged, Purged { events: 2, dedupe_keys: 3 });
+    store
+        .ingest(event("acme", Some("b1"), "done", &["crm"]))
+        .await
+        .expect("ingest");
+    store
+        .ingest(event("acme", Some("b2"), "pending", &["crm"]))
+        .await
+        .expect("ingest");
+    store
+        .ingest(event("acme", None, "unrouted", &[]))
+        .await
+        .expect("ingest");
+    let j = store
+        .claim(claim_req("w", 1))
+        .await
+        .expect("claim")
+        .remove(0);
+    store
+        .finish(finish(&j, "w", Outcome::Done))
+        .await
+        .expect("done");
+    let purged = store
+        .purge(Utc::now() + Delta::seconds(1))
+        .await
+        .expect("purge");
+    assert_eq!(
+        purged,
+        Purged {
+            events: 2,
+            dedupe_keys: 3
+        }
+    );
     let left = store.events(None, 10).await.expect("events");
     assert_eq!(left.len(), 1);
-    assert_eq!(store.jobs(&JobFilter::default()).await.expect("jobs").len(), 1);
-    assert_eq!(store.purge(Utc::now() - Delta::seconds(60)).await.expect("purge"), Purged::default());
+    assert_eq!(
+        store.jobs(&JobFilter::default()).await.expect("jobs").len(),
+        1
+    );
+    assert_eq!(
+        store
+            .purge(Utc::now() - Delta::seconds(60))
+            .await
+            .expect("purge"),
+        Purged::default()
+    );
 }
 
 pub async fn concurrent_ingests_all_commit(store: Arc<dyn Store>) {
     let tasks: Vec<_> = (0..300)
         .map(|i| {
             let store = Arc::clone(&store);
-            tokio::spawn(async move { store.ingest(event("acme", Some(&format!("b{i}")), &format!("body{i}"), &["crm"])).await })
+            tokio::spawn(async move {
+                store
+                    .ingest(event(
+                        "acme",
+                        Some(&format!("b{i}")),
+                        &format!("body{i}"),
+                        &["crm"],
+                    ))
+                    .await
+            })
         })
         .collect();
     for t in tasks {
-        assert!(matches!(t.await.expect("task").expect("ingest"), Ingested::New { jobs: 1, .. }));
+        assert!(matches!(
+            t.await.expect("task").expect("ingest"),
+            Ingested::New { jobs: 1, .. }
+        ));
     }
     let stats = store.stats().await.expect("stats");
     assert_eq!(stats.pending, 300);
-    assert_eq!(store.events(Some("acme"), 1000).await.expect("events").len(), 300);
+    assert_eq!(
+        store
+            .events(Some("acme"), 1000)
+            .await
+            .expect("events")
+            .len(),
+        300
+    );
 }
 
 /// Runs every conformance test against a backend; `$make` is an async fn returning a

@@ -22,13 +22,22 @@ async fn a_second_owner_is_refused_but_a_shared_reader_is_not() {
     let owner = open(&url, Access::Owner).await.expect("owner");
     let err = open(&url, Access::Owner).await.err().expect("refused");
     assert!(matches!(err, StoreError::Locked { .. }));
-    assert!(err.to_string().contains("another slatis-sync serve already owns"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("another slatis-sync serve already owns"),
+        "{err}"
+    );
     let shared = open(&url, Access::Shared).await.expect("shared");
-    shared.ingest(crate::conformance::event("acme", None, "from-cli", &[])).await.expect("write beside the owner");
+    shared
+        .ingest(crate::conformance::event("acme", None, "from-cli", &[]))
+        .await
+        .expect("write beside the owner");
     shared.close().await;
     owner.close().await;
     drop(owner);
-    let again = open(&url, Access::Owner).await.expect("the lock is released with its owner");
+    let again = open(&url, Access::Owner)
+        .await
+        .expect("the lock is released with its owner");
     again.close().await;
 }
 
@@ -37,8 +46,15 @@ async fn committed_events_survive_a_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     let store = open(&url, Access::Owner).await.expect("open");
-    let Ingested::New { event_id, .. } =
-        store.ingest(crate::conformance::event("acme", Some("b"), "kept", &["crm"])).await.expect("ingest")
+    let Ingested::New { event_id, .. } = store
+        .ingest(crate::conformance::event(
+            "acme",
+            Some("b"),
+            "kept",
+            &["crm"],
+        ))
+        .await
+        .expect("ingest")
     else {
         panic!("new")
     };
@@ -54,6 +70,12 @@ async fn committed_events_survive_a_reopen() {
 #[tokio::test]
 async fn bad_urls_are_refused() {
     for url in ["mysql://x", "sqlite::memory:"] {
-        assert!(matches!(open(url, Access::Owner).await, Err(StoreError::UnsupportedUrl(_))), "{url}");
+        assert!(
+            matches!(
+                open(url, Access::Owner).await,
+                Err(StoreError::UnsupportedUrl(_))
+            ),
+            "{url}"
+        );
     }
 }

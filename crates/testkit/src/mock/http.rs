@@ -46,7 +46,7 @@ pub struct Received {
     pub body: Vec<u8>,
     /// When it arrived.
     pub at: Instant,
-    /// The status it was answered with (0 for a dropped connection).
+    /// The status it was answered with (0: not answered, or the connection dropped).
     pub status: u16,
 }
 
@@ -56,7 +56,12 @@ impl Received {
     /// # Panics
     /// If the body is not JSON.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 }
 
@@ -87,8 +92,12 @@ impl MockHttp {
     /// If no port can be bound.
     pub async fn start() -> Self {
         let state = Arc::new(Mutex::new(MockState::default()));
-        let app = Router::new().fallback(handle).with_state(Arc::clone(&state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind mock");
+        let app = Router::new()
+            .fallback(handle)
+            .with_state(Arc::clone(&state));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind mock");
         let addr = listener.local_addr().expect("mock addr");
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -102,7 +111,9 @@ impl MockHttp {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, MockState> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Makes the next `n` requests misbehave with `fault` (after any already queued).
@@ -120,7 +131,12 @@ impl MockHttp {
 
     /// The requests answered 2xx, in arrival order.
     pub fn delivered(&self) -> Vec<Received> {
-        self.lock().received.iter().filter(|r| (200..300).contains(&r.status)).cloned().collect()
+        self.lock()
+            .received
+            .iter()
+            .filter(|r| (200..300).contains(&r.status))
+            .cloned()
+            .collect()
     }
 
     /// Waits until `n` requests were answered 2xx (or `timeout` passes), and returns them.
@@ -136,11 +152,42 @@ impl MockHttp {
     }
 }
 
-async fn handle(State(state): State<Arc<Mutex<MockState>>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let (fault, id) = {
-        let mut s = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+async fn handle(
+    State(state): State<Arc<Mutex<MockState>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let lock = || {
+        state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    // Recorded on arrival with status 0 ("not answered"); the status is set when the
+    // answer is produced, so a request whose client gave up stays unanswered.
+    let (fault, id, index) = {
+        let mut s = lock();
         s.next_id += 1;
-        (s.faults.pop_front(), s.next_id)
+        s.received.push(Received {
+            method: method.to_string(),
+            path: uri
+                .path_and_query()
+                .map_or_else(|| uri.path().to_owned(), ToString::to_string),
+            headers: headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: body.to_vec(),
+            at: Instant::now(),
+            status: 0,
+        });
+        (s.faults.pop_front(), s.next_id, s.received.len() - 1)
     };
     if let Some(Fault::Slow(d)) = &fault {
         tokio::time::sleep(*d).await;
@@ -151,29 +198,28 @@ async fn handle(State(state): State<Arc<Mutex<MockState>>>, method: Method, uri:
         _ if method == Method::POST => 201,
         _ => 200,
     };
-    let received = Received {
-        method: method.to_string(),
-        path: uri.path_and_query().map_or_else(|| uri.path().to_owned(), ToString::to_string),
-        headers: headers
-            .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-            .collect(),
-        body: body.to_vec(),
-        at: Instant::now(),
-        status,
-    };
-    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).received.push(received);
+    lock().received[index].status = status;
     match fault {
-        Some(Fault::Status { status, retry_after, body }) => {
-            let mut response = (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body).into_response();
+        Some(Fault::Status {
+            status,
+            retry_after,
+            body,
+        }) => {
+            let mut response = (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                body,
+            )
+                .into_response();
             if let Some(s) = retry_after {
                 response.headers_mut().insert("retry-after", s.into());
             }
             response
         }
         Some(Fault::Drop) => {
-            let chunks: Vec<Result<Bytes, std::io::Error>> =
-                vec![Ok(Bytes::from_static(b"{\"id\":")), Err(std::io::Error::other("connection dropped"))];
+            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+                Ok(Bytes::from_static(b"{\"id\":")),
+                Err(std::io::Error::other("connection dropped")),
+            ];
             Response::builder()
                 .status(StatusCode::OK)
                 .header("content-type", "application/json")
@@ -182,7 +228,11 @@ async fn handle(State(state): State<Arc<Mutex<MockState>>>, method: Method, uri:
         }
         _ => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            (status, axum::Json(serde_json::json!({ "id": id.to_string() }))).into_response()
+            (
+                status,
+                axum::Json(serde_json::json!({ "id": id.to_string() })),
+            )
+                .into_response()
         }
     }
 }

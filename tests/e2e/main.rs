@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `slatis-sync` binary on port 0, driven with signed
+//! webhooks, delivering into testkit's stateful mock destinations.
+
+mod cli;
+mod delivery;
+mod durability;
+mod ingress;
+mod secrets;
+mod support;

@@ -1,0 +1,135 @@
+//! Shared setup: a config around a mock destination, a server, signed posts.
+
+use slatis_testkit::process::{self, Server};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tempfile::TempDir;
+
+/// The tenant secret of the test configs (the signature vectors' secret).
+pub const SECRET: &str = "whsec_test_3f9a1c";
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_slatis-sync"))
+}
+
+/// A test config: tenant `acme` with an http connector `api` at `dest`.
+pub fn config(db: &Path, dest: &str, retry: &str) -> String {
+    format!(
+        r#"
+server:
+  listen: 127.0.0.1:0
+  max_body_bytes: 4096
+storage:
+  url: sqlite://{db}
+delivery:
+  concurrency: 8
+  shutdown_grace: 5s
+  retry: {retry}
+tenants:
+  acme:
+    signing_secrets: ["whsec_old_secret", "${{ACME_SECRET:-{SECRET}}}"]
+    connectors:
+      api:
+        type: http
+        base_url: {dest}
+        timeout: 1s
+        headers:
+          Authorization: Bearer ${{API_TOKEN:-tok_e2e_not_secret}}
+        sign: {{ secret: "${{SIGN_SECRET:-sign_e2e_not_secret}}", header: x-forward-signature }}
+    routes:
+      BOOKING_CREATED:
+        - id: contact
+          connector: api
+          action: request
+          method: POST
+          path: /contacts
+          json:
+            email: "{{{{lower data.attendee.email}}}}"
+            first_name: "{{{{first_name data.attendee.name}}}}"
+            last_name: "{{{{default (last_name data.attendee.name) data.attendee.name}}}}"
+            notes: "{{{{default data.notes ''}}}}"
+            booking: "{{{{data.id}}}}"
+        - connector: api
+          action: request
+          method: PUT
+          path: "/meetings/{{{{data.id}}}}"
+          json:
+            contact: "{{{{steps.contact.id}}}}"
+            start: "{{{{data.start_time}}}}"
+            start_ms: {{ value: "{{{{epoch_ms data.start_time}}}}", type: integer }}
+      BOOKING_CANCELLED:
+        - connector: api
+          action: request
+          method: PATCH
+          path: "/meetings/{{{{data.id}}}}"
+          json: {{ status: cancelled }}
+      BOOKING_NO_SHOW:
+        - connector: api
+          action: request
+          method: PATCH
+          path: "/meetings/{{{{data.id}}}}"
+          json: {{ phone: "{{{{data.attendee.phone}}}}" }}
+"#,
+        db = db.display()
+    )
+}
+
+/// Fast retries for tests.
+pub const QUICK: &str = "{ max_attempts: 5, initial_backoff: 50ms, max_backoff: 200ms }";
+
+/// A temporary directory with a config written for `dest`.
+pub struct Setup {
+    pub dir: TempDir,
+    pub config: PathBuf,
+}
+
+impl Setup {
+    pub fn new(dest: &str, retry: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let yaml = config(&dir.path().join("slatis.db"), dest, retry);
+        let config = process::write_config(dir.path(), &yaml);
+        Self { dir, config }
+    }
+
+    /// Rewrites the config for another destination (same database).
+    pub fn point_at(&self, dest: &str, retry: &str) {
+        std::fs::write(
+            &self.config,
+            config(&self.dir.path().join("slatis.db"), dest, retry),
+        )
+        .expect("rewrite config");
+    }
+
+    pub fn start(&self) -> Server {
+        Server::start(&bin(), &self.config, &[])
+    }
+
+    pub fn start_with(&self, env: &[(&str, &str)]) -> Server {
+        Server::start(&bin(), &self.config, env)
+    }
+
+    /// Runs a CLI command with this config.
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let mut all: Vec<&str> = args.to_vec();
+        let config = self.config.to_string_lossy().into_owned();
+        all.extend(["--config", &config]);
+        process::run(&bin(), &all, &[])
+    }
+}
+
+pub async fn post(url: &str, body: &str) -> (u16, serde_json::Value) {
+    slatis_testkit::signer::post_signed(&reqwest::Client::new(), url, SECRET, body.as_bytes())
+        .await
+        .expect("post")
+}
+
+pub async fn wait_until<F: FnMut() -> bool>(what: &str, timeout: Duration, mut f: F) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
