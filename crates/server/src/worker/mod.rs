@@ -134,7 +134,14 @@ async fn dispatch(
         tokio::select! {
             () = cancel.cancelled() => break,
             () = shared.wake.notified() => {}
-            Some(done) = tasks.join_next(), if !tasks.is_empty() => finished(&mut lanes, leased, done),
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                finished(&mut lanes, leased, done);
+                // Take every other finished job too, so the next claim fills all free slots
+                // in one store round trip instead of one claim per finished job.
+                while let Some(done) = tasks.try_join_next() {
+                    finished(&mut lanes, leased, done);
+                }
+            }
             () = tokio::time::sleep(idle) => {}
         }
     }

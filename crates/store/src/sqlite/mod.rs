@@ -498,16 +498,19 @@ async fn claim(c: &mut SqliteConnection, req: ClaimRequest) -> Result<Vec<Claime
     // Up to `per_lane` due jobs of each lane, ranked so that every lane's first job comes
     // before any lane's second (fairness); a job waits while an earlier job of its
     // booking is unfinished (order).
+    let full: Vec<&String> = req.room.iter().filter(|(_, n)| **n == 0).map(|(lane, _)| lane).collect();
     let candidates = sqlx::query(
         "SELECT id, lane FROM ( \
            SELECT j.id, j.lane, ROW_NUMBER() OVER (PARTITION BY j.lane ORDER BY j.id) AS rn FROM jobs j \
-           WHERE j.status = 'pending' AND j.run_at <= ?1 AND NOT EXISTS ( \
-             SELECT 1 FROM jobs p WHERE p.order_key = j.order_key AND p.id < j.id AND p.status IN ('pending', 'running'))) \
+           WHERE j.status = 'pending' AND j.run_at <= ?1 AND j.lane NOT IN (SELECT value FROM json_each(?4)) \
+             AND NOT EXISTS (SELECT 1 FROM jobs p WHERE p.order_key = j.order_key AND p.id < j.id \
+                             AND p.status IN ('pending', 'running'))) \
          WHERE rn <= ?2 ORDER BY rn, id LIMIT ?3",
     )
     .bind(ms(req.now))
     .bind(i64::try_from(per_lane).unwrap_or(i64::MAX))
     .bind(i64::try_from(req.limit.saturating_mul(4).max(64)).unwrap_or(i64::MAX))
+    .bind(serde_json::to_string(&full).unwrap_or_else(|_| "[]".to_owned()))
     .fetch_all(&mut *c)
     .await?;
     let mut room = req.room;
