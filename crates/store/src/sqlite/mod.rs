@@ -498,7 +498,12 @@ async fn claim(c: &mut SqliteConnection, req: ClaimRequest) -> Result<Vec<Claime
     // Up to `per_lane` due jobs of each lane, ranked so that every lane's first job comes
     // before any lane's second (fairness); a job waits while an earlier job of its
     // booking is unfinished (order).
-    let full: Vec<&String> = req.room.iter().filter(|(_, n)| **n == 0).map(|(lane, _)| lane).collect();
+    let full: Vec<&String> = req
+        .room
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(lane, _)| lane)
+        .collect();
     let candidates = sqlx::query(
         "SELECT id, lane FROM ( \
            SELECT j.id, j.lane, ROW_NUMBER() OVER (PARTITION BY j.lane ORDER BY j.id) AS rn FROM jobs j \

@@ -22,7 +22,13 @@ struct Args {
 }
 
 fn args() -> Result<Args, String> {
-    let mut a = Args { url: String::new(), secret: String::new(), count: 20_000, concurrency: 64, event: "BOOKING_CREATED".into() };
+    let mut a = Args {
+        url: String::new(),
+        secret: String::new(),
+        count: 20_000,
+        concurrency: 64,
+        event: "BOOKING_CREATED".into(),
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -30,13 +36,18 @@ fn args() -> Result<Args, String> {
             "--url" => a.url = value,
             "--secret" => a.secret = value,
             "--count" => a.count = value.parse().map_err(|_| "--count takes a number")?,
-            "--concurrency" => a.concurrency = value.parse().map_err(|_| "--concurrency takes a number")?,
+            "--concurrency" => {
+                a.concurrency = value.parse().map_err(|_| "--concurrency takes a number")?
+            }
             "--event" => a.event = value,
             other => return Err(format!("unknown flag {other}")),
         }
     }
     if a.url.is_empty() || a.secret.is_empty() {
-        return Err("usage: loadgen --url URL --secret SECRET [--count N] [--concurrency C] [--event TYPE]".into());
+        return Err(
+            "usage: loadgen --url URL --secret SECRET [--count N] [--concurrency C] [--event TYPE]"
+                .into(),
+        );
     }
     Ok(a)
 }
@@ -50,14 +61,29 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let client = reqwest::Client::builder().pool_max_idle_per_host(a.concurrency).build().unwrap_or_default();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(a.concurrency)
+        .build()
+        .unwrap_or_default();
     let next = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
-    let run = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    let run = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+    );
     let start = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..a.concurrency {
-        let (a, client, next, failed, run) = (Arc::clone(&a), client.clone(), Arc::clone(&next), Arc::clone(&failed), run.clone());
+        let (a, client, next, failed, run) = (
+            Arc::clone(&a),
+            client.clone(),
+            Arc::clone(&next),
+            Arc::clone(&failed),
+            run.clone(),
+        );
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             loop {
@@ -65,7 +91,12 @@ async fn main() -> std::process::ExitCode {
                 if i >= a.count {
                     return latencies;
                 }
-                let body = fixtures::booking(&a.event, &format!("bkg_{run}_{i}"), "Ada Lovelace", &format!("ada+{i}@example.com"));
+                let body = fixtures::booking(
+                    &a.event,
+                    &format!("bkg_{run}_{i}"),
+                    "Ada Lovelace",
+                    &format!("ada+{i}@example.com"),
+                );
                 let t = Instant::now();
                 match signer::post_signed(&client, &a.url, &a.secret, body.as_bytes()).await {
                     Ok((s, _)) if (200..300).contains(&s) => latencies.push(t.elapsed()),
@@ -107,5 +138,9 @@ async fn main() -> std::process::ExitCode {
         pct(1.0),
         failed
     );
-    if failed == 0 { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE }
+    if failed == 0 {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
 }

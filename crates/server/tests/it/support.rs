@@ -1,0 +1,136 @@
+//! A config and store for the in-process tests, and `script`: a connector registered
+//! only in this test binary, whose answers the tests script.
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use slatis_core::DeliveryError;
+use slatis_core::config::ConfigIssue;
+use slatis_core::connector::{
+    BuildContext, BuildFn, Connector, ConnectorFactory, StepContext, StepOutput,
+};
+use slatis_core::step::{RenderedStep, Step};
+use slatis_server::Shared;
+use slatis_store::Access;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use tempfile::TempDir;
+use tower::ServiceExt;
+
+pub const SECRET: &str = "whsec_it";
+
+/// What the scripted connector was asked to do, and what it answers next.
+#[derive(Default)]
+pub struct Script {
+    pub calls: Vec<RenderedStep>,
+    pub answers: VecDeque<Result<StepOutput, DeliveryError>>,
+}
+
+/// Scripts by tenant, so tests running at once do not share one.
+pub static SCRIPTS: Mutex<Option<HashMap<String, Script>>> = Mutex::new(None);
+
+/// Runs `f` on `tenant`'s script.
+pub fn script<T>(tenant: &str, f: impl FnOnce(&mut Script) -> T) -> T {
+    let mut guard = SCRIPTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    f(guard
+        .get_or_insert_with(HashMap::new)
+        .entry(tenant.to_owned())
+        .or_default())
+}
+
+struct Scripted;
+
+#[async_trait]
+impl Connector for Scripted {
+    fn check_step(&self, _: &Step) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    async fn execute(
+        &self,
+        step: &RenderedStep,
+        cx: &StepContext<'_>,
+    ) -> Result<StepOutput, DeliveryError> {
+        script(cx.tenant, |s| {
+            s.calls.push(step.clone());
+            s.answers.pop_front().unwrap_or_else(|| {
+                Ok(StepOutput {
+                    id: Some(format!("rec{}", s.calls.len())),
+                    created: true,
+                })
+            })
+        })
+    }
+}
+
+fn build(_: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> {
+    Ok(Box::new(Scripted))
+}
+
+const BUILD: BuildFn = build;
+inventory::submit! { ConnectorFactory { kind: "script", step_keys: &[], default_rate_limit: None, build: BUILD } }
+
+pub fn yaml(db: &std::path::Path, tenant: &str, admin_token: &str) -> String {
+    format!(
+        r#"
+server: {{ listen: 127.0.0.1:0, max_body_bytes: 2048 }}
+storage: {{ url: "sqlite://{db}" }}
+admin: {{ listen: 127.0.0.1:0, token: "{admin_token}" }}
+delivery: {{ concurrency: 4, retry: {{ max_attempts: 3, initial_backoff: 10ms, max_backoff: 50ms }} }}
+tenants:
+  {tenant}:
+    signing_secrets: [{SECRET}]
+    connectors:
+      crm: {{ type: script }}
+    routes:
+      BOOKING_CREATED:
+        - {{ id: contact, connector: crm, action: create, object: contacts, properties: {{ email: "{{{{lower data.attendee.email}}}}" }} }}
+        - {{ connector: crm, action: create, object: meetings, properties: {{ contact: "{{{{steps.contact.id}}}}" }} }}
+"#,
+        db = db.display()
+    )
+}
+
+pub struct World {
+    pub shared: Arc<Shared>,
+    pub dir: TempDir,
+}
+
+pub async fn world(tenant: &str, admin_token: &str) -> World {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("it.db");
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, yaml(&db, tenant, admin_token)).expect("write config");
+    let config = slatis_core::config::load_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    let store = slatis_store::open(&config.storage.url, Access::Owner)
+        .await
+        .expect("store");
+    World {
+        shared: Shared::new(config, store, Some(path)),
+        dir,
+    }
+}
+
+/// Sends `req` to `router`; returns the status and JSON body.
+pub async fn call(router: axum::Router, req: Request<Body>) -> (StatusCode, serde_json::Value) {
+    let response = router.oneshot(req).await.expect("oneshot");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+pub fn signed(path: &str, body: &str) -> Request<Body> {
+    Request::post(path)
+        .header(
+            slatis_core::signature::HEADER,
+            slatis_core::signature::sign(SECRET.as_bytes(), body.as_bytes()),
+        )
+        .body(Body::from(body.to_owned()))
+        .expect("request")
+}
