@@ -25,3 +25,19 @@ pub fn load(path: &Path) -> anyhow::Result<Config> {
 pub fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
+
+/// One line per connector instance of `tenant`: `name (type[, dry run])`.
+pub fn instances(tenant: &slatis_core::config::Tenant) -> Vec<String> {
+    tenant
+        .connectors
+        .values()
+        .map(|c| {
+            format!(
+                "{} ({}{})",
+                c.name,
+                c.kind,
+                if c.dry_run { ", dry run" } else { "" }
+            )
+        })
+        .collect()
+}

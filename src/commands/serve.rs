@@ -18,21 +18,7 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let tenants: Vec<(String, Vec<String>)> = config
         .tenants
         .values()
-        .map(|t| {
-            let conns = t
-                .connectors
-                .values()
-                .map(|c| {
-                    format!(
-                        "{} ({}{})",
-                        c.name,
-                        c.kind,
-                        if c.dry_run { ", dry run" } else { "" }
-                    )
-                })
-                .collect();
-            (t.name.clone(), conns)
-        })
+        .map(|t| (t.name.clone(), super::instances(t)))
         .collect();
     let shared = Shared::new(config, store, Some(path.to_owned()));
     let options = Options {

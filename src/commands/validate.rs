@@ -22,18 +22,7 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
                 steps
             );
             for t in config.tenants.values() {
-                let conns: Vec<String> = t
-                    .connectors
-                    .values()
-                    .map(|c| {
-                        format!(
-                            "{} ({}{})",
-                            c.name,
-                            c.kind,
-                            if c.dry_run { ", dry run" } else { "" }
-                        )
-                    })
-                    .collect();
+                let conns = super::instances(t);
                 println!(
                     "  {}: {}; routes {}",
                     t.name,

@@ -69,15 +69,7 @@ fn the_example_config_validates_with_an_empty_environment() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("demo: crm (http, dry run)"), "{stdout}");
-    for event in [
-        "BOOKING_CREATED",
-        "BOOKING_UPDATED",
-        "BOOKING_CANCELLED",
-        "BOOKING_RESCHEDULED",
-        "BOOKING_COMPLETED",
-        "BOOKING_NO_SHOW",
-        "ASSIGNMENT_CHANGED",
-    ] {
+    for event in slatis_core::config::EVENT_TYPES {
         assert!(stdout.contains(event), "the demo tenant maps {event}");
     }
 }

@@ -50,6 +50,24 @@ pub fn finish(job: &ClaimedJob, worker: &str, outcome: Outcome) -> Finish {
     }
 }
 
+/// Stores an event, which must be new.
+async fn add(
+    store: &dyn Store,
+    tenant: &str,
+    booking: Option<&str>,
+    body: &str,
+    connectors: &[&str],
+) -> String {
+    match store
+        .ingest(event(tenant, booking, body, connectors))
+        .await
+        .expect("ingest")
+    {
+        Ingested::New { event_id, .. } => event_id,
+        other => panic!("expected a new event: {other:?}"),
+    }
+}
+
 async fn ids(store: &dyn Store, worker: &str, limit: usize) -> Vec<JobId> {
     store
         .claim(claim_req(worker, limit))
@@ -116,23 +134,11 @@ pub async fn unrouted_events_are_stored_without_jobs(store: Arc<dyn Store>) {
 }
 
 pub async fn one_booking_runs_in_arrival_order(store: Arc<dyn Store>) {
-    store
-        .ingest(event("acme", Some("b1"), "create", &["crm"]))
-        .await
-        .expect("create");
-    store
-        .ingest(event("acme", Some("b1"), "cancel", &["crm"]))
-        .await
-        .expect("cancel");
-    store
-        .ingest(event("acme", Some("b2"), "other", &["crm"]))
-        .await
-        .expect("other");
+    add(&*store, "acme", Some("b1"), "create", &["crm"]).await;
+    add(&*store, "acme", Some("b1"), "cancel", &["crm"]).await;
+    add(&*store, "acme", Some("b2"), "other", &["crm"]).await;
     // another connector of the same booking is not held up
-    store
-        .ingest(event("acme", Some("b1"), "log", &["log"]))
-        .await
-        .expect("log");
+    add(&*store, "acme", Some("b1"), "log", &["log"]).await;
     let first = store.claim(claim_req("w", 10)).await.expect("claim");
     let bodies: Vec<_> = first
         .iter()
@@ -178,14 +184,8 @@ pub async fn one_booking_runs_in_arrival_order(store: Arc<dyn Store>) {
 }
 
 pub async fn a_dead_letter_does_not_block_its_booking(store: Arc<dyn Store>) {
-    store
-        .ingest(event("acme", Some("b1"), "create", &["crm"]))
-        .await
-        .expect("create");
-    store
-        .ingest(event("acme", Some("b1"), "cancel", &["crm"]))
-        .await
-        .expect("cancel");
+    add(&*store, "acme", Some("b1"), "create", &["crm"]).await;
+    add(&*store, "acme", Some("b1"), "cancel", &["crm"]).await;
     let c = store.claim(claim_req("w", 10)).await.expect("claim");
     assert!(
         store
@@ -209,10 +209,7 @@ pub async fn lanes_share_claims_fairly(store: Arc<dyn Store>) {
             .await
             .expect("big");
     }
-    store
-        .ingest(event("small", Some("s"), "small", &["crm"]))
-        .await
-        .expect("small");
+    add(&*store, "small", Some("s"), "small", &["crm"]).await;
     let got = store.claim(claim_req("w", 2)).await.expect("claim");
     let tenants: Vec<_> = got.iter().map(|j| j.tenant.as_str()).collect();
     assert_eq!(
@@ -230,10 +227,7 @@ pub async fn lanes_share_claims_fairly(store: Arc<dyn Store>) {
 }
 
 pub async fn retries_wait_and_rate_limits_do_not_count(store: Arc<dyn Store>) {
-    store
-        .ingest(event("acme", Some("b1"), "x", &["crm"]))
-        .await
-        .expect("ingest");
+    add(&*store, "acme", Some("b1"), "x", &["crm"]).await;
     let j = store
         .claim(claim_req("w", 1))
         .await
@@ -268,10 +262,7 @@ pub async fn dead_letters_are_listed_and_replayed(store: Arc<dyn Store>) {
         ))
         .await
         .expect("ingest");
-    store
-        .ingest(event("globex", Some("b1"), r#"{"event":"X"}"#, &["crm"]))
-        .await
-        .expect("ingest");
+    add(&*store, "globex", Some("b1"), r#"{"event":"X"}"#, &["crm"]).await;
     for j in store.claim(claim_req("w", 10)).await.expect("claim") {
         let mut f = finish(&j, "w", Outcome::Dead);
         f.error = Some("HTTP 400: Property \"x\" does not exist".into());
@@ -323,10 +314,7 @@ pub async fn dead_letters_are_listed_and_replayed(store: Arc<dyn Store>) {
 }
 
 pub async fn lapsed_leases_are_claimed_again(store: Arc<dyn Store>) {
-    store
-        .ingest(event("acme", Some("b1"), "x", &["crm"]))
-        .await
-        .expect("ingest");
+    add(&*store, "acme", Some("b1"), "x", &["crm"]).await;
     let j = store
         .claim(claim_req("dead-worker", 1))
         .await
@@ -414,18 +402,9 @@ pub async fn the_record_map_remembers_and_forgets(store: Arc<dyn Store>) {
 }
 
 pub async fn purge_removes_only_finished_old_events(store: Arc<dyn Store>) {
-    store
-        .ingest(event("acme", Some("b1"), "done", &["crm"]))
-        .await
-        .expect("ingest");
-    store
-        .ingest(event("acme", Some("b2"), "pending", &["crm"]))
-        .await
-        .expect("ingest");
-    store
-        .ingest(event("acme", None, "unrouted", &[]))
-        .await
-        .expect("ingest");
+    add(&*store, "acme", Some("b1"), "done", &["crm"]).await;
+    add(&*store, "acme", Some("b2"), "pending", &["crm"]).await;
+    add(&*store, "acme", None, "unrouted", &[]).await;
     let j = store
         .claim(claim_req("w", 1))
         .await
