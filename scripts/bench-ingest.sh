@@ -54,9 +54,15 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && 
 echo "== slatis-sync serve (SQLite, synchronous=FULL, deliveries running in dry run)"
 echo "   $(nproc) cores; $count events, $concurrency connections"
 target/release/loadgen --url "http://127.0.0.1:$port/webhooks/bench" --secret whsec_bench --count "$count" --concurrency "$concurrency"
-sleep 1
-events=$(sqlite3 "$work/bench.db" "select count(*) from events" 2>/dev/null || echo "?")
-echo "   events stored: $events"
+start=$(date +%s.%N)
+for _ in $(seq 600); do
+  left=$(sqlite3 "$work/bench.db" "select count(*) from jobs where status != 'done'" 2>/dev/null || echo 1)
+  [ "$left" = "0" ] && break
+  sleep 0.1
+done
+drained=$(echo "$(date +%s.%N) - $start" | bc)
+echo "   stored: $(sqlite3 "$work/bench.db" "select count(*) from events") events; jobs by status: $(sqlite3 "$work/bench.db" "select group_concat(status || '=' || n, ' ') from (select status, count(*) n from jobs group by status)")"
+echo "   the dry-run deliveries finished ${drained}s after the last acknowledgement"
 
 if [ -n "$peer" ]; then
   peer_port=$((port + 1))

@@ -25,12 +25,12 @@ use std::sync::Arc;
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database could not be reached or answered with an error.
+    /// SQLite answered with an error.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Sqlite(#[from] rusqlite::Error),
     /// The schema could not be brought up to date.
     #[error("cannot migrate the database schema: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(String),
     /// Another `slatis-sync serve` owns this SQLite file.
     #[error(
         "another slatis-sync serve already owns {path} (lock file {path}.lock is held); \

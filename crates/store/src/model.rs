@@ -58,10 +58,11 @@ pub struct ClaimRequest {
     pub lease: Duration,
     /// "Now" (due means `run_at <= now`).
     pub now: DateTime<Utc>,
-    /// Room per lane (`tenant/connector`): how many more jobs it may run now. Lanes not
-    /// listed get `default_room`. A lane with 0 room is skipped (paused or full).
+    /// Room per lane (`tenant/connector`): how many more jobs it may run now. A lane with
+    /// 0 room is skipped (paused or full).
     pub room: HashMap<String, usize>,
-    /// Room of a lane not in `room`.
+    /// Room of each lane not in `room` (0: leave them). Finding those lanes looks at the
+    /// whole backlog, so callers ask for them only now and then.
     pub default_room: usize,
 }
 

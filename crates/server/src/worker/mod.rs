@@ -33,6 +33,9 @@ use tracing::Instrument;
 /// another process, retries coming due).
 const POLL: Duration = Duration::from_millis(250);
 
+/// How often jobs of lanes that left the config are looked for.
+const ORPHAN_SWEEP: Duration = Duration::from_secs(10);
+
 /// What the dispatcher knows about each lane (`tenant/connector`).
 #[derive(Default)]
 struct Lanes {
@@ -63,6 +66,7 @@ async fn dispatch(
     let mut lanes = Lanes::default();
     let mut tasks: JoinSet<(JobId, String, Option<DateTime<Utc>>)> = JoinSet::new();
     let mut claim_failures = 0u32;
+    let mut last_sweep: Option<std::time::Instant> = None;
     while !cancel.is_cancelled() {
         let config = shared.config();
         let free = config.delivery.concurrency.saturating_sub(tasks.len());
@@ -83,14 +87,19 @@ async fn dispatch(
                     room.insert(lane, left);
                 }
             }
+            // Now and then, jobs of lanes no longer in the config get a slot each, to be
+            // dead-lettered with a clear reason (finding them scans the whole backlog).
+            let sweep = last_sweep.is_none_or(|t| t.elapsed() >= ORPHAN_SWEEP);
+            if sweep {
+                last_sweep = Some(std::time::Instant::now());
+            }
             let req = ClaimRequest {
                 worker: worker_id.to_owned(),
                 limit: free,
                 lease: config.delivery.lease,
                 now,
                 room,
-                // Lanes no longer in the config get one slot, to be dead-lettered clearly.
-                default_room: 1,
+                default_room: usize::from(sweep),
             };
             match shared.store.claim(req).await {
                 Ok(jobs) => {

@@ -1,10 +1,13 @@
-//! The embedded default backend: one SQLite file in WAL mode.
+//! The embedded default backend: one SQLite file in WAL mode (rusqlite, SQLite bundled).
 //!
 //! Invariants:
 //! - one process owns a file ([`Access::Owner`] holds `FILE.lock`); a second `serve`
 //!   refuses to start, the `dlq` commands ([`Access::Shared`]) may run beside it;
-//! - every write goes through the group-commit [`writer`]; reads use a small pool;
-//! - `synchronous = FULL`: a committed event survives a power cut, not only a crash.
+//! - every write goes through the group-commit [`writer`] thread; reads run on a few
+//!   read connections on the blocking pool;
+//! - an acknowledged event (and a replay, and the record map) is committed with
+//!   `synchronous = FULL`: it survives a power cut, not only a crash; claims, outcomes and
+//!   leases are committed with `NORMAL`, since losing one only repeats a delivery.
 
 mod writer;
 
@@ -15,31 +18,35 @@ use crate::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use serde_json::Value;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
-use sqlx::{ConnectOptions, Row, SqliteConnection};
 use std::fs::File;
-use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use writer::{BoxFuture, Writer};
+use writer::{Durability, Writer};
 
-/// The columns [`job_summary`] reads (`j` = jobs, `e` = events).
-macro_rules! job_columns {
-    () => {
-        "j.id, j.event_id, j.tenant, j.connector, e.event_type, e.booking_id, j.status, j.attempts, \
-         j.run_at, j.last_error, j.created_at, j.updated_at"
-    };
-}
+/// The schema, one script per version (`PRAGMA user_version` counts those applied).
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0002_lane_index.sql"),
+];
+
+/// How many read connections a store keeps.
+const READERS: usize = 4;
 
 /// A SQLite-backed [`Store`].
 pub struct SqliteStore {
     writer: Writer,
-    reader: SqlitePool,
+    readers: Arc<Readers>,
     /// Held for the life of an owning store: the OS releases it if the process dies.
     _lock: Option<File>,
+}
+
+struct Readers {
+    conns: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+    closed: AtomicBool,
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -59,6 +66,39 @@ fn file_of(url: &str) -> &str {
     rest.split('?').next().unwrap_or(rest)
 }
 
+fn connect(path: &str, flags: OpenFlags) -> Result<Connection> {
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let version = usize::try_from(version).unwrap_or_default();
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::Migrate(format!(
+            "the database has schema version {version}, newer than this build knows ({}): upgrade slatis-sync",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, script) in MIGRATIONS.iter().enumerate().skip(version) {
+        tx.execute_batch(script)
+            .map_err(|e| StoreError::Migrate(format!("schema version {}: {e}", i + 1)))?;
+        tx.pragma_update(
+            None,
+            "user_version",
+            i64::try_from(i + 1).unwrap_or(i64::MAX),
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (creating and migrating if needed) the database `url` names.
     ///
@@ -69,37 +109,82 @@ impl SqliteStore {
         if path.is_empty() || path == ":memory:" {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         }
+        tokio::task::spawn_blocking(move || Self::open_blocking(&path, access))
+            .await
+            .map_err(|_| StoreError::Closed)?
+    }
+
+    fn open_blocking(path: &str, access: Access) -> Result<Self> {
         let lock = match access {
-            Access::Owner => Some(lock_file(&path)?),
+            Access::Owner => Some(lock_file(path)?),
             Access::Shared => None,
         };
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
-            .log_statements(tracing::log::LevelFilter::Trace);
-        let mut conn = options.connect().await?;
-        sqlx::migrate!("./migrations/sqlite").run(&mut conn).await?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .min_connections(1)
-            .connect_with(options.clone().create_if_missing(false))
-            .await?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = connect(path, flags)?;
+        migrate(&mut conn)?;
+        let conns = (0..READERS)
+            .map(|_| {
+                connect(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map(Mutex::new)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let writer = Writer::start(conn).map_err(|source| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let readers = Arc::new(Readers {
+            conns,
+            next: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+        });
         Ok(Self {
-            writer: Writer::start(conn),
-            reader,
+            writer,
+            readers,
             _lock: lock,
         })
     }
 
+    /// A write that must survive a power cut before it is answered.
     async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        self.writer.write(f).await
+        self.writer.write(Durability::Sync, f).await
+    }
+
+    /// A write whose loss in a power cut only makes a delivery run again.
+    async fn write_relaxed<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.writer.write(Durability::Relaxed, f).await
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        if readers.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        tokio::task::spawn_blocking(move || {
+            let i = readers.next.fetch_add(1, Ordering::Relaxed) % readers.conns.len();
+            let conn = readers.conns[i]
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            f(&conn)
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
     }
 }
 
@@ -130,17 +215,21 @@ fn ids_json(ids: &[JobId]) -> String {
     serde_json::to_string(ids).unwrap_or_else(|_| "[]".to_owned())
 }
 
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn ingest(&self, ev: NewEvent) -> Result<Ingested> {
-        self.write(move |c| Box::pin(ingest(c, ev))).await
+        self.write(move |c| ingest(c, &ev)).await
     }
 
     async fn claim(&self, req: ClaimRequest) -> Result<Vec<ClaimedJob>> {
         if req.limit == 0 {
             return Ok(Vec::new());
         }
-        self.write(move |c| Box::pin(claim(c, req))).await
+        self.write_relaxed(move |c| claim(c, req)).await
     }
 
     async fn heartbeat(&self, worker: &str, jobs: &[JobId], until: DateTime<Utc>) -> Result<()> {
@@ -148,25 +237,19 @@ impl Store for SqliteStore {
             return Ok(());
         }
         let (worker, ids) = (worker.to_owned(), ids_json(jobs));
-        self.write(move |c| {
-            Box::pin(async move {
-                sqlx::query(
-                    "UPDATE jobs SET lease_until = ?1 WHERE lease_owner = ?2 AND status = 'running' \
-                     AND id IN (SELECT value FROM json_each(?3))",
-                )
-                .bind(ms(until))
-                .bind(worker)
-                .bind(ids)
-                .execute(&mut *c)
-                .await?;
-                Ok(())
-            })
+        self.write_relaxed(move |c| {
+            c.prepare_cached(
+                "UPDATE jobs SET lease_until = ?1 WHERE lease_owner = ?2 AND status = 'running' \
+                 AND id IN (SELECT value FROM json_each(?3))",
+            )?
+            .execute(params![ms(until), worker, ids])?;
+            Ok(())
         })
         .await
     }
 
     async fn finish(&self, f: Finish) -> Result<bool> {
-        self.write(move |c| Box::pin(finish(c, f))).await
+        self.write_relaxed(move |c| finish(c, &f)).await
     }
 
     async fn release(&self, worker: &str, jobs: &[JobId]) -> Result<u64> {
@@ -174,360 +257,318 @@ impl Store for SqliteStore {
             return Ok(0);
         }
         let (worker, ids, now) = (worker.to_owned(), ids_json(jobs), ms(Utc::now()));
-        self.write(move |c| {
-            Box::pin(async move {
-                let r = sqlx::query(
+        self.write_relaxed(move |c| {
+            let n = c
+                .prepare_cached(
                     "UPDATE jobs SET status = 'pending', attempts = MAX(attempts - 1, 0), lease_owner = NULL, \
                      lease_until = NULL, updated_at = ?1 \
                      WHERE lease_owner = ?2 AND status = 'running' AND id IN (SELECT value FROM json_each(?3))",
-                )
-                .bind(now)
-                .bind(worker)
-                .bind(ids)
-                .execute(&mut *c)
-                .await?;
-                Ok(r.rows_affected())
-            })
+                )?
+                .execute(params![now, worker, ids])?;
+            Ok(count(n))
         })
         .await
     }
 
     async fn reclaim(&self, now: DateTime<Utc>, all_running: bool) -> Result<u64> {
         let now = ms(now);
-        self.write(move |c| {
-            Box::pin(async move {
-                let r = sqlx::query(
+        self.write_relaxed(move |c| {
+            let n = c
+                .prepare_cached(
                     "UPDATE jobs SET status = 'pending', lease_owner = NULL, lease_until = NULL, updated_at = ?1 \
                      WHERE status = 'running' AND (?2 OR lease_until < ?1)",
-                )
-                .bind(now)
-                .bind(all_running)
-                .execute(&mut *c)
-                .await?;
-                Ok(r.rows_affected())
-            })
+                )?
+                .execute(params![now, all_running])?;
+            Ok(count(n))
         })
         .await
     }
 
     async fn record_get(&self, key: &RecordKey) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT record_id FROM record_map WHERE tenant = ?1 AND connector = ?2 AND object = ?3 \
-             AND property = ?4 AND value = ?5",
-        )
-        .bind(&key.tenant)
-        .bind(&key.connector)
-        .bind(&key.object)
-        .bind(&key.property)
-        .bind(&key.value)
-        .fetch_optional(&self.reader)
-        .await?)
+        let key = key.clone();
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT record_id FROM record_map WHERE tenant = ?1 AND connector = ?2 AND object = ?3 \
+                 AND property = ?4 AND value = ?5",
+            )?
+            .query_row(params![key.tenant, key.connector, key.object, key.property, key.value], |r| r.get(0))
+            .optional()?)
+        })
+        .await
     }
 
     async fn record_put(&self, key: &RecordKey, record_id: Option<&str>) -> Result<()> {
         let (key, record_id, now) = (key.clone(), record_id.map(str::to_owned), ms(Utc::now()));
         self.write(move |c| {
-            Box::pin(async move {
-                let q = match &record_id {
-                    Some(_) => sqlx::query(
+            match record_id {
+                Some(id) => c
+                    .prepare_cached(
                         "INSERT INTO record_map (tenant, connector, object, property, value, record_id, updated_at) \
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (tenant, connector, object, property, value) \
                          DO UPDATE SET record_id = excluded.record_id, updated_at = excluded.updated_at",
-                    ),
-                    None => sqlx::query(
+                    )?
+                    .execute(params![key.tenant, key.connector, key.object, key.property, key.value, id, now])?,
+                None => c
+                    .prepare_cached(
                         "DELETE FROM record_map WHERE tenant = ?1 AND connector = ?2 AND object = ?3 \
-                         AND property = ?4 AND value = ?5 AND ?6 IS NULL AND ?7 > 0",
-                    ),
-                };
-                q.bind(key.tenant)
-                    .bind(key.connector)
-                    .bind(key.object)
-                    .bind(key.property)
-                    .bind(key.value)
-                    .bind(record_id)
-                    .bind(now)
-                    .execute(&mut *c)
-                    .await?;
-                Ok(())
-            })
+                         AND property = ?4 AND value = ?5",
+                    )?
+                    .execute(params![key.tenant, key.connector, key.object, key.property, key.value])?,
+            };
+            Ok(())
         })
         .await
     }
 
     async fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobSummary>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            job_columns!(),
-            " FROM jobs j JOIN events e ON e.id = j.event_id \
-             WHERE (?1 IS NULL OR j.status = ?1) AND (?2 IS NULL OR j.tenant = ?2) \
-             AND (?3 IS NULL OR j.event_id = ?3) ORDER BY j.id DESC LIMIT ?4"
-        ))
-        .bind(filter.status.map(JobStatus::as_str))
-        .bind(filter.tenant.as_deref())
-        .bind(filter.event_id.as_deref())
-        .bind(i64::from(filter.limit.unwrap_or(100)))
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter().map(job_summary).collect()
+        let filter = filter.clone();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(concat!(
+                "SELECT ",
+                job_columns!(),
+                " FROM jobs j JOIN events e ON e.id = j.event_id \
+                 WHERE (?1 IS NULL OR j.status = ?1) AND (?2 IS NULL OR j.tenant = ?2) \
+                 AND (?3 IS NULL OR j.event_id = ?3) ORDER BY j.id DESC LIMIT ?4"
+            ))?;
+            let rows = stmt.query_map(
+                params![
+                    filter.status.map(JobStatus::as_str),
+                    filter.tenant,
+                    filter.event_id,
+                    filter.limit.unwrap_or(100)
+                ],
+                job_summary,
+            )?;
+            rows.map(|r| r.map_err(StoreError::from).and_then(|r| r))
+                .collect()
+        })
+        .await
     }
 
     async fn job(&self, id: JobId) -> Result<Option<JobDetail>> {
-        let Some(row) = sqlx::query(concat!(
-            "SELECT j.steps_done, j.step_results, j.dry_run, e.body, ",
-            job_columns!(),
-            " FROM jobs j JOIN events e ON e.id = j.event_id WHERE j.id = ?1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.reader)
-        .await?
-        else {
-            return Ok(None);
-        };
-        let attempts = sqlx::query(
-            "SELECT attempt, started_at, finished_at, outcome, step, error, retry_at FROM attempts \
-             WHERE job_id = ?1 ORDER BY id",
-        )
-        .bind(id)
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(|r| AttemptRecord {
-            attempt: u32::try_from(r.get::<i64, _>("attempt")).unwrap_or_default(),
-            started_at: time(r.get("started_at")),
-            finished_at: time(r.get("finished_at")),
-            outcome: r.get("outcome"),
-            step: r
-                .get::<Option<i64>, _>("step")
-                .and_then(|s| usize::try_from(s).ok()),
-            error: r.get("error"),
-            retry_at: r.get::<Option<i64>, _>("retry_at").map(time),
+        self.read(move |c| {
+            let found = c
+                .prepare_cached(concat!(
+                    "SELECT j.steps_done, j.step_results, j.dry_run, e.body, ",
+                    job_columns!(),
+                    " FROM jobs j JOIN events e ON e.id = j.event_id WHERE j.id = ?1"
+                ))?
+                .query_row([id], |r| {
+                    Ok((
+                        job_summary(r)?,
+                        r.get::<_, i64>("steps_done")?,
+                        r.get::<_, String>("step_results")?,
+                        r.get::<_, Option<String>>("dry_run")?,
+                        r.get::<_, Vec<u8>>("body")?,
+                    ))
+                })
+                .optional()?;
+            let Some((summary, steps_done, step_results, dry_run, body)) = found else {
+                return Ok(None);
+            };
+            let attempts = c
+                .prepare_cached(
+                    "SELECT attempt, started_at, finished_at, outcome, step, error, retry_at FROM attempts \
+                     WHERE job_id = ?1 ORDER BY id",
+                )?
+                .query_map([id], |r| {
+                    Ok(AttemptRecord {
+                        attempt: u32::try_from(r.get::<_, i64>("attempt")?).unwrap_or_default(),
+                        started_at: time(r.get("started_at")?),
+                        finished_at: time(r.get("finished_at")?),
+                        outcome: r.get("outcome")?,
+                        step: r.get::<_, Option<i64>>("step")?.and_then(|s| usize::try_from(s).ok()),
+                        error: r.get("error")?,
+                        retry_at: r.get::<_, Option<i64>>("retry_at")?.map(time),
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Some(JobDetail {
+                job: summary?,
+                steps_done: usize::try_from(steps_done).unwrap_or_default(),
+                step_results: json_column(&step_results)?,
+                event: serde_json::from_slice(&body)
+                    .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned())),
+                attempts_log: attempts,
+                dry_run: dry_run.as_deref().map(json_column).transpose()?,
+            }))
         })
-        .collect();
-        let body: Vec<u8> = row.get("body");
-        Ok(Some(JobDetail {
-            job: job_summary(&row)?,
-            steps_done: usize::try_from(row.get::<i64, _>("steps_done")).unwrap_or_default(),
-            step_results: json_column(row.get("step_results"))?,
-            event: serde_json::from_slice(&body)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned())),
-            attempts_log: attempts,
-            dry_run: row
-                .get::<Option<String>, _>("dry_run")
-                .map(json_column)
-                .transpose()?,
-        }))
+        .await
     }
 
     async fn events(&self, tenant: Option<&str>, limit: u32) -> Result<Vec<EventSummary>> {
-        let rows = sqlx::query(
-            "SELECT id, tenant, event_type, booking_id, received_at, jobs FROM events \
-             WHERE (?1 IS NULL OR tenant = ?1) ORDER BY received_at DESC, id DESC LIMIT ?2",
-        )
-        .bind(tenant)
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| EventSummary {
-                id: r.get("id"),
-                tenant: r.get("tenant"),
-                event_type: r.get("event_type"),
-                booking_id: r.get("booking_id"),
-                received_at: time(r.get("received_at")),
-                jobs: u32::try_from(r.get::<i64, _>("jobs")).unwrap_or_default(),
-            })
-            .collect())
+        let tenant = tenant.map(str::to_owned);
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, tenant, event_type, booking_id, received_at, jobs FROM events \
+                 WHERE (?1 IS NULL OR tenant = ?1) ORDER BY received_at DESC, id DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![tenant, limit], |r| {
+                Ok(EventSummary {
+                    id: r.get("id")?,
+                    tenant: r.get("tenant")?,
+                    event_type: r.get("event_type")?,
+                    booking_id: r.get("booking_id")?,
+                    received_at: time(r.get("received_at")?),
+                    jobs: u32::try_from(r.get::<_, i64>("jobs")?).unwrap_or_default(),
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
     }
 
     async fn replay(&self, which: Replay) -> Result<Vec<JobId>> {
         let now = ms(Utc::now());
         self.write(move |c| {
-            Box::pin(async move {
-                let q = match &which {
-                    Replay::Ids(ids) => sqlx::query_scalar(
+            let mut ids: Vec<JobId> = match &which {
+                Replay::Ids(ids) => c
+                    .prepare_cached(
                         "UPDATE jobs SET status = 'pending', attempts = 0, run_at = ?1, updated_at = ?1 \
                          WHERE status = 'dead' AND id IN (SELECT value FROM json_each(?2)) RETURNING id",
-                    )
-                    .bind(now)
-                    .bind(ids_json(ids)),
-                    Replay::All { tenant } => sqlx::query_scalar(
+                    )?
+                    .query_map(params![now, ids_json(ids)], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?,
+                Replay::All { tenant } => c
+                    .prepare_cached(
                         "UPDATE jobs SET status = 'pending', attempts = 0, run_at = ?1, updated_at = ?1 \
                          WHERE status = 'dead' AND (?2 IS NULL OR tenant = ?2) RETURNING id",
-                    )
-                    .bind(now)
-                    .bind(tenant.clone()),
-                };
-                let mut ids: Vec<JobId> = q.fetch_all(&mut *c).await?;
-                ids.sort_unstable();
-                Ok(ids)
-            })
+                    )?
+                    .query_map(params![now, tenant], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?,
+            };
+            ids.sort_unstable();
+            Ok(ids)
         })
         .await
     }
 
     async fn purge(&self, before: DateTime<Utc>) -> Result<Purged> {
         let before = ms(before);
-        self.write(move |c| {
-            Box::pin(async move {
-                let events = sqlx::query(
+        self.write_relaxed(move |c| {
+            let events = c
+                .prepare_cached(
                     "DELETE FROM events WHERE received_at < ?1 AND NOT EXISTS \
                      (SELECT 1 FROM jobs j WHERE j.event_id = events.id AND j.status != 'done')",
-                )
-                .bind(before)
-                .execute(&mut *c)
-                .await?
-                .rows_affected();
-                let dedupe_keys = sqlx::query("DELETE FROM dedupe_keys WHERE created_at < ?1")
-                    .bind(before)
-                    .execute(&mut *c)
-                    .await?
-                    .rows_affected();
-                Ok(Purged {
-                    events,
-                    dedupe_keys,
-                })
+                )?
+                .execute([before])?;
+            let dedupe_keys = c
+                .prepare_cached("DELETE FROM dedupe_keys WHERE created_at < ?1")?
+                .execute([before])?;
+            Ok(Purged {
+                events: count(events),
+                dedupe_keys: count(dedupe_keys),
             })
         })
         .await
     }
 
     async fn stats(&self) -> Result<QueueStats> {
-        let mut stats = QueueStats::default();
-        for row in sqlx::query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
-            .fetch_all(&self.reader)
-            .await?
-        {
-            let n = u64::try_from(row.get::<i64, _>("n")).unwrap_or_default();
-            match JobStatus::parse(row.get("status")) {
-                Some(JobStatus::Pending) => stats.pending = n,
-                Some(JobStatus::Running) => stats.running = n,
-                Some(JobStatus::Done) => stats.done = n,
-                Some(JobStatus::Dead) => stats.dead = n,
-                None => {}
+        self.read(|c| {
+            let mut stats = QueueStats::default();
+            let mut stmt = c.prepare_cached("SELECT status, COUNT(*) FROM jobs GROUP BY status")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            for row in rows {
+                let (status, n) = row?;
+                let n = u64::try_from(n).unwrap_or_default();
+                match JobStatus::parse(&status) {
+                    Some(JobStatus::Pending) => stats.pending = n,
+                    Some(JobStatus::Running) => stats.running = n,
+                    Some(JobStatus::Done) => stats.done = n,
+                    Some(JobStatus::Dead) => stats.dead = n,
+                    None => {}
+                }
             }
-        }
-        let now = ms(Utc::now());
-        let oldest: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(run_at) FROM jobs WHERE status = 'pending' AND run_at <= ?1",
-        )
-        .bind(now)
-        .fetch_one(&self.reader)
-        .await?;
-        #[allow(clippy::cast_precision_loss)]
-        if let Some(t) = oldest {
-            stats.oldest_due_seconds = (now - t).max(0) as f64 / 1000.0;
-        }
-        Ok(stats)
+            let now = ms(Utc::now());
+            let oldest: Option<i64> = c
+                .prepare_cached(
+                    "SELECT MIN(run_at) FROM jobs WHERE status = 'pending' AND run_at <= ?1",
+                )?
+                .query_row([now], |r| r.get(0))?;
+            #[allow(clippy::cast_precision_loss)]
+            if let Some(t) = oldest {
+                stats.oldest_due_seconds = (now - t).max(0) as f64 / 1000.0;
+            }
+            Ok(stats)
+        })
+        .await
     }
 
     async fn close(&self) {
+        self.readers.closed.store(true, Ordering::Release);
         self.writer.close().await;
-        self.reader.close().await;
     }
 }
 
-async fn ingest(c: &mut SqliteConnection, ev: NewEvent) -> Result<Ingested> {
+fn ingest(c: &Connection, ev: &NewEvent) -> Result<Ingested> {
     let at = ms(ev.received_at);
-    let fresh = sqlx::query(
-        "INSERT INTO dedupe_keys (tenant, key, event_id, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-    )
-    .bind(&ev.tenant)
-    .bind(&ev.dedupe_key)
-    .bind(&ev.id)
-    .bind(at)
-    .execute(&mut *c)
-    .await?
-    .rows_affected()
+    let fresh = c
+        .prepare_cached(
+            "INSERT INTO dedupe_keys (tenant, key, event_id, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![ev.tenant, ev.dedupe_key, ev.id, at])?
         == 1;
     if !fresh {
-        let event_id: String =
-            sqlx::query_scalar("SELECT event_id FROM dedupe_keys WHERE tenant = ?1 AND key = ?2")
-                .bind(&ev.tenant)
-                .bind(&ev.dedupe_key)
-                .fetch_one(&mut *c)
-                .await?;
+        let event_id: String = c
+            .prepare_cached("SELECT event_id FROM dedupe_keys WHERE tenant = ?1 AND key = ?2")?
+            .query_row(params![ev.tenant, ev.dedupe_key], |r| r.get(0))?;
         return Ok(Ingested::Duplicate { event_id });
     }
-    sqlx::query(
+    c.prepare_cached(
         "INSERT INTO events (id, tenant, event_type, booking_id, body, received_at, jobs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )
-    .bind(&ev.id)
-    .bind(&ev.tenant)
-    .bind(&ev.event_type)
-    .bind(&ev.booking_id)
-    .bind(&ev.body)
-    .bind(at)
-    .bind(i64::try_from(ev.connectors.len()).unwrap_or(i64::MAX))
-    .execute(&mut *c)
-    .await?;
+    )?
+    .execute(params![ev.id, ev.tenant, ev.event_type, ev.booking_id, ev.body, at, i64::try_from(ev.connectors.len()).unwrap_or(i64::MAX)])?;
+    let mut insert_job = c.prepare_cached(
+        "INSERT INTO jobs (event_id, tenant, connector, lane, order_key, status, run_at, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6, ?6)",
+    )?;
     for connector in &ev.connectors {
         let lane = lane(&ev.tenant, connector);
         let order_key = format!("{lane}/{}", ev.booking_id.as_deref().unwrap_or(&ev.id));
-        sqlx::query(
-            "INSERT INTO jobs (event_id, tenant, connector, lane, order_key, status, run_at, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6, ?6)",
-        )
-        .bind(&ev.id)
-        .bind(&ev.tenant)
-        .bind(connector)
-        .bind(lane)
-        .bind(order_key)
-        .bind(at)
-        .execute(&mut *c)
-        .await?;
+        insert_job.execute(params![ev.id, ev.tenant, connector, lane, order_key, at])?;
     }
     Ok(Ingested::New {
-        event_id: ev.id,
+        event_id: ev.id.clone(),
         jobs: ev.connectors.len(),
     })
 }
 
-async fn claim(c: &mut SqliteConnection, req: ClaimRequest) -> Result<Vec<ClaimedJob>> {
-    let per_lane = req
-        .room
-        .values()
-        .copied()
-        .chain([req.default_room])
-        .max()
-        .unwrap_or(0)
-        .min(req.limit);
-    if per_lane == 0 {
-        return Ok(Vec::new());
+fn claim(c: &Connection, req: ClaimRequest) -> Result<Vec<ClaimedJob>> {
+    let now = ms(req.now);
+    // Each lane's first due jobs, oldest first, skipping a job while an earlier job of its
+    // booking is unfinished (order). One index seek per lane, whatever the backlog.
+    let mut per_lane: Vec<Vec<JobId>> = Vec::new();
+    let mut lane_head = c.prepare_cached(
+        "SELECT j.id FROM jobs j INDEXED BY jobs_lane WHERE j.lane = ?1 AND j.status = 'pending' AND j.run_at <= ?2 \
+           AND NOT EXISTS (SELECT 1 FROM jobs p WHERE p.order_key = j.order_key AND p.id < j.id \
+                           AND p.status IN ('pending', 'running')) \
+         ORDER BY j.id LIMIT ?3",
+    )?;
+    for (lane, room) in &req.room {
+        let take = (*room).min(req.limit);
+        if take > 0 {
+            let ids = lane_head
+                .query_map(
+                    params![lane, now, i64::try_from(take).unwrap_or(i64::MAX)],
+                    |r| r.get(0),
+                )?
+                .collect::<rusqlite::Result<Vec<JobId>>>()?;
+            per_lane.push(ids);
+        }
     }
-    // Up to `per_lane` due jobs of each lane, ranked so that every lane's first job comes
-    // before any lane's second (fairness); a job waits while an earlier job of its
-    // booking is unfinished (order).
-    let full: Vec<&String> = req
-        .room
-        .iter()
-        .filter(|(_, n)| **n == 0)
-        .map(|(lane, _)| lane)
-        .collect();
-    let candidates = sqlx::query(
-        "SELECT id, lane FROM ( \
-           SELECT j.id, j.lane, ROW_NUMBER() OVER (PARTITION BY j.lane ORDER BY j.id) AS rn FROM jobs j \
-           WHERE j.status = 'pending' AND j.run_at <= ?1 AND j.lane NOT IN (SELECT value FROM json_each(?4)) \
-             AND NOT EXISTS (SELECT 1 FROM jobs p WHERE p.order_key = j.order_key AND p.id < j.id \
-                             AND p.status IN ('pending', 'running'))) \
-         WHERE rn <= ?2 ORDER BY rn, id LIMIT ?3",
-    )
-    .bind(ms(req.now))
-    .bind(i64::try_from(per_lane).unwrap_or(i64::MAX))
-    .bind(i64::try_from(req.limit.saturating_mul(4).max(64)).unwrap_or(i64::MAX))
-    .bind(serde_json::to_string(&full).unwrap_or_else(|_| "[]".to_owned()))
-    .fetch_all(&mut *c)
-    .await?;
-    let mut room = req.room;
+    if req.default_room > 0 {
+        per_lane.extend(other_lanes(c, &req)?);
+    }
+    // Every lane's first job before any lane's second: a backlog never starves another lane.
     let mut chosen: Vec<JobId> = Vec::new();
-    for row in &candidates {
-        let lane: String = row.get("lane");
-        let left = room.entry(lane).or_insert(req.default_room);
-        if *left > 0 {
-            *left -= 1;
-            chosen.push(row.get("id"));
-            if chosen.len() == req.limit {
-                break;
+    let deepest = per_lane.iter().map(Vec::len).max().unwrap_or(0);
+    'rank: for rank in 0..deepest {
+        for ids in &per_lane {
+            if let Some(id) = ids.get(rank) {
+                chosen.push(*id);
+                if chosen.len() == req.limit {
+                    break 'rank;
+                }
             }
         }
     }
@@ -535,109 +576,149 @@ async fn claim(c: &mut SqliteConnection, req: ClaimRequest) -> Result<Vec<Claime
         return Ok(Vec::new());
     }
     let ids = ids_json(&chosen);
-    let now = ms(req.now);
     let lease_until = now + i64::try_from(req.lease.as_millis()).unwrap_or(i64::MAX / 2);
-    sqlx::query(
+    c.prepare_cached(
         "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?1, lease_until = ?2, updated_at = ?3 \
          WHERE id IN (SELECT value FROM json_each(?4))",
-    )
-    .bind(&req.worker)
-    .bind(lease_until)
-    .bind(now)
-    .bind(&ids)
-    .execute(&mut *c)
-    .await?;
-    let rows = sqlx::query(
+    )?
+    .execute(params![req.worker, lease_until, now, ids])?;
+    let mut stmt = c.prepare_cached(
         "SELECT j.id, j.event_id, j.tenant, j.connector, e.event_type, e.body, e.received_at, j.attempts, j.steps_done, \
          j.step_results FROM jobs j JOIN events e ON e.id = j.event_id WHERE j.id IN (SELECT value FROM json_each(?1)) \
          ORDER BY j.id",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *c)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ClaimedJob {
-                id: r.get("id"),
-                event_id: r.get("event_id"),
-                tenant: r.get("tenant"),
-                connector: r.get("connector"),
-                event_type: r.get("event_type"),
-                body: r.get("body"),
-                received_at: time(r.get("received_at")),
-                attempts: u32::try_from(r.get::<i64, _>("attempts")).unwrap_or(u32::MAX),
-                steps_done: usize::try_from(r.get::<i64, _>("steps_done")).unwrap_or_default(),
-                step_results: json_column(r.get("step_results"))?,
-            })
-        })
-        .collect()
+    )?;
+    let rows = stmt.query_map([ids], |r| {
+        Ok((
+            ClaimedJob {
+                id: r.get("id")?,
+                event_id: r.get("event_id")?,
+                tenant: r.get("tenant")?,
+                connector: r.get("connector")?,
+                event_type: r.get("event_type")?,
+                body: r.get("body")?,
+                received_at: time(r.get("received_at")?),
+                attempts: u32::try_from(r.get::<_, i64>("attempts")?).unwrap_or(u32::MAX),
+                steps_done: usize::try_from(r.get::<_, i64>("steps_done")?).unwrap_or_default(),
+                step_results: Value::Null,
+            },
+            r.get::<_, String>("step_results")?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (mut job, results) = row?;
+        job.step_results = json_column(&results)?;
+        Ok(job)
+    })
+    .collect()
 }
 
-async fn finish(c: &mut SqliteConnection, f: Finish) -> Result<bool> {
+/// Due jobs of lanes not in `req.room` (a tenant or connector no longer in the config),
+/// up to `default_room` each. This looks at the whole due backlog, so the runtime asks
+/// for it only now and then.
+fn other_lanes(c: &Connection, req: &ClaimRequest) -> Result<Vec<Vec<JobId>>> {
+    let known: Vec<&String> = req.room.keys().collect();
+    let mut stmt = c.prepare_cached(
+        "SELECT id, lane FROM ( \
+           SELECT j.id, j.lane, ROW_NUMBER() OVER (PARTITION BY j.lane ORDER BY j.id) AS rn FROM jobs j \
+           WHERE j.status = 'pending' AND j.run_at <= ?1 AND j.lane NOT IN (SELECT value FROM json_each(?2)) \
+             AND NOT EXISTS (SELECT 1 FROM jobs p WHERE p.order_key = j.order_key AND p.id < j.id \
+                             AND p.status IN ('pending', 'running'))) \
+         WHERE rn <= ?3 ORDER BY lane, rn LIMIT ?4",
+    )?;
+    let rows = stmt
+        .query_map(
+            params![
+                ms(req.now),
+                serde_json::to_string(&known).unwrap_or_else(|_| "[]".to_owned()),
+                i64::try_from(req.default_room.min(req.limit)).unwrap_or(i64::MAX),
+                i64::try_from(req.limit.saturating_mul(4)).unwrap_or(i64::MAX),
+            ],
+            |r| Ok((r.get::<_, JobId>(0)?, r.get::<_, String>(1)?)),
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut lanes: Vec<(String, Vec<JobId>)> = Vec::new();
+    for (id, lane) in rows {
+        match lanes.last_mut() {
+            Some((l, ids)) if *l == lane => ids.push(id),
+            _ => lanes.push((lane, vec![id])),
+        }
+    }
+    Ok(lanes.into_iter().map(|(_, ids)| ids).collect())
+}
+
+fn finish(c: &Connection, f: &Finish) -> Result<bool> {
     let (status, run_at, outcome, uncount) = match &f.outcome {
         Outcome::Done => ("done", f.finished_at, "done", 0),
         Outcome::Retry(at) => ("pending", *at, "retry", 0),
         Outcome::RateLimited(at) => ("pending", *at, "rate_limited", 1),
         Outcome::Dead => ("dead", f.finished_at, "dead", 0),
     };
-    let attempt: Option<i64> = sqlx::query_scalar(
-        "UPDATE jobs SET status = ?1, run_at = ?2, attempts = attempts - ?3, lease_owner = NULL, lease_until = NULL, \
-         steps_done = ?4, step_results = ?5, dry_run = COALESCE(?6, dry_run), last_error = ?7, updated_at = ?8 \
-         WHERE id = ?9 AND status = 'running' AND lease_owner = ?10 RETURNING attempts + ?3",
-    )
-    .bind(status)
-    .bind(ms(run_at))
-    .bind(uncount)
-    .bind(i64::try_from(f.steps_done).unwrap_or_default())
-    .bind(f.step_results.to_string())
-    .bind(f.dry_run.as_ref().map(Value::to_string))
-    .bind(f.error.as_deref())
-    .bind(ms(f.finished_at))
-    .bind(f.job)
-    .bind(&f.worker)
-    .fetch_optional(&mut *c)
-    .await?;
+    let attempt: Option<i64> = c
+        .prepare_cached(
+            "UPDATE jobs SET status = ?1, run_at = ?2, attempts = attempts - ?3, lease_owner = NULL, lease_until = NULL, \
+             steps_done = ?4, step_results = ?5, dry_run = COALESCE(?6, dry_run), last_error = ?7, updated_at = ?8 \
+             WHERE id = ?9 AND status = 'running' AND lease_owner = ?10 RETURNING attempts + ?3",
+        )?
+        .query_row(
+            params![
+                status,
+                ms(run_at),
+                uncount,
+                i64::try_from(f.steps_done).unwrap_or(i64::MAX),
+                f.step_results.to_string(),
+                f.dry_run.as_ref().map(Value::to_string),
+                f.error,
+                ms(f.finished_at),
+                f.job,
+                f.worker,
+            ],
+            |r| r.get(0),
+        )
+        .optional()?;
     let Some(attempt) = attempt else {
         return Ok(false);
     };
     let retry_at =
         matches!(f.outcome, Outcome::Retry(_) | Outcome::RateLimited(_)).then(|| ms(run_at));
-    sqlx::query(
+    let step = f.failed_step.and_then(|s| i64::try_from(s).ok());
+    c.prepare_cached(
         "INSERT INTO attempts (job_id, attempt, started_at, finished_at, outcome, step, error, retry_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )
-    .bind(f.job)
-    .bind(attempt)
-    .bind(ms(f.started_at))
-    .bind(ms(f.finished_at))
-    .bind(outcome)
-    .bind(f.failed_step.and_then(|s| i64::try_from(s).ok()))
-    .bind(f.error.as_deref())
-    .bind(retry_at)
-    .execute(&mut *c)
-    .await?;
+    )?
+    .execute(params![f.job, attempt, ms(f.started_at), ms(f.finished_at), outcome, step, f.error, retry_at])?;
     Ok(true)
 }
 
-fn job_summary(r: &SqliteRow) -> Result<JobSummary> {
-    let status: String = r.get("status");
-    Ok(JobSummary {
-        id: r.get("id"),
-        event_id: r.get("event_id"),
-        tenant: r.get("tenant"),
-        connector: r.get("connector"),
-        event_type: r.get("event_type"),
-        booking_id: r.get("booking_id"),
-        status: JobStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("job status {status:?}")))?,
-        attempts: u32::try_from(r.get::<i64, _>("attempts")).unwrap_or_default(),
-        run_at: time(r.get("run_at")),
-        last_error: r.get("last_error"),
-        created_at: time(r.get("created_at")),
-        updated_at: time(r.get("updated_at")),
-    })
+/// The columns [`job_summary`] reads (`j` = jobs, `e` = events).
+macro_rules! job_columns {
+    () => {
+        "j.id, j.event_id, j.tenant, j.connector, e.event_type, e.booking_id, j.status, j.attempts, \
+         j.run_at, j.last_error, j.created_at, j.updated_at"
+    };
+}
+use job_columns;
+
+fn job_summary(r: &Row<'_>) -> rusqlite::Result<Result<JobSummary>> {
+    let status: String = r.get("status")?;
+    let Some(status) = JobStatus::parse(&status) else {
+        return Ok(Err(StoreError::Corrupt(format!("job status {status:?}"))));
+    };
+    Ok(Ok(JobSummary {
+        id: r.get("id")?,
+        event_id: r.get("event_id")?,
+        tenant: r.get("tenant")?,
+        connector: r.get("connector")?,
+        event_type: r.get("event_type")?,
+        booking_id: r.get("booking_id")?,
+        status,
+        attempts: u32::try_from(r.get::<_, i64>("attempts")?).unwrap_or_default(),
+        run_at: time(r.get("run_at")?),
+        last_error: r.get("last_error")?,
+        created_at: time(r.get("created_at")?),
+        updated_at: time(r.get("updated_at")?),
+    }))
 }
 
-fn json_column(text: String) -> Result<Value> {
-    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("stored JSON: {e}")))
+fn json_column(text: &str) -> Result<Value> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("stored JSON: {e}")))
 }

@@ -1,23 +1,26 @@
 //! The single SQLite writer, with group commit.
 //!
-//! Every write of the process goes through one connection owned by one task. The task
+//! Every write of the process runs on one connection owned by one OS thread. The thread
 //! takes all writes that are waiting (up to [`MAX_BATCH`]), runs them in one
-//! `BEGIN IMMEDIATE … COMMIT`, each inside its own savepoint, and answers each caller
-//! only after the commit. So a burst of webhooks shares one fsync instead of paying one
-//! each, and a failed write rolls back alone without failing its batch.
+//! `BEGIN IMMEDIATE … COMMIT`, each inside its own savepoint, and answers each caller only
+//! after the commit. So a burst of webhooks shares one fsync instead of paying one each,
+//! a failed write rolls back alone without failing its batch, and no statement pays a
+//! thread hop: the whole batch runs on the writer thread.
+//!
+//! A batch that holds a [`Durability::Sync`] write (an acknowledged event, an operator's
+//! replay) commits with `synchronous = FULL`: it survives a power cut. Batches of only
+//! [`Durability::Relaxed`] writes (claims, outcomes, leases) commit with `NORMAL`: a
+//! process crash keeps them, a power cut may lose the last few, which only means a
+//! delivery runs again (at-least-once).
 //!
 //! Invariant: no caller hears "done" for a write that was not committed.
 
 use crate::{Result, StoreError};
-use sqlx::{Connection, Executor, SqliteConnection};
-use std::future::Future;
-use std::pin::Pin;
+use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 /// The most writes one transaction takes.
 const MAX_BATCH: usize = 512;
-
-pub(super) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A write's result, delivered once the batch's commit is known.
 struct Applied {
@@ -25,12 +28,20 @@ struct Applied {
     complete: Box<dyn FnOnce(Result<()>) + Send>,
 }
 
-type Apply = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Applied> + Send>;
+/// How hard a write's commit must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Durability {
+    /// Survives a power cut (fsync at commit).
+    Sync,
+    /// Survives a process crash; a power cut may lose it, and losing it is harmless.
+    Relaxed,
+}
 
 /// A queued write: `apply` runs it in a batch; `fail` answers the caller without running
 /// it (the batch could not even begin).
 struct WriteOp {
-    apply: Apply,
+    durability: Durability,
+    apply: Box<dyn FnOnce(&Connection) -> Applied + Send>,
     fail: Box<dyn FnOnce(StoreError) + Send>,
 }
 
@@ -39,51 +50,58 @@ enum Msg {
     Close(oneshot::Sender<()>),
 }
 
-/// A handle to the writer task.
+/// A handle to the writer thread.
 #[derive(Clone)]
 pub(super) struct Writer {
     tx: mpsc::Sender<Msg>,
 }
 
+type Reply<T> = std::sync::Arc<std::sync::Mutex<Option<oneshot::Sender<Result<T>>>>>;
+
+fn answer<T>(reply: &Reply<T>, r: Result<T>) {
+    if let Some(tx) = reply
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+    {
+        let _ = tx.send(r);
+    }
+}
+
 impl Writer {
-    /// Starts the writer on `conn`.
-    pub(super) fn start(conn: SqliteConnection) -> Self {
+    /// Starts the writer thread on `conn`.
+    pub(super) fn start(conn: Connection) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(run(conn, rx));
-        Self { tx }
+        std::thread::Builder::new()
+            .name("slatis-sqlite-writer".into())
+            .spawn(move || run(conn, rx))?;
+        Ok(Self { tx })
     }
 
     /// Runs `f` in the next batch; returns its result once the batch is committed.
-    pub(super) async fn write<T, F>(&self, f: F) -> Result<T>
+    pub(super) async fn write<T, F>(&self, durability: Durability, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<T>>();
-        let tx = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
-        let answer = move |tx: &std::sync::Mutex<Option<oneshot::Sender<Result<T>>>>,
-                           r: Result<T>| {
-            if let Some(tx) = tx
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take()
-            {
-                let _ = tx.send(r);
-            }
-        };
-        let tx2 = std::sync::Arc::clone(&tx);
-        let apply: Apply = Box::new(move |conn| {
-            Box::pin(async move {
-                let result = f(conn).await;
+        let reply: Reply<T> = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
+        let on_fail = std::sync::Arc::clone(&reply);
+        let op = WriteOp {
+            durability,
+            apply: Box::new(move |conn| {
+                let result = f(conn);
                 Applied {
                     ok: result.is_ok(),
-                    complete: Box::new(move |commit: Result<()>| answer(&tx, commit.and(result))),
+                    complete: Box::new(move |commit: Result<()>| {
+                        answer(&reply, commit.and(result))
+                    }),
                 }
-            })
-        });
-        let fail = Box::new(move |e: StoreError| answer(&tx2, Err(e)));
+            }),
+            fail: Box::new(move |e| answer(&on_fail, Err(e))),
+        };
         self.tx
-            .send(Msg::Write(WriteOp { apply, fail }))
+            .send(Msg::Write(op))
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
@@ -98,10 +116,11 @@ impl Writer {
     }
 }
 
-async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Msg>) {
+fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>) {
     let mut batch: Vec<WriteOp> = Vec::with_capacity(MAX_BATCH);
+    let mut current = Durability::Sync;
     let mut closing = None;
-    while let Some(first) = rx.recv().await {
+    while let Some(first) = rx.blocking_recv() {
         match first {
             Msg::Write(w) => batch.push(w),
             Msg::Close(done) => closing = Some(done),
@@ -114,7 +133,7 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Msg>) {
             }
         }
         if !batch.is_empty() {
-            commit_batch(&mut conn, &mut batch).await;
+            commit_batch(&conn, &mut batch, &mut current);
         }
         if let Some(done) = closing.take() {
             rx.close();
@@ -122,18 +141,35 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Msg>) {
                 batch.push(w);
             }
             if !batch.is_empty() {
-                commit_batch(&mut conn, &mut batch).await;
+                commit_batch(&conn, &mut batch, &mut current);
             }
-            let _ = conn.close().await;
+            drop(conn);
             let _ = done.send(());
             return;
         }
     }
 }
 
-async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<WriteOp>) {
+fn commit_batch(conn: &Connection, batch: &mut Vec<WriteOp>, current: &mut Durability) {
+    #[allow(clippy::cast_precision_loss)]
     metrics::histogram!("slatis_store_write_batch_size").record(batch.len() as f64);
-    if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
+    let wanted = if batch.iter().any(|op| op.durability == Durability::Sync) {
+        Durability::Sync
+    } else {
+        Durability::Relaxed
+    };
+    if wanted != *current {
+        let pragma = if wanted == Durability::Sync {
+            "PRAGMA synchronous = FULL"
+        } else {
+            "PRAGMA synchronous = NORMAL"
+        };
+        match conn.execute_batch(pragma) {
+            Ok(()) => *current = wanted,
+            Err(e) => tracing::error!(error = %e, "store: cannot set synchronous"),
+        }
+    }
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "store: cannot begin a write transaction");
         let message = e.to_string();
         for op in batch.drain(..) {
@@ -143,23 +179,23 @@ async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<WriteOp>) {
     }
     let mut applied = Vec::with_capacity(batch.len());
     for op in batch.drain(..) {
-        let savepoint = conn.execute("SAVEPOINT w").await;
-        let a = (op.apply)(conn).await;
+        let savepoint = conn.execute_batch("SAVEPOINT w");
+        let a = (op.apply)(conn);
         let end = if a.ok && savepoint.is_ok() {
             "RELEASE w"
         } else {
             "ROLLBACK TO w; RELEASE w"
         };
-        if let Err(e) = conn.execute(end).await {
+        if let Err(e) = conn.execute_batch(end) {
             tracing::error!(error = %e, "store: savepoint failed");
         }
         applied.push(a);
     }
-    match conn.execute("COMMIT").await {
-        Ok(_) => applied.into_iter().for_each(|a| (a.complete)(Ok(()))),
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => applied.into_iter().for_each(|a| (a.complete)(Ok(()))),
         Err(e) => {
             tracing::error!(error = %e, "store: commit failed");
-            let _ = conn.execute("ROLLBACK").await;
+            let _ = conn.execute_batch("ROLLBACK");
             let message = e.to_string();
             applied
                 .into_iter()

@@ -224,6 +224,31 @@ pub async fn lanes_share_claims_fairly(store: Arc<dyn Store>) {
     let mut req = claim_req("w", 10);
     req.room.insert("big/crm".into(), 0);
     assert!(store.claim(req).await.expect("claim").is_empty());
+    // the same with both lanes named, as the runtime names them
+    let mut req = claim_req("w", 2);
+    req.default_room = 0;
+    req.room.insert("big/crm".into(), 10);
+    req.room.insert("small/crm".into(), 10);
+    store
+        .ingest(event("small", Some("s2"), "small2", &["crm"]))
+        .await
+        .expect("small");
+    let tenants: Vec<_> = store
+        .claim(req)
+        .await
+        .expect("claim")
+        .iter()
+        .map(|j| j.tenant.clone())
+        .collect();
+    assert_eq!(tenants.len(), 2);
+    assert!(
+        tenants.contains(&"big".to_owned()) && tenants.contains(&"small".to_owned()),
+        "{tenants:?}"
+    );
+    // lanes not named are left alone when default_room is 0
+    let mut req = claim_req("w", 10);
+    req.default_room = 0;
+    assert!(store.claim(req).await.expect("claim").is_empty());
 }
 
 pub async fn retries_wait_and_rate_limits_do_not_count(store: Arc<dyn Store>) {
