@@ -47,8 +47,10 @@ async fn every_acknowledged_event_is_delivered_after_sigkill() {
         .map(|r| r.json()["booking"].as_str().unwrap_or_default().to_owned())
         .collect();
     assert_eq!(
-        delivered, acknowledged,
-        "every acknowledged event reached the destination"
+        delivered,
+        acknowledged,
+        "every acknowledged event reached the destination; log:\n{}",
+        _server.log()
     );
     assert_eq!(got.len(), 50, "both steps of each");
 }
