@@ -7,6 +7,9 @@
 #[cfg(feature = "http")]
 #[allow(unused_extern_crates)]
 extern crate slatis_connector_http;
+#[cfg(feature = "hubspot")]
+#[allow(unused_extern_crates)]
+extern crate slatis_connector_hubspot;
 
 #[cfg(test)]
 mod tests {
@@ -15,6 +18,9 @@ mod tests {
         let mut kinds = Vec::new();
         if cfg!(feature = "http") {
             kinds.push("http");
+        }
+        if cfg!(feature = "hubspot") {
+            kinds.push("hubspot");
         }
         kinds.sort_unstable();
         kinds

@@ -5,6 +5,7 @@
 //! answer a status (with `Retry-After`), answer slowly, or drop the connection
 //! mid-answer.
 
+use super::Fault;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -14,24 +15,6 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// A way to misbehave.
-#[derive(Debug, Clone)]
-pub enum Fault {
-    /// Answer this status, with an optional `Retry-After` (seconds) and body.
-    Status {
-        /// The status.
-        status: u16,
-        /// `Retry-After` in seconds.
-        retry_after: Option<u64>,
-        /// The body.
-        body: String,
-    },
-    /// Answer normally, after this long.
-    Slow(Duration),
-    /// Start a 200 answer, then drop the connection before the body ends.
-    Drop,
-}
 
 /// A request the mock got.
 #[derive(Debug, Clone)]

@@ -1,5 +1,9 @@
 //! Mock destinations that keep state and answer like the real thing.
 
+mod fault;
 mod http;
+mod hubspot;
 
-pub use http::{Fault, MockHttp, Received};
+pub use fault::Fault;
+pub use http::{MockHttp, Received};
+pub use hubspot::{HubSpotOptions, HubSpotRecord, HubSpotRequest, MockHubSpot};

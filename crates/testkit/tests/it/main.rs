@@ -1,0 +1,3 @@
+//! Tests of testkit itself, driven through HTTP like its users do.
+
+mod hubspot;
