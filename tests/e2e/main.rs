@@ -4,6 +4,7 @@
 mod cli;
 mod delivery;
 mod durability;
+mod hubspot;
 mod ingress;
 mod secrets;
 mod support;

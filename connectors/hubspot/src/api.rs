@@ -54,7 +54,10 @@ impl Api<'_> {
         let mut stale: Option<String> = None;
         loop {
             let token = self.hs.auth.token(self.http, stale.as_deref()).await?;
-            let mut request = self.http.request(method.clone(), &self.url(path)).bearer_auth(&token);
+            let mut request = self
+                .http
+                .request(method.clone(), &self.url(path))
+                .bearer_auth(&token);
             if !query.is_empty() {
                 request = request.query(query);
             }
@@ -65,7 +68,10 @@ impl Api<'_> {
             if reply.status.is_success() {
                 return Ok(reply);
             }
-            if reply.status == reqwest::StatusCode::UNAUTHORIZED && stale.is_none() && self.hs.auth.refreshable() {
+            if reply.status == reqwest::StatusCode::UNAUTHORIZED
+                && stale.is_none()
+                && self.hs.auth.refreshable()
+            {
                 stale = Some(token);
                 continue;
             }
@@ -75,7 +81,13 @@ impl Api<'_> {
 
     /// The ids of `object` records whose `property` equals `value` (search, EQ), oldest
     /// first. Search results lag new writes by seconds.
-    pub async fn search(&self, object: &str, property: &str, value: &str, assume_found: bool) -> Result<Vec<String>> {
+    pub async fn search(
+        &self,
+        object: &str,
+        property: &str,
+        value: &str,
+        assume_found: bool,
+    ) -> Result<Vec<String>> {
         if !self.http.dry_run() {
             self.hs.search_limiter.acquire().await;
         }
@@ -91,17 +103,43 @@ impl Api<'_> {
             json!({ "total": 0, "results": [] })
         };
         let reply = self
-            .call(Method::POST, &format!("/crm/v3/objects/{object}/search"), &[], Some(&body), DryRunReply::json(assume))
+            .call(
+                Method::POST,
+                &format!("/crm/v3/objects/{object}/search"),
+                &[],
+                Some(&body),
+                DryRunReply::json(assume),
+            )
             .await?;
         let answer = reply.json();
-        Ok(answer.get("results").and_then(Value::as_array).into_iter().flatten().filter_map(id_of).collect())
+        Ok(answer
+            .get("results")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(id_of)
+            .collect())
     }
 
     /// The id of the `object` record whose unique `property` is `value` (read from the
     /// primary store: no search lag), or `None`.
-    pub async fn get_by(&self, object: &str, property: &str, value: &str) -> Result<Option<String>> {
+    pub async fn get_by(
+        &self,
+        object: &str,
+        property: &str,
+        value: &str,
+    ) -> Result<Option<String>> {
         let path = format!("/crm/v3/objects/{object}/{}", segment(value));
-        match self.call(Method::GET, &path, &[("idProperty", property)], None, DryRunReply::json(json!({"id": "dry-run"}))).await {
+        match self
+            .call(
+                Method::GET,
+                &path,
+                &[("idProperty", property)],
+                None,
+                DryRunReply::json(json!({"id": "dry-run"})),
+            )
+            .await
+        {
             Ok(reply) => Ok(id_of(&reply.json())),
             Err(HubSpotError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
@@ -125,7 +163,13 @@ impl Api<'_> {
     }
 
     /// Updates a record by id, or by a unique property when `id_property` is given.
-    pub async fn update(&self, object: &str, id: &str, id_property: Option<&str>, properties: &Map<String, Value>) -> Result<Written> {
+    pub async fn update(
+        &self,
+        object: &str,
+        id: &str,
+        id_property: Option<&str>,
+        properties: &Map<String, Value>,
+    ) -> Result<Written> {
         let body = json!({ "properties": properties });
         let query: Vec<(&str, &str)> = id_property.map(|p| ("idProperty", p)).into_iter().collect();
         let reply = self
@@ -143,7 +187,13 @@ impl Api<'_> {
 
     /// Creates or updates the record whose unique `id_property` is `value`, in one call
     /// (`batch/upsert`): safe to repeat after a lost answer.
-    pub async fn upsert_unique(&self, object: &str, id_property: &str, value: &str, properties: &Map<String, Value>) -> Result<Written> {
+    pub async fn upsert_unique(
+        &self,
+        object: &str,
+        id_property: &str,
+        value: &str,
+        properties: &Map<String, Value>,
+    ) -> Result<Written> {
         let body = json!({ "inputs": [{ "id": value, "idProperty": id_property, "properties": properties }] });
         let reply = self
             .call(
@@ -151,23 +201,50 @@ impl Api<'_> {
                 &format!("/crm/v3/objects/{object}/batch/upsert"),
                 &[],
                 Some(&body),
-                DryRunReply::json(json!({"status": "COMPLETE", "results": [{"id": "dry-run", "new": true}]})),
+                DryRunReply::json(
+                    json!({"status": "COMPLETE", "results": [{"id": "dry-run", "new": true}]}),
+                ),
             )
             .await?;
         let answer = reply.json();
-        let first = answer.get("results").and_then(Value::as_array).and_then(|r| r.first()).cloned().unwrap_or_default();
+        let first = answer
+            .get("results")
+            .and_then(Value::as_array)
+            .and_then(|r| r.first())
+            .cloned()
+            .unwrap_or_default();
         if first.is_null() {
-            let why = answer.get("errors").map(Value::to_string).unwrap_or_else(|| answer.to_string());
-            return Err(HubSpotError::Api { status: reply.status.as_u16(), category: None, message: format!("batch upsert wrote nothing: {why}"), retry_after: None });
+            let why = answer
+                .get("errors")
+                .map(Value::to_string)
+                .unwrap_or_else(|| answer.to_string());
+            return Err(HubSpotError::Api {
+                status: reply.status.as_u16(),
+                category: None,
+                message: format!("batch upsert wrote nothing: {why}"),
+                retry_after: None,
+            });
         }
         let id = id_of(&first).ok_or_else(|| missing_id(object))?;
-        Ok(Written { id, created: first.get("new").and_then(Value::as_bool).unwrap_or(false) })
+        Ok(Written {
+            id,
+            created: first.get("new").and_then(Value::as_bool).unwrap_or(false),
+        })
     }
 
     /// Deletes (archives) a record; one already gone is fine.
     pub async fn delete(&self, object: &str, id: &str) -> Result<()> {
         let path = format!("/crm/v3/objects/{object}/{}", segment(id));
-        match self.call(Method::DELETE, &path, &[], None, DryRunReply::status(204, Value::Null)).await {
+        match self
+            .call(
+                Method::DELETE,
+                &path,
+                &[],
+                None,
+                DryRunReply::status(204, Value::Null),
+            )
+            .await
+        {
             Ok(_) | Err(HubSpotError::NotFound { .. }) => Ok(()),
             Err(e) => Err(e),
         }
@@ -175,7 +252,14 @@ impl Api<'_> {
 
     /// Links `object/id` to `to/to_id`: the default association, or the labelled one
     /// `type_id` names (v4).
-    pub async fn associate(&self, object: &str, id: &str, to: &str, to_id: &str, label: Option<(&str, u64)>) -> Result<()> {
+    pub async fn associate(
+        &self,
+        object: &str,
+        id: &str,
+        to: &str,
+        to_id: &str,
+        label: Option<(&str, u64)>,
+    ) -> Result<()> {
         let base = format!("/crm/v4/objects/{object}/{}/associations", segment(id));
         let assume = DryRunReply::json(json!({"status": "COMPLETE"}));
         match label {
@@ -185,8 +269,10 @@ impl Api<'_> {
             }
             Some((category, type_id)) => {
                 let path = format!("{base}/{to}/{}", segment(to_id));
-                let body = json!([{ "associationCategory": category, "associationTypeId": type_id }]);
-                self.call(Method::PUT, &path, &[], Some(&body), assume).await?;
+                let body =
+                    json!([{ "associationCategory": category, "associationTypeId": type_id }]);
+                self.call(Method::PUT, &path, &[], Some(&body), assume)
+                    .await?;
             }
         }
         Ok(())
@@ -195,17 +281,36 @@ impl Api<'_> {
     /// When the daily limit resets, as HubSpot reports it.
     pub async fn daily_reset(&self) -> Option<chrono::DateTime<chrono::Utc>> {
         let reply = self
-            .call(Method::GET, "/account-info/v3/api-usage/daily/private-apps", &[], None, DryRunReply::json(json!({})))
+            .call(
+                Method::GET,
+                "/account-info/v3/api-usage/daily/private-apps",
+                &[],
+                None,
+                DryRunReply::json(json!({})),
+            )
             .await
             .ok()?;
         let answer = reply.json();
-        let at = answer.get("results")?.as_array()?.first()?.get("resetsAt")?.as_str()?.to_owned();
-        chrono::DateTime::parse_from_rfc3339(&at).ok().map(|t| t.with_timezone(&chrono::Utc))
+        let at = answer
+            .get("results")?
+            .as_array()?
+            .first()?
+            .get("resetsAt")?
+            .as_str()?
+            .to_owned();
+        chrono::DateTime::parse_from_rfc3339(&at)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
     }
 }
 
 fn missing_id(object: &str) -> HubSpotError {
-    HubSpotError::Api { status: 200, category: None, message: format!("HubSpot's answer for {object} has no id"), retry_after: None }
+    HubSpotError::Api {
+        status: 200,
+        category: None,
+        message: format!("HubSpot's answer for {object} has no id"),
+        retry_after: None,
+    }
 }
 
 /// A value as one URL path segment (emails hold `@` and `+`).

@@ -42,7 +42,11 @@ impl Auth {
     /// # Errors
     /// When the token endpoint fails: retryable for 5xx and timeouts, permanent when it
     /// refuses the credentials.
-    pub async fn token(&self, http: &Outbound<'_>, stale: Option<&str>) -> Result<String, DeliveryError> {
+    pub async fn token(
+        &self,
+        http: &Outbound<'_>,
+        stale: Option<&str>,
+    ) -> Result<String, DeliveryError> {
         let oauth = match self {
             Self::Static(t) => return Ok(t.clone()),
             Self::OAuth(o) => o,
@@ -58,12 +62,14 @@ impl Auth {
             return Ok(token.clone());
         }
         let refresh_token = oauth.refresh_token.lock().await.clone();
-        let request = http.request(reqwest::Method::POST, &oauth.token_url).form(&[
-            ("grant_type", "refresh_token"),
-            ("client_id", oauth.client_id.as_str()),
-            ("client_secret", oauth.client_secret.as_str()),
-            ("refresh_token", refresh_token.as_str()),
-        ]);
+        let request = http
+            .request(reqwest::Method::POST, &oauth.token_url)
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", oauth.client_id.as_str()),
+                ("client_secret", oauth.client_secret.as_str()),
+                ("refresh_token", refresh_token.as_str()),
+            ]);
         let reply = http.send(request, DryRunReply::json(json!({}))).await?;
         let body = reply.json();
         if !reply.status.is_success() {
@@ -71,7 +77,10 @@ impl Auth {
                 .get("message")
                 .and_then(Value::as_str)
                 .map_or_else(|| reply.excerpt(200), str::to_owned);
-            let message = format!("HubSpot refused to refresh the OAuth token: HTTP {} {why}", reply.status.as_u16());
+            let message = format!(
+                "HubSpot refused to refresh the OAuth token: HTTP {} {why}",
+                reply.status.as_u16()
+            );
             return Err(if reply.status.is_server_error() {
                 DeliveryError::retryable(message)
             } else {
@@ -83,11 +92,18 @@ impl Auth {
             .and_then(Value::as_str)
             .ok_or_else(|| DeliveryError::retryable("HubSpot's token answer has no access_token"))?
             .to_owned();
-        let ttl = Duration::from_secs(body.get("expires_in").and_then(Value::as_u64).unwrap_or(1800));
+        let ttl = Duration::from_secs(
+            body.get("expires_in")
+                .and_then(Value::as_u64)
+                .unwrap_or(1800),
+        );
         if let Some(new_refresh) = body.get("refresh_token").and_then(Value::as_str) {
             *oauth.refresh_token.lock().await = new_refresh.to_owned();
         }
-        *current = Some((token.clone(), Instant::now() + ttl.saturating_sub(EARLY.min(ttl / 2))));
+        *current = Some((
+            token.clone(),
+            Instant::now() + ttl.saturating_sub(EARLY.min(ttl / 2)),
+        ));
         Ok(token)
     }
 

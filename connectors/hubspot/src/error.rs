@@ -61,7 +61,10 @@ impl HubSpotError {
         let message = text("message").unwrap_or_else(|| reply.excerpt(300));
         match reply.status.as_u16() {
             404 => Self::NotFound { message },
-            409 => Self::Conflict { existing_id: existing_id(&message), message },
+            409 => Self::Conflict {
+                existing_id: existing_id(&message),
+                message,
+            },
             429 => Self::RateLimited {
                 policy: text("policyName").unwrap_or_else(|| "RATE_LIMIT".to_owned()),
                 message,
@@ -71,7 +74,12 @@ impl HubSpotError {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.parse().ok()),
             },
-            status => Self::Api { status, category: text("category"), message, retry_after: reply.retry_after() },
+            status => Self::Api {
+                status,
+                category: text("category"),
+                message,
+                retry_after: reply.retry_after(),
+            },
         }
     }
 
@@ -82,7 +90,11 @@ impl HubSpotError {
         let text = self.to_string();
         match self {
             Self::Delivery(e) => e,
-            Self::RateLimited { policy, interval_ms, .. } => {
+            Self::RateLimited {
+                policy,
+                interval_ms,
+                ..
+            } => {
                 let wait = match policy.as_str() {
                     "SECONDLY" => Duration::seconds(1),
                     "DAILY" => Duration::hours(1),
@@ -90,10 +102,14 @@ impl HubSpotError {
                 };
                 DeliveryError::rate_limited(text, Utc::now() + wait)
             }
-            Self::Api { status, retry_after, .. } if status == 408 || status >= 500 => {
-                DeliveryError::retry_after(text, retry_after)
+            Self::Api {
+                status,
+                retry_after,
+                ..
+            } if status == 408 || status >= 500 => DeliveryError::retry_after(text, retry_after),
+            Self::NotFound { .. } | Self::Conflict { .. } | Self::Api { .. } => {
+                DeliveryError::permanent(text)
             }
-            Self::NotFound { .. } | Self::Conflict { .. } | Self::Api { .. } => DeliveryError::permanent(text),
         }
     }
 }
@@ -117,17 +133,29 @@ mod tests {
 
     #[test]
     fn reads_the_existing_id() {
-        assert_eq!(existing_id("Contact already exists. Existing ID: 37765128953").as_deref(), Some("37765128953"));
+        assert_eq!(
+            existing_id("Contact already exists. Existing ID: 37765128953").as_deref(),
+            Some("37765128953")
+        );
         assert_eq!(existing_id("Conflict"), None);
     }
 
     #[test]
     fn classes() {
-        let api = |status| HubSpotError::Api { status, category: Some("X".into()), message: "m".into(), retry_after: None };
+        let api = |status| HubSpotError::Api {
+            status,
+            category: Some("X".into()),
+            message: "m".into(),
+            retry_after: None,
+        };
         assert_eq!(api(400).into_delivery().class(), "permanent");
         assert_eq!(api(401).into_delivery().class(), "permanent");
         assert_eq!(api(502).into_delivery().class(), "retryable");
-        let limited = HubSpotError::RateLimited { policy: "TEN_SECONDLY_ROLLING".into(), message: "m".into(), interval_ms: Some(10_000) };
+        let limited = HubSpotError::RateLimited {
+            policy: "TEN_SECONDLY_ROLLING".into(),
+            message: "m".into(),
+            interval_ms: Some(10_000),
+        };
         match limited.into_delivery() {
             DeliveryError::RateLimited { until, message } => {
                 assert!(until > Utc::now() + Duration::seconds(9));

@@ -29,7 +29,9 @@ use auth::{Auth, OAuth};
 use serde::Deserialize;
 use slatis_core::DeliveryError;
 use slatis_core::config::ConfigIssue;
-use slatis_core::connector::{BuildContext, Connector, ConnectorFactory, Limiter, RateLimit, StepContext, StepOutput};
+use slatis_core::connector::{
+    BuildContext, Connector, ConnectorFactory, Limiter, RateLimit, StepContext, StepOutput,
+};
 use slatis_core::step::{Action, RenderedMatch, RenderedStep, Step, Tree};
 use std::time::Duration;
 
@@ -89,23 +91,35 @@ fn build(cx: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> 
     let mut issues = Vec::new();
     match reqwest::Url::parse(&cfg.base_url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-        _ => issues.push(cx.issue("base_url", format!("`{}` is not an http(s) URL", cfg.base_url))),
+        _ => issues.push(cx.issue(
+            "base_url",
+            format!("`{}` is not an http(s) URL", cfg.base_url),
+        )),
     }
     let base_url = cfg.base_url.trim_end_matches('/').to_owned();
     let auth = match (cfg.access_token, cfg.oauth) {
-        (Some(token), None) if !token.trim().is_empty() => Some(Auth::Static(token.trim().to_owned())),
+        (Some(token), None) if !token.trim().is_empty() => {
+            Some(Auth::Static(token.trim().to_owned()))
+        }
         (Some(_), None) => {
             issues.push(cx.issue("access_token", "is empty (is its variable set?)"));
             None
         }
         (None, Some(o)) => {
-            for (key, value) in [("client_id", &o.client_id), ("client_secret", &o.client_secret), ("refresh_token", &o.refresh_token)] {
+            for (key, value) in [
+                ("client_id", &o.client_id),
+                ("client_secret", &o.client_secret),
+                ("refresh_token", &o.refresh_token),
+            ] {
                 if value.is_empty() {
-                    issues.push(cx.issue(&format!("oauth.{key}"), "is empty (is its variable set?)"));
+                    issues
+                        .push(cx.issue(&format!("oauth.{key}"), "is empty (is its variable set?)"));
                 }
             }
             Some(Auth::OAuth(OAuth {
-                token_url: o.token_url.unwrap_or_else(|| format!("{base_url}/oauth/v1/token")),
+                token_url: o
+                    .token_url
+                    .unwrap_or_else(|| format!("{base_url}/oauth/v1/token")),
                 client_id: o.client_id,
                 client_secret: o.client_secret,
                 refresh_token: tokio::sync::Mutex::new(o.refresh_token),
@@ -113,7 +127,10 @@ fn build(cx: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> 
             }))
         }
         (Some(_), Some(_)) => {
-            issues.push(cx.issue("", "give either access_token (a private app) or oauth (an OAuth app), not both"));
+            issues.push(cx.issue(
+                "",
+                "give either access_token (a private app) or oauth (an OAuth app), not both",
+            ));
             None
         }
         (None, None) => {
@@ -122,12 +139,17 @@ fn build(cx: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> 
         }
     };
     if cfg.search_rate_limit.requests == 0 || cfg.search_rate_limit.per.is_zero() {
-        issues.push(cx.issue("search_rate_limit", "requests and per must both be above zero"));
+        issues.push(cx.issue(
+            "search_rate_limit",
+            "requests and per must both be above zero",
+        ));
     }
     match auth {
-        Some(auth) if issues.is_empty() => {
-            Ok(Box::new(HubSpot { base_url, auth, search_limiter: Limiter::new(cfg.search_rate_limit) }))
-        }
+        Some(auth) if issues.is_empty() => Ok(Box::new(HubSpot {
+            base_url,
+            auth,
+            search_limiter: Limiter::new(cfg.search_rate_limit),
+        })),
         _ => Err(issues),
     }
 }
@@ -154,13 +176,19 @@ impl Connector for HubSpot {
     fn check_step(&self, step: &Step) -> Vec<(String, String)> {
         let mut issues = Vec::new();
         if step.action == Action::Request {
-            issues.push(("action".into(), "the hubspot connector takes create, update, upsert, delete or find".into()));
+            issues.push((
+                "action".into(),
+                "the hubspot connector takes create, update, upsert, delete or find".into(),
+            ));
         }
         if step.object.as_deref().is_none_or(str::is_empty) {
             issues.push((String::new(), "a hubspot step needs `object` (contacts, meetings, deals, or a custom object type)".into()));
         }
         if step.action == Action::Create && step.matcher.as_ref().is_some_and(|m| m.external_id) {
-            issues.push(("match.external_id".into(), "`create` does not match; use `upsert` for a unique property".into()));
+            issues.push((
+                "match.external_id".into(),
+                "`create` does not match; use `upsert` for a unique property".into(),
+            ));
         }
         for (i, item) in step.associate.iter().enumerate() {
             let keys: Vec<&str> = match item {
@@ -168,7 +196,10 @@ impl Connector for HubSpot {
                 _ => Vec::new(),
             };
             let known = ["to", "id", "type_id", "category"];
-            if !keys.contains(&"to") || !keys.contains(&"id") || keys.iter().any(|k| !known.contains(k)) {
+            if !keys.contains(&"to")
+                || !keys.contains(&"id")
+                || keys.iter().any(|k| !known.contains(k))
+            {
                 issues.push((
                     format!("associate[{i}]"),
                     "an association is {to: <object type>, id: <record id>} with optional type_id and category".into(),
@@ -178,8 +209,15 @@ impl Connector for HubSpot {
         issues
     }
 
-    async fn execute(&self, step: &RenderedStep, cx: &StepContext<'_>) -> Result<StepOutput, DeliveryError> {
-        let api = Api { hs: self, http: &cx.http };
+    async fn execute(
+        &self,
+        step: &RenderedStep,
+        cx: &StepContext<'_>,
+    ) -> Result<StepOutput, DeliveryError> {
+        let api = Api {
+            hs: self,
+            http: &cx.http,
+        };
         let object = step.object.as_deref().unwrap_or_default();
         let links = links(step)?;
         let written = match (step.action, step.matcher.as_ref()) {
@@ -197,17 +235,29 @@ impl Connector for HubSpot {
                 None if step.optional => None,
                 None => return Err(not_found(object, m)),
             },
-            (action, _) => return Err(DeliveryError::permanent(format!("`{action}` needs a `match`"))),
+            (action, _) => {
+                return Err(DeliveryError::permanent(format!(
+                    "`{action}` needs a `match`"
+                )));
+            }
         };
         let Some(written) = written else {
             return Ok(StepOutput::default());
         };
         if step.action != Action::Find {
             for link in &links {
-                check(&api, api.associate(object, &written.id, link.to, link.id, link.label).await).await?;
+                check(
+                    &api,
+                    api.associate(object, &written.id, link.to, link.id, link.label)
+                        .await,
+                )
+                .await?;
             }
         }
-        Ok(StepOutput { id: Some(written.id), created: written.created })
+        Ok(StepOutput {
+            id: Some(written.id),
+            created: written.created,
+        })
     }
 }
 
@@ -216,20 +266,36 @@ fn links(step: &RenderedStep) -> Result<Vec<Link<'_>>, DeliveryError> {
         .iter()
         .enumerate()
         .map(|(i, a)| {
-            let text = |k: &str| a.get(k).and_then(serde_json::Value::as_str).map(str::trim).filter(|s| !s.is_empty());
+            let text = |k: &str| {
+                a.get(k)
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+            };
             let id = text("id").ok_or_else(|| {
-                DeliveryError::permanent(format!("associate[{i}].id is empty: the step it reads from found no record"))
+                DeliveryError::permanent(format!(
+                    "associate[{i}].id is empty: the step it reads from found no record"
+                ))
             })?;
             let label = match a.get("type_id") {
                 None | Some(serde_json::Value::Null) => None,
                 Some(v) => {
-                    let n = v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())).ok_or_else(|| {
-                        DeliveryError::permanent(format!("associate[{i}].type_id must be a number"))
-                    })?;
+                    let n = v
+                        .as_u64()
+                        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                        .ok_or_else(|| {
+                            DeliveryError::permanent(format!(
+                                "associate[{i}].type_id must be a number"
+                            ))
+                        })?;
                     Some((text("category").unwrap_or("HUBSPOT_DEFINED"), n))
                 }
             };
-            Ok(Link { to: text("to").unwrap_or_default(), id, label })
+            Ok(Link {
+                to: text("to").unwrap_or_default(),
+                id,
+                label,
+            })
         })
         .collect()
 }
@@ -250,12 +316,16 @@ fn is_id(property: &str) -> bool {
 async fn check<T>(api: &Api<'_>, result: Result<T, HubSpotError>) -> Result<T, DeliveryError> {
     match result {
         Ok(v) => Ok(v),
-        Err(e @ HubSpotError::RateLimited { .. }) if matches!(&e, HubSpotError::RateLimited { policy, .. } if policy == "DAILY") => {
+        Err(e @ HubSpotError::RateLimited { .. }) if matches!(&e, HubSpotError::RateLimited { policy, .. } if policy == "DAILY") =>
+        {
             let until = match api.daily_reset().await {
                 Some(at) if at > chrono::Utc::now() => at,
                 _ => chrono::Utc::now() + chrono::Duration::hours(1),
             };
-            Err(DeliveryError::rate_limited(format!("{e} (paused until HubSpot's daily reset)"), until))
+            Err(DeliveryError::rate_limited(
+                format!("{e} (paused until HubSpot's daily reset)"),
+                until,
+            ))
         }
         Err(e) => Err(e.into_delivery()),
     }
@@ -284,8 +354,19 @@ impl HubSpot {
         self.search_one(api, object, m, assume_found).await
     }
 
-    async fn search_one(&self, api: &Api<'_>, object: &str, m: &RenderedMatch, assume_found: bool) -> Result<Option<String>, DeliveryError> {
-        let ids = check(api, api.search(object, &m.property, &m.value, assume_found).await).await?;
+    async fn search_one(
+        &self,
+        api: &Api<'_>,
+        object: &str,
+        m: &RenderedMatch,
+        assume_found: bool,
+    ) -> Result<Option<String>, DeliveryError> {
+        let ids = check(
+            api,
+            api.search(object, &m.property, &m.value, assume_found)
+                .await,
+        )
+        .await?;
         match ids.as_slice() {
             [] => Ok(None),
             [one] => Ok(Some(one.clone())),
@@ -299,21 +380,39 @@ impl HubSpot {
         }
     }
 
-    async fn create(&self, api: &Api<'_>, object: &str, step: &RenderedStep) -> Result<Written, DeliveryError> {
+    async fn create(
+        &self,
+        api: &Api<'_>,
+        object: &str,
+        step: &RenderedStep,
+    ) -> Result<Written, DeliveryError> {
         match api.create(object, &step.properties).await {
             Ok(w) => Ok(w),
             // A unique value is taken (a contact's email): the record exists, so this
             // create — typically a retry whose first answer was lost — updates it.
-            Err(HubSpotError::Conflict { existing_id: Some(id), .. }) => {
-                check(api, api.update(object, &id, None, &step.properties).await).await
-            }
+            Err(HubSpotError::Conflict {
+                existing_id: Some(id),
+                ..
+            }) => check(api, api.update(object, &id, None, &step.properties).await).await,
             other => check(api, other).await,
         }
     }
 
-    async fn upsert(&self, api: &Api<'_>, cx: &StepContext<'_>, object: &str, m: &RenderedMatch, step: &RenderedStep) -> Result<Written, DeliveryError> {
+    async fn upsert(
+        &self,
+        api: &Api<'_>,
+        cx: &StepContext<'_>,
+        object: &str,
+        m: &RenderedMatch,
+        step: &RenderedStep,
+    ) -> Result<Written, DeliveryError> {
         if m.external_id {
-            return check(api, api.upsert_unique(object, &m.property, &m.value, &step.properties).await).await;
+            return check(
+                api,
+                api.upsert_unique(object, &m.property, &m.value, &step.properties)
+                    .await,
+            )
+            .await;
         }
         let mut id = self.locate(api, cx, object, m, false).await?;
         if let Some(known) = id.take() {
@@ -322,8 +421,16 @@ impl HubSpot {
                 Err(HubSpotError::NotFound { .. }) => {
                     // Deleted or merged in HubSpot since: forget it and look again.
                     cx.records.forget(object, &m.property, &m.value).await?;
-                    if let Some(found) = self.search_one(api, object, m, false).await?.filter(|f| *f != known) {
-                        return check(api, api.update(object, &found, None, &step.properties).await).await;
+                    if let Some(found) = self
+                        .search_one(api, object, m, false)
+                        .await?
+                        .filter(|f| *f != known)
+                    {
+                        return check(
+                            api,
+                            api.update(object, &found, None, &step.properties).await,
+                        )
+                        .await;
                     }
                 }
                 other => return check(api, other).await,
@@ -332,10 +439,20 @@ impl HubSpot {
         self.create(api, object, step).await
     }
 
-    async fn update(&self, api: &Api<'_>, cx: &StepContext<'_>, object: &str, m: &RenderedMatch, step: &RenderedStep) -> Result<Written, DeliveryError> {
+    async fn update(
+        &self,
+        api: &Api<'_>,
+        cx: &StepContext<'_>,
+        object: &str,
+        m: &RenderedMatch,
+        step: &RenderedStep,
+    ) -> Result<Written, DeliveryError> {
         if m.external_id || is_id(&m.property) {
             let id_property = m.external_id.then_some(m.property.as_str());
-            return match api.update(object, &m.value, id_property, &step.properties).await {
+            return match api
+                .update(object, &m.value, id_property, &step.properties)
+                .await
+            {
                 Err(HubSpotError::NotFound { .. }) => Err(not_found(object, m)),
                 other => check(api, other).await,
             };
@@ -346,8 +463,18 @@ impl HubSpot {
         match api.update(object, &known, None, &step.properties).await {
             Err(HubSpotError::NotFound { .. }) => {
                 cx.records.forget(object, &m.property, &m.value).await?;
-                match self.search_one(api, object, m, true).await?.filter(|f| *f != known) {
-                    Some(found) => check(api, api.update(object, &found, None, &step.properties).await).await,
+                match self
+                    .search_one(api, object, m, true)
+                    .await?
+                    .filter(|f| *f != known)
+                {
+                    Some(found) => {
+                        check(
+                            api,
+                            api.update(object, &found, None, &step.properties).await,
+                        )
+                        .await
+                    }
                     None => Err(not_found(object, m)),
                 }
             }

@@ -14,7 +14,9 @@ mod records;
 mod transport;
 
 pub use records::{MemoryRecordMap, RecordMap};
-pub use transport::{DryRunRecord, DryRunReply, Limiter, Outbound, RateLimit, Recorder, Reply, Transport};
+pub use transport::{
+    DryRunRecord, DryRunReply, Limiter, Outbound, RateLimit, Recorder, Reply, Transport,
+};
 
 use crate::config::ConfigIssue;
 use crate::delivery::DeliveryError;

@@ -772,7 +772,10 @@ async fn daily_limit_and_usage() {
     let entry = &usage.body["results"][0];
     assert_eq!(entry["name"], "private-apps-api-calls-daily");
     assert_eq!(entry["usageLimit"], 3);
-    assert_eq!(entry["currentUsage"], 0, "the usage endpoint does not count itself");
+    assert_eq!(
+        entry["currentUsage"], 0,
+        "the usage endpoint does not count itself"
+    );
     assert_eq!(entry["fetchStatus"], "SUCCESS");
     assert!(entry["resetsAt"].is_string() && entry["collectedAt"].is_string());
     for _ in 0..3 {
@@ -785,8 +788,17 @@ async fn daily_limit_and_usage() {
         limited.body["message"],
         "You have reached your daily limit."
     );
-    let usage = send(&mock, Method::GET, "/account-info/v3/api-usage/daily/private-apps", None).await;
-    assert_eq!(usage.status, 200, "answered while the daily limit is reached");
+    let usage = send(
+        &mock,
+        Method::GET,
+        "/account-info/v3/api-usage/daily/private-apps",
+        None,
+    )
+    .await;
+    assert_eq!(
+        usage.status, 200,
+        "answered while the daily limit is reached"
+    );
 }
 
 #[tokio::test]

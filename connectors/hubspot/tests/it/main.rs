@@ -1,0 +1,7 @@
+//! The HubSpot connector against testkit's stateful mock HubSpot, run through the core's
+//! job runner (the same code path as the worker), with an in-memory record map.
+
+mod harness;
+mod lifecycle;
+mod limits;
+mod races;
