@@ -65,13 +65,7 @@ const STEP_KEYS: &[&str] = &["method", "path", "headers", "json", "body", "conte
 fn build(cx: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> {
     let cfg: HttpConfig = cx.parse()?;
     let mut issues = Vec::new();
-    match reqwest::Url::parse(&cfg.base_url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-        _ => issues.push(cx.issue(
-            "base_url",
-            format!("`{}` is not an http(s) URL", cfg.base_url),
-        )),
-    }
+    issues.extend(cx.url_issue("base_url", &cfg.base_url));
     let mut headers = Vec::new();
     for (name, value) in &cfg.headers {
         match (

@@ -89,13 +89,7 @@ pub struct HubSpot {
 fn build(cx: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> {
     let cfg: HubSpotConfig = cx.parse()?;
     let mut issues = Vec::new();
-    match reqwest::Url::parse(&cfg.base_url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-        _ => issues.push(cx.issue(
-            "base_url",
-            format!("`{}` is not an http(s) URL", cfg.base_url),
-        )),
-    }
+    issues.extend(cx.url_issue("base_url", &cfg.base_url));
     let base_url = cfg.base_url.trim_end_matches('/').to_owned();
     let auth = match (cfg.access_token, cfg.oauth) {
         (Some(token), None) if !token.trim().is_empty() => {
@@ -414,29 +408,46 @@ impl HubSpot {
             )
             .await;
         }
-        let mut id = self.locate(api, cx, object, m, false).await?;
-        if let Some(known) = id.take() {
+        if let Some(known) = self.locate(api, cx, object, m, false).await? {
             match api.update(object, &known, None, &step.properties).await {
-                Ok(w) => return Ok(w),
                 Err(HubSpotError::NotFound { .. }) => {
-                    // Deleted or merged in HubSpot since: forget it and look again.
-                    cx.records.forget(object, &m.property, &m.value).await?;
-                    if let Some(found) = self
-                        .search_one(api, object, m, false)
+                    if let Some(w) = self
+                        .update_found_again(api, cx, (object, m, step), &known, false)
                         .await?
-                        .filter(|f| *f != known)
                     {
-                        return check(
-                            api,
-                            api.update(object, &found, None, &step.properties).await,
-                        )
-                        .await;
+                        return Ok(w);
                     }
                 }
                 other => return check(api, other).await,
             }
         }
         self.create(api, object, step).await
+    }
+
+    /// `known` is gone from HubSpot (deleted or merged since): forgets it, searches again
+    /// and updates what search finds instead, if anything.
+    async fn update_found_again(
+        &self,
+        api: &Api<'_>,
+        cx: &StepContext<'_>,
+        (object, m, step): (&str, &RenderedMatch, &RenderedStep),
+        known: &str,
+        assume_found: bool,
+    ) -> Result<Option<Written>, DeliveryError> {
+        cx.records.forget(object, &m.property, &m.value).await?;
+        match self
+            .search_one(api, object, m, assume_found)
+            .await?
+            .filter(|f| f != known)
+        {
+            Some(found) => check(
+                api,
+                api.update(object, &found, None, &step.properties).await,
+            )
+            .await
+            .map(Some),
+            None => Ok(None),
+        }
     }
 
     async fn update(
@@ -461,23 +472,10 @@ impl HubSpot {
             return Err(not_found(object, m));
         };
         match api.update(object, &known, None, &step.properties).await {
-            Err(HubSpotError::NotFound { .. }) => {
-                cx.records.forget(object, &m.property, &m.value).await?;
-                match self
-                    .search_one(api, object, m, true)
-                    .await?
-                    .filter(|f| *f != known)
-                {
-                    Some(found) => {
-                        check(
-                            api,
-                            api.update(object, &found, None, &step.properties).await,
-                        )
-                        .await
-                    }
-                    None => Err(not_found(object, m)),
-                }
-            }
+            Err(HubSpotError::NotFound { .. }) => self
+                .update_found_again(api, cx, (object, m, step), &known, true)
+                .await?
+                .ok_or_else(|| not_found(object, m)),
             other => check(api, other).await,
         }
     }

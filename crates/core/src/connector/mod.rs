@@ -92,6 +92,14 @@ impl BuildContext<'_> {
     pub fn issue(&self, key: &str, message: impl Into<String>) -> ConfigIssue {
         ConfigIssue::new(crate::config::join(self.place, key), message)
     }
+
+    /// An issue at `key` unless `url` is an http(s) URL.
+    pub fn url_issue(&self, key: &str, url: &str) -> Option<ConfigIssue> {
+        match reqwest::Url::parse(url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => None,
+            _ => Some(self.issue(key, format!("`{url}` is not an http(s) URL"))),
+        }
+    }
 }
 
 /// What a step gets at run time.
