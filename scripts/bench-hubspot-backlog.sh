@@ -8,4 +8,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export BACKLOG="${BACKLOG:-500}"
-cargo test --release --quiet --test e2e -- --ignored --nocapture --exact hubspot::hubspot_backlog_benchmark 2>&1 | grep -E "BENCHMARK|test result|panicked|FAILED"
+cargo test --release --test e2e -- --ignored --nocapture --exact hubspot::hubspot_backlog_benchmark 2>&1 | grep -E "BENCHMARK|test result|panicked|FAILED|error"

@@ -10,6 +10,9 @@ extern crate slatis_connector_http;
 #[cfg(feature = "hubspot")]
 #[allow(unused_extern_crates)]
 extern crate slatis_connector_hubspot;
+#[cfg(feature = "salesforce")]
+#[allow(unused_extern_crates)]
+extern crate slatis_connector_salesforce;
 
 #[cfg(test)]
 mod tests {
@@ -21,6 +24,9 @@ mod tests {
         }
         if cfg!(feature = "hubspot") {
             kinds.push("hubspot");
+        }
+        if cfg!(feature = "salesforce") {
+            kinds.push("salesforce");
         }
         kinds.sort_unstable();
         kinds

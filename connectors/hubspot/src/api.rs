@@ -9,7 +9,7 @@ use crate::HubSpot;
 use crate::error::HubSpotError;
 use reqwest::Method;
 use serde_json::{Map, Value, json};
-use slatis_core::connector::{DryRunReply, Outbound, Reply};
+use slatis_core::connector::{DryRunReply, Limiter, Outbound, Reply};
 
 /// One step's view of the API.
 pub struct Api<'a> {
@@ -51,6 +51,20 @@ impl Api<'_> {
         body: Option<&Value>,
         assume: DryRunReply,
     ) -> Result<Reply> {
+        self.call_within(method, path, query, body, assume, None)
+            .await
+    }
+
+    /// [`Api::call`], also within `extra`'s limit (HubSpot's search limit).
+    async fn call_within(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        assume: DryRunReply,
+        extra: Option<&Limiter>,
+    ) -> Result<Reply> {
         let mut stale: Option<String> = None;
         loop {
             let token = self.hs.auth.token(self.http, stale.as_deref()).await?;
@@ -64,7 +78,10 @@ impl Api<'_> {
             if let Some(b) = body {
                 request = request.json(b);
             }
-            let reply = self.http.send(request, assume.clone()).await?;
+            let reply = self
+                .http
+                .send_limited(request, assume.clone(), extra)
+                .await?;
             if reply.status.is_success() {
                 return Ok(reply);
             }
@@ -88,9 +105,6 @@ impl Api<'_> {
         value: &str,
         assume_found: bool,
     ) -> Result<Vec<String>> {
-        if !self.http.dry_run() {
-            self.hs.search_limiter.acquire().await;
-        }
         let body = json!({
             "filterGroups": [{ "filters": [{ "propertyName": property, "operator": "EQ", "value": value }] }],
             "properties": [property],
@@ -103,12 +117,13 @@ impl Api<'_> {
             json!({ "total": 0, "results": [] })
         };
         let reply = self
-            .call(
+            .call_within(
                 Method::POST,
                 &format!("/crm/v3/objects/{object}/search"),
                 &[],
                 Some(&body),
                 DryRunReply::json(assume),
+                Some(&self.hs.search_limiter),
             )
             .await?;
         let answer = reply.json();

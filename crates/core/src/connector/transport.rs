@@ -61,26 +61,50 @@ impl Limiter {
 
     /// Waits until a send is allowed, and takes that slot.
     pub async fn acquire(&self) {
-        let at = self.reserve(Instant::now());
+        Self::acquire_all(&[self]).await;
+    }
+
+    /// Waits until a send is allowed by every limiter at once, and takes that one slot in
+    /// each (e.g. HubSpot's search limit and its general limit). Taking them one after the
+    /// other would not do: a wait at the second would bunch sends the first had spread.
+    pub async fn acquire_all(limiters: &[&Self]) {
+        let at = Self::reserve(limiters, Instant::now());
         tokio::time::sleep_until(at).await;
     }
 
-    fn reserve(&self, now: Instant) -> Instant {
+    fn reserve(limiters: &[&Self], now: Instant) -> Instant {
+        let mut guards: Vec<_> = limiters
+            .iter()
+            .map(|l| {
+                l.slots
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+            })
+            .collect();
+        let at = limiters
+            .iter()
+            .zip(&guards)
+            .map(|(l, slots)| l.earliest(slots, now))
+            .max()
+            .unwrap_or(now);
+        for (l, slots) in limiters.iter().zip(guards.iter_mut()) {
+            slots.push_back(at);
+            while slots.len() > l.limit.requests.max(1) as usize {
+                slots.pop_front();
+            }
+        }
+        at
+    }
+
+    /// The earliest slot at or after `now` that keeps every window within the limit and
+    /// the slots in order (so a slot is never taken before one already promised).
+    fn earliest(&self, slots: &VecDeque<Instant>, now: Instant) -> Instant {
         let n = self.limit.requests.max(1) as usize;
         // A small margin so that clock skew between us and the CRM never tips a window over.
         let window = self.limit.per + self.limit.per / 50;
-        let mut slots = self
-            .slots
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let at = if slots.len() < n {
-            now
-        } else {
-            now.max(slots[slots.len() - n] + window)
-        };
-        slots.push_back(at);
-        while slots.len() > n {
-            slots.pop_front();
+        let mut at = slots.back().map_or(now, |back| now.max(*back));
+        if slots.len() >= n {
+            at = at.max(slots[slots.len() - n] + window);
         }
         at
     }
@@ -309,6 +333,20 @@ impl Outbound<'_> {
         request: RequestBuilder,
         assume: DryRunReply,
     ) -> Result<Reply, DeliveryError> {
+        self.send_limited(request, assume, None).await
+    }
+
+    /// [`Outbound::send`], also within `extra`'s limit (a CRM's lower limit for some
+    /// calls, e.g. search), both limits taken at one instant.
+    ///
+    /// # Errors
+    /// As [`Outbound::send`].
+    pub async fn send_limited(
+        &self,
+        request: RequestBuilder,
+        assume: DryRunReply,
+        extra: Option<&Limiter>,
+    ) -> Result<Reply, DeliveryError> {
         let t = self.transport;
         let request = request.timeout(t.timeout).build().map_err(|e| {
             DeliveryError::permanent(format!("cannot build the request: {}", e.without_url()))
@@ -321,9 +359,8 @@ impl Outbound<'_> {
                 body: Bytes::from(assume.body.to_string()),
             });
         }
-        if let Some(limiter) = &t.limiter {
-            limiter.acquire().await;
-        }
+        let limiters: Vec<&Limiter> = t.limiter.as_deref().into_iter().chain(extra).collect();
+        Limiter::acquire_all(&limiters).await;
         let method = request.method().clone();
         let response = t
             .client
@@ -400,6 +437,36 @@ fn source_text(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn two_limits_taken_together_never_bunch() {
+        let general = Limiter::new(RateLimit::new(10, Duration::from_secs(1)));
+        let search = Limiter::new(RateLimit::new(3, Duration::from_secs(1)));
+        let start = Instant::now();
+        let mut searches = Vec::new();
+        let mut all = Vec::new();
+        for i in 0..40 {
+            if i % 2 == 0 {
+                Limiter::acquire_all(&[&general, &search]).await;
+                searches.push(Instant::now() - start);
+            } else {
+                general.acquire().await;
+            }
+            all.push(Instant::now() - start);
+        }
+        for (sent, n) in [(&searches, 3), (&all, 10)] {
+            for (i, t) in sent.iter().enumerate() {
+                let in_window = sent[i..]
+                    .iter()
+                    .filter(|u| **u < *t + Duration::from_secs(1))
+                    .count();
+                assert!(
+                    in_window <= n,
+                    "{in_window} sends in the window starting at {t:?} (limit {n})"
+                );
+            }
+        }
+    }
 
     #[tokio::test(start_paused = true)]
     async fn no_rolling_window_holds_more_than_the_limit() {

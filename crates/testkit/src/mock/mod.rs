@@ -3,7 +3,9 @@
 mod fault;
 mod http;
 mod hubspot;
+mod salesforce;
 
 pub use fault::Fault;
 pub use http::{MockHttp, Received};
 pub use hubspot::{HubSpotOptions, HubSpotRecord, HubSpotRequest, MockHubSpot};
+pub use salesforce::{MockSalesforce, SalesforceOptions, SalesforceRecord, SalesforceRequest};

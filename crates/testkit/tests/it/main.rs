@@ -1,3 +1,4 @@
 //! Tests of testkit itself, driven through HTTP like its users do.
 
 mod hubspot;
+mod salesforce;

@@ -1,0 +1,266 @@
+//! The Salesforce REST calls a step needs (`/services/data/vXX.X/…`), over the step's
+//! rate-limited [`Outbound`].
+//!
+//! Invariants: every call uses the session's `instance_url` and bearer token; after
+//! `INVALID_SESSION_ID` the session is minted again and the call sent once more; in dry
+//! run each call assumes the answer named at its call site.
+
+use crate::Salesforce;
+use crate::error::SalesforceError;
+use crate::soql;
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+use slatis_core::connector::{DryRunReply, Outbound, Reply};
+
+type Result<T, E = SalesforceError> = std::result::Result<T, E>;
+
+/// One step's view of the API.
+pub struct Api<'a> {
+    /// The instance.
+    pub sf: &'a Salesforce,
+    /// The step's way out.
+    pub http: &'a Outbound<'a>,
+}
+
+/// A record a call wrote.
+pub struct Written {
+    /// Its id.
+    pub id: String,
+    /// Whether the call created it.
+    pub created: bool,
+}
+
+fn id_of(body: &Value) -> Option<String> {
+    body.get("id")
+        .or_else(|| body.get("Id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+/// A value as one URL path segment.
+fn segment(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'@') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl Api<'_> {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        assume: DryRunReply,
+    ) -> Result<Reply> {
+        let mut stale: Option<String> = None;
+        loop {
+            let session = self.sf.auth.session(self.http, stale.as_deref()).await?;
+            let url = format!(
+                "{}/services/data/v{}{path}",
+                session.instance_url, self.sf.api_version
+            );
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .bearer_auth(&session.token);
+            if !query.is_empty() {
+                request = request.query(query);
+            }
+            if let Some(b) = body {
+                request = request.json(b);
+            }
+            let reply = self.http.send(request, assume.clone()).await?;
+            if reply.status.is_success() {
+                return Ok(reply);
+            }
+            let error = SalesforceError::from_reply(&reply);
+            if error.invalid_session() && stale.is_none() {
+                stale = Some(session.token);
+                continue;
+            }
+            return Err(error);
+        }
+    }
+
+    /// The ids of `object` records whose `field` equals `value` (SOQL; at most 10).
+    pub async fn query_ids(
+        &self,
+        object: &str,
+        field: &str,
+        value: &str,
+        assume_found: bool,
+    ) -> Result<Vec<String>> {
+        let q = soql::select_id(object, field, value, 10);
+        let assume = if assume_found {
+            json!({"totalSize": 1, "done": true, "records": [{"Id": "dry-run"}]})
+        } else {
+            json!({"totalSize": 0, "done": true, "records": []})
+        };
+        let reply = self
+            .call(
+                Method::GET,
+                "/query",
+                &[("q", &q)],
+                None,
+                DryRunReply::json(assume),
+            )
+            .await?;
+        let answer = reply.json();
+        Ok(answer
+            .get("records")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(id_of)
+            .collect())
+    }
+
+    /// Creates a record.
+    pub async fn create(&self, object: &str, fields: &Map<String, Value>) -> Result<Written> {
+        let body = Value::Object(fields.clone());
+        let assume =
+            DryRunReply::status(201, json!({"id": "dry-run", "success": true, "errors": []}));
+        let reply = self
+            .call(
+                Method::POST,
+                &format!("/sobjects/{object}/"),
+                &[],
+                Some(&body),
+                assume,
+            )
+            .await?;
+        let id = id_of(&reply.json()).ok_or_else(|| missing_id(object))?;
+        Ok(Written { id, created: true })
+    }
+
+    /// Updates a record by id.
+    pub async fn update(
+        &self,
+        object: &str,
+        id: &str,
+        fields: &Map<String, Value>,
+    ) -> Result<Written> {
+        let body = Value::Object(fields.clone());
+        let path = format!("/sobjects/{object}/{}", segment(id));
+        self.call(
+            Method::PATCH,
+            &path,
+            &[],
+            Some(&body),
+            DryRunReply::status(204, Value::Null),
+        )
+        .await?;
+        Ok(Written {
+            id: id.to_owned(),
+            created: false,
+        })
+    }
+
+    /// Salesforce's own upsert on an external-id field: 201 created, 200 or 204 updated,
+    /// 300 when several records have the value.
+    pub async fn upsert_external(
+        &self,
+        object: &str,
+        field: &str,
+        value: &str,
+        fields: &Map<String, Value>,
+    ) -> Result<Written> {
+        // The URL names the external id; the body must not set it to anything else.
+        let body: Map<String, Value> = fields
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case(field))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let path = format!("/sobjects/{object}/{field}/{}", segment(value));
+        let assume = DryRunReply::status(
+            201,
+            json!({"id": "dry-run", "success": true, "errors": [], "created": true}),
+        );
+        let reply = self
+            .call(
+                Method::PATCH,
+                &path,
+                &[],
+                Some(&Value::Object(body)),
+                assume,
+            )
+            .await?;
+        let answer = reply.json();
+        match id_of(&answer) {
+            Some(id) => Ok(Written {
+                id,
+                created: answer
+                    .get("created")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(reply.status.as_u16() == 201),
+            }),
+            // 204 (API versions before 46.0): updated, and the answer names nothing.
+            None => {
+                let id = self
+                    .get_external(object, field, value)
+                    .await?
+                    .ok_or_else(|| missing_id(object))?;
+                Ok(Written { id, created: false })
+            }
+        }
+    }
+
+    /// The id of the record whose external-id `field` is `value`.
+    pub async fn get_external(
+        &self,
+        object: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<Option<String>> {
+        let path = format!("/sobjects/{object}/{field}/{}", segment(value));
+        match self
+            .call(
+                Method::GET,
+                &path,
+                &[("fields", "Id")],
+                None,
+                DryRunReply::json(json!({"Id": "dry-run"})),
+            )
+            .await
+        {
+            Ok(reply) => Ok(id_of(&reply.json())),
+            Err(SalesforceError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes a record; one already gone is fine.
+    pub async fn delete(&self, object: &str, id: &str) -> Result<()> {
+        let path = format!("/sobjects/{object}/{}", segment(id));
+        match self
+            .call(
+                Method::DELETE,
+                &path,
+                &[],
+                None,
+                DryRunReply::status(204, Value::Null),
+            )
+            .await
+        {
+            Ok(_) | Err(SalesforceError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn missing_id(object: &str) -> SalesforceError {
+    SalesforceError::Api {
+        status: 200,
+        code: "NO_ID".into(),
+        message: format!("Salesforce's answer for {object} names no record id"),
+        duplicate_of: None,
+        retry_after: None,
+    }
+}
