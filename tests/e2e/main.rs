@@ -6,5 +6,6 @@ mod delivery;
 mod durability;
 mod hubspot;
 mod ingress;
+mod salesforce;
 mod secrets;
 mod support;

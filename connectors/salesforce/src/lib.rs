@@ -392,13 +392,12 @@ impl Salesforce {
                 .upsert_external(object, &m.property, &m.value, &step.properties)
                 .await?);
         }
-        if let Some(known) = self.locate(api, cx, object, m, false).await? {
-            if let Some(w) = self
+        if let Some(known) = self.locate(api, cx, object, m, false).await?
+            && let Some(w) = self
                 .update_or_refind(api, cx, (object, m, step), &known, false)
                 .await?
-            {
-                return Ok(w);
-            }
+        {
+            return Ok(w);
         }
         self.create(api, object, step).await
     }
