@@ -10,6 +10,9 @@ extern crate slatis_connector_http;
 #[cfg(feature = "hubspot")]
 #[allow(unused_extern_crates)]
 extern crate slatis_connector_hubspot;
+#[cfg(feature = "pipedrive")]
+#[allow(unused_extern_crates)]
+extern crate slatis_connector_pipedrive;
 #[cfg(feature = "salesforce")]
 #[allow(unused_extern_crates)]
 extern crate slatis_connector_salesforce;
@@ -24,6 +27,9 @@ mod tests {
         }
         if cfg!(feature = "hubspot") {
             kinds.push("hubspot");
+        }
+        if cfg!(feature = "pipedrive") {
+            kinds.push("pipedrive");
         }
         if cfg!(feature = "salesforce") {
             kinds.push("salesforce");

@@ -58,6 +58,7 @@ pub async fn run(
                 instance,
                 transport: &transport,
                 event: &event,
+                attempt: 1,
             },
             Progress::default(),
             &records,

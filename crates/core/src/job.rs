@@ -99,6 +99,8 @@ pub struct Job<'a> {
     pub transport: &'a Transport,
     /// The event.
     pub event: &'a JobEvent<'a>,
+    /// Which attempt this is (1 = the first).
+    pub attempt: u32,
 }
 
 /// Runs `job` from `progress` on.
@@ -181,6 +183,8 @@ async fn run_step(
         tenant: &job.tenant.name,
         instance: &job.instance.name,
         event_id: job.event.id,
+        received_at: job.event.received_at,
+        attempt: job.attempt,
         http: job.transport.outbound(recorder),
         records,
     };

@@ -70,6 +70,7 @@ async fn run(config: &Config) -> RunResult {
         instance,
         transport: &instance.transport,
         event: &event,
+        attempt: 1,
     };
     job::run(&job, Progress::default(), &MemoryRecordMap::default()).await
 }

@@ -122,6 +122,7 @@ pub async fn deliver_from(
             instance,
             transport: &instance.transport,
             event: &event,
+            attempt: 1,
         };
         out.push(job::run(&job, progress.clone().unwrap_or_default(), records).await);
     }

@@ -102,6 +102,7 @@ pub async fn deliver_from(
         instance,
         transport: &instance.transport,
         event: &event,
+        attempt: 1,
     };
     job::run(&job, progress.unwrap_or_default(), records).await
 }

@@ -164,13 +164,23 @@ async fn a_dry_run_sends_nothing() {
 #[tokio::test]
 async fn an_older_api_version_answering_204_to_an_upsert_still_names_the_record() {
     let sf = org(SalesforceOptions::default()).await;
-    let config = config(&sf, &format!("api_version: \"45.0\", {CLIENT_CREDENTIALS}"), ROUTES);
+    let config = config(
+        &sf,
+        &format!("api_version: \"45.0\", {CLIENT_CREDENTIALS}"),
+        ROUTES,
+    );
     let records = MemoryRecordMap::default();
     ok(&config, &records, BOOKING_CREATED).await;
     let r = ok(&config, &records, BOOKING_RESCHEDULED).await;
     let event = &sf.records("Event")[0];
-    assert!(sf.requests().iter().any(|q| q.method == "PATCH" && q.status == 204 && q.path.contains("/v45.0/sobjects/Event/Booking_Uid__c/")));
-    let out = r.trace.last().and_then(|t| t.output.clone()).expect("output");
+    assert!(sf.requests().iter().any(|q| q.method == "PATCH"
+        && q.status == 204
+        && q.path.contains("/v45.0/sobjects/Event/Booking_Uid__c/")));
+    let out = r
+        .trace
+        .last()
+        .and_then(|t| t.output.clone())
+        .expect("output");
     assert_eq!(out.id.as_deref(), Some(event.id.as_str()));
     assert!(!out.created);
 }

@@ -110,6 +110,11 @@ pub struct StepContext<'a> {
     pub instance: &'a str,
     /// The Slatis event being delivered.
     pub event_id: &'a str,
+    /// When the event arrived (a lower bound for records its earlier attempts wrote).
+    pub received_at: chrono::DateTime<chrono::Utc>,
+    /// Which attempt of the job this is (1 = the first): a later attempt may follow one
+    /// whose answer was lost after the CRM acted on it.
+    pub attempt: u32,
     /// The way out to the CRM.
     pub http: Outbound<'a>,
     /// The record map of this tenant and instance.

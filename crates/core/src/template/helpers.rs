@@ -1,6 +1,6 @@
 //! The helpers of DESIGN §3.2: `first_name`, `last_name`, `lower`, `upper`, `trim`,
 //! `default`, `json`, `concat`, `epoch_ms`, `date`, `date_only`, `email_domain`,
-//! `duration_minutes`.
+//! `duration_minutes`, `duration_hhmm`.
 //!
 //! Invariant: a helper given a field that is missing from the event fails with the
 //! field's path (strict mode), except `default`, whose purpose is to guard one.
@@ -75,10 +75,11 @@ pub(super) const NAMES: &[&str] = &[
     "date_only",
     "email_domain",
     "duration_minutes",
+    "duration_hhmm",
 ];
 
 pub(super) fn register(hb: &mut Handlebars<'static>) {
-    let table: [(&'static str, usize, usize, bool, HelperFn); 13] = [
+    let table: [(&'static str, usize, usize, bool, HelperFn); 14] = [
         ("first_name", 1, 1, false, first_name),
         ("last_name", 1, 1, false, last_name),
         ("lower", 1, 1, false, |a| {
@@ -104,6 +105,7 @@ pub(super) fn register(hb: &mut Handlebars<'static>) {
         ("date_only", 1, 2, false, date_only),
         ("email_domain", 1, 1, false, email_domain),
         ("duration_minutes", 2, 2, false, duration_minutes),
+        ("duration_hhmm", 2, 2, false, duration_hhmm),
     ];
     debug_assert!(table.iter().map(|t| t.0).eq(NAMES.iter().copied()));
     for (name, min_args, max_args, allow_missing, f) in table {
@@ -198,4 +200,12 @@ fn duration_minutes(a: &[&Value]) -> Result<Value, String> {
     let start = timestamp(a[0])?.with_timezone(&Utc);
     let end = timestamp(a[1])?.with_timezone(&Utc);
     Ok((end - start).num_minutes().into())
+}
+
+fn duration_hhmm(a: &[&Value]) -> Result<Value, String> {
+    let minutes = duration_minutes(a)?.as_i64().unwrap_or_default();
+    if minutes < 0 {
+        return Err("the end is before the start".to_owned());
+    }
+    Ok(format!("{:02}:{:02}", minutes / 60, minutes % 60).into())
 }

@@ -46,6 +46,11 @@ fn helpers_table() {
         ),
         ("{{email_domain data.email}}", "example.com"),
         ("{{duration_minutes data.start data.end}}", "30"),
+        ("{{duration_hhmm data.start data.end}}", "00:30"),
+        (
+            "{{duration_hhmm '2026-12-01T15:00:00Z' '2026-12-01T17:05:00Z'}}",
+            "02:05",
+        ),
         ("{{data.notes}}", "says \"hi\" & <b>"),
         ("{{#if data.missing}}yes{{else}}no{{/if}}", "no"),
         ("{{#if (eq data.one 'Cher')}}yes{{/if}}", "yes"),

@@ -283,6 +283,7 @@ async fn run_job(shared: &Shared, worker_id: &str, job: ClaimedJob) -> Option<Da
                 instance,
                 transport: &instance.transport,
                 event: &event,
+                attempt: job.attempts,
             };
             job::run(&run, progress, &records)
                 .instrument(span.clone())

@@ -1,0 +1,234 @@
+//! The Pipedrive v2 calls a step needs (`/api/v2/{persons|organizations|deals|activities}`),
+//! over the step's rate-limited [`Outbound`].
+//!
+//! Invariants: the API token travels only in the `x-api-token` header; after a 401 on an
+//! OAuth app the token is refreshed and the call sent once more; search calls also wait
+//! for the search limit; in dry run each call assumes the answer named at its call site.
+
+use crate::Pipedrive;
+use crate::error::PipedriveError;
+use reqwest::Method;
+use serde_json::{Value, json};
+use slatis_core::connector::{DryRunReply, Limiter, Outbound, Reply};
+
+type Result<T, E = PipedriveError> = std::result::Result<T, E>;
+
+/// The most records a recent-records lookup reads (pages of 500).
+const RECENT_PAGES: usize = 10;
+
+/// One step's view of the API.
+pub struct Api<'a> {
+    /// The instance.
+    pub pd: &'a Pipedrive,
+    /// The step's way out.
+    pub http: &'a Outbound<'a>,
+}
+
+fn id_of(v: &Value) -> Option<String> {
+    match v.get("id") {
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+impl Api<'_> {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        assume: DryRunReply,
+        extra: Option<&Limiter>,
+    ) -> Result<Reply> {
+        let mut stale: Option<String> = None;
+        loop {
+            let creds = self
+                .pd
+                .auth
+                .credentials(self.http, stale.as_deref(), &self.pd.dry_base)
+                .await?;
+            let mut request = self
+                .http
+                .request(method.clone(), &format!("{}/api/v2{path}", creds.base))
+                .header(creds.header, &creds.value);
+            if !query.is_empty() {
+                request = request.query(query);
+            }
+            if let Some(b) = body {
+                request = request.json(b);
+            }
+            let reply = self
+                .http
+                .send_limited(request, assume.clone(), extra)
+                .await?;
+            if reply.status.is_success()
+                && reply.json().get("success").and_then(Value::as_bool) != Some(false)
+            {
+                return Ok(reply);
+            }
+            if reply.status == reqwest::StatusCode::UNAUTHORIZED
+                && stale.is_none()
+                && self.pd.auth.refreshable()
+            {
+                stale = Some(creds.value);
+                continue;
+            }
+            return Err(PipedriveError::from_reply(&reply));
+        }
+    }
+
+    /// Ids of `object` records whose `fields` equal `term` exactly (case-insensitive), oldest
+    /// first. Search lags writes.
+    pub async fn search(
+        &self,
+        object: &str,
+        fields: &str,
+        term: &str,
+        assume_found: bool,
+    ) -> Result<Vec<String>> {
+        let query = [
+            ("term", term.to_owned()),
+            ("fields", fields.to_owned()),
+            ("exact_match", "true".to_owned()),
+            ("limit", "10".to_owned()),
+        ];
+        let items = if assume_found {
+            json!([{"item": {"id": 0}}])
+        } else {
+            json!([])
+        };
+        let assume = DryRunReply::json(json!({"success": true, "data": {"items": items}}));
+        let reply = self
+            .call(
+                Method::GET,
+                &format!("/{object}/search"),
+                &query,
+                None,
+                assume,
+                Some(&self.pd.search_limiter),
+            )
+            .await?;
+        let answer = reply.json();
+        let mut ids: Vec<i64> = answer
+            .pointer("/data/items")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i.pointer("/item/id").and_then(Value::as_i64))
+            .collect();
+        ids.sort_unstable();
+        Ok(ids.into_iter().map(|i| i.to_string()).collect())
+    }
+
+    /// The `object` records updated since `since`, read from the primary store (no search
+    /// lag), at most [`RECENT_PAGES`] pages.
+    pub async fn updated_since(
+        &self,
+        object: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Value>> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..RECENT_PAGES {
+            let mut query = vec![
+                (
+                    "updated_since",
+                    since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                ),
+                ("limit", "500".to_owned()),
+            ];
+            if let Some(c) = &cursor {
+                query.push(("cursor", c.clone()));
+            }
+            let assume = DryRunReply::json(
+                json!({"success": true, "data": [], "additional_data": {"next_cursor": null}}),
+            );
+            let answer = self
+                .call(
+                    Method::GET,
+                    &format!("/{object}"),
+                    &query,
+                    None,
+                    assume,
+                    None,
+                )
+                .await?
+                .json();
+            out.extend(
+                answer
+                    .get("data")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+            cursor = answer
+                .pointer("/additional_data/next_cursor")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            if cursor.is_none() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates a record.
+    pub async fn create(&self, object: &str, body: &Value) -> Result<String> {
+        let assume = DryRunReply::json(json!({"success": true, "data": {"id": 0}}));
+        let answer = self
+            .call(
+                Method::POST,
+                &format!("/{object}"),
+                &[],
+                Some(body),
+                assume,
+                None,
+            )
+            .await?
+            .json();
+        answer
+            .get("data")
+            .and_then(id_of)
+            .ok_or_else(|| PipedriveError::Api {
+                status: 200,
+                message: format!("Pipedrive's answer for {object} names no id"),
+                retry_at: None,
+            })
+    }
+
+    /// Updates a record.
+    pub async fn update(&self, object: &str, id: &str, body: &Value) -> Result<()> {
+        let assume = DryRunReply::json(json!({"success": true, "data": {"id": 0}}));
+        self.call(
+            Method::PATCH,
+            &format!("/{object}/{id}"),
+            &[],
+            Some(body),
+            assume,
+            None,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes a record; one already gone is fine.
+    pub async fn delete(&self, object: &str, id: &str) -> Result<()> {
+        let assume = DryRunReply::json(json!({"success": true, "data": {"id": 0}}));
+        match self
+            .call(
+                Method::DELETE,
+                &format!("/{object}/{id}"),
+                &[],
+                None,
+                assume,
+                None,
+            )
+            .await
+        {
+            Ok(_) | Err(PipedriveError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Credentials: an API token sent as the `x-api-token` header (never in a URL that could be
+//! logged), or an OAuth app whose access token is refreshed before it expires and once
+//! after a 401; the token answer's `api_domain` is then the API's base.
+//!
+//! Invariants: refreshes are single-flight; a dry run asks for no token.
+
+use serde_json::{Value, json};
+use slatis_core::DeliveryError;
+use slatis_core::connector::{DryRunReply, Outbound};
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+/// Refresh this long before the token expires.
+const EARLY: Duration = Duration::from_secs(300);
+
+/// How a request is authenticated, and where it goes.
+#[derive(Clone)]
+pub struct Credentials {
+    /// The header name.
+    pub header: &'static str,
+    /// Its value.
+    pub value: String,
+    /// The API's base (company domain, or the OAuth `api_domain`).
+    pub base: String,
+}
+
+/// An OAuth app.
+pub struct OAuth {
+    /// The token endpoint.
+    pub token_url: String,
+    /// The app's client id.
+    pub client_id: String,
+    /// The app's client secret.
+    pub client_secret: String,
+    /// The refresh token (a new one may come with each grant).
+    pub refresh_token: Mutex<String>,
+    /// The current access token, its base and when it stops being used.
+    pub current: Mutex<Option<(Credentials, Instant)>>,
+}
+
+/// The instance's authentication.
+pub enum Auth {
+    /// An API token for `base_url`.
+    Token {
+        /// The token.
+        token: String,
+        /// The company domain.
+        base: String,
+    },
+    /// An OAuth app.
+    OAuth(OAuth),
+}
+
+impl Auth {
+    /// What to send now; `stale` is a value a 401 just rejected.
+    ///
+    /// # Errors
+    /// Retryable when the token endpoint is unavailable, permanent when it refuses.
+    pub async fn credentials(
+        &self,
+        http: &Outbound<'_>,
+        stale: Option<&str>,
+        dry_base: &str,
+    ) -> Result<Credentials, DeliveryError> {
+        let oauth = match self {
+            Self::Token { token, base } => {
+                return Ok(Credentials {
+                    header: "x-api-token",
+                    value: token.clone(),
+                    base: base.clone(),
+                });
+            }
+            Self::OAuth(o) => o,
+        };
+        if http.dry_run() {
+            return Ok(Credentials {
+                header: "authorization",
+                value: "Bearer dry-run-token".into(),
+                base: dry_base.to_owned(),
+            });
+        }
+        let mut current = oauth.current.lock().await;
+        if let Some((c, until)) = current.as_ref()
+            && Instant::now() < *until
+            && Some(c.value.as_str()) != stale
+        {
+            return Ok(c.clone());
+        }
+        let refresh_token = oauth.refresh_token.lock().await.clone();
+        let request = http
+            .request(reqwest::Method::POST, &oauth.token_url)
+            .basic_auth(&oauth.client_id, Some(&oauth.client_secret))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token.as_str()),
+            ]);
+        let reply = http.send(request, DryRunReply::json(json!({}))).await?;
+        let body = reply.json();
+        let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
+        if !reply.status.is_success() {
+            let message = format!(
+                "Pipedrive refused to refresh the OAuth token: HTTP {} {} {}",
+                reply.status.as_u16(),
+                text("error").unwrap_or_default(),
+                text("error_description").unwrap_or_default()
+            );
+            return Err(if reply.status.is_server_error() {
+                DeliveryError::retryable(message)
+            } else {
+                DeliveryError::permanent(message.trim_end().to_owned())
+            });
+        }
+        let (Some(token), Some(base)) = (text("access_token"), text("api_domain")) else {
+            return Err(DeliveryError::retryable(
+                "Pipedrive's token answer lacks access_token or api_domain",
+            ));
+        };
+        if let Some(new_refresh) = text("refresh_token") {
+            *oauth.refresh_token.lock().await = new_refresh;
+        }
+        let ttl = Duration::from_secs(
+            body.get("expires_in")
+                .and_then(Value::as_u64)
+                .unwrap_or(3599),
+        );
+        let creds = Credentials {
+            header: "authorization",
+            value: format!("Bearer {token}"),
+            base: base.trim_end_matches('/').to_owned(),
+        };
+        *current = Some((
+            creds.clone(),
+            Instant::now() + ttl.saturating_sub(EARLY.min(ttl / 2)),
+        ));
+        Ok(creds)
+    }
+
+    /// Whether a 401 can be cured by a new token.
+    pub fn refreshable(&self) -> bool {
+        matches!(self, Self::OAuth(_))
+    }
+}
