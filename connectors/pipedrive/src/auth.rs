@@ -48,7 +48,7 @@ pub enum Auth {
         base: String,
     },
     /// An OAuth app.
-    OAuth(OAuth),
+    OAuth(Box<OAuth>),
 }
 
 impl Auth {

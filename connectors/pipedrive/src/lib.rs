@@ -135,7 +135,7 @@ fn build(cx: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> 
                         .push(cx.issue(&format!("oauth.{key}"), "is empty (is its variable set?)"));
                 }
             }
-            Some(Auth::OAuth(OAuth {
+            Some(Auth::OAuth(Box::new(OAuth {
                 token_url: o
                     .token_url
                     .unwrap_or_else(|| "https://oauth.pipedrive.com/oauth/token".to_owned()),
@@ -143,7 +143,7 @@ fn build(cx: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> 
                 client_secret: o.client_secret,
                 refresh_token: tokio::sync::Mutex::new(o.refresh_token),
                 current: tokio::sync::Mutex::new(None),
-            }))
+            })))
         }
         (Some(_), Some(_)) => {
             issues.push(cx.issue("", "give either api_token or oauth, not both"));
