@@ -6,6 +6,7 @@ mod delivery;
 mod durability;
 mod hubspot;
 mod ingress;
+mod pipedrive;
 mod salesforce;
 mod secrets;
 mod support;

@@ -3,9 +3,11 @@
 mod fault;
 mod http;
 mod hubspot;
+mod pipedrive;
 mod salesforce;
 
 pub use fault::Fault;
 pub use http::{MockHttp, Received};
 pub use hubspot::{HubSpotOptions, HubSpotRecord, HubSpotRequest, MockHubSpot};
+pub use pipedrive::{MockPipedrive, PipedriveOptions, PipedriveRecord, PipedriveRequest};
 pub use salesforce::{MockSalesforce, SalesforceOptions, SalesforceRecord, SalesforceRequest};

@@ -1,4 +1,5 @@
 //! Tests of testkit itself, driven through HTTP like its users do.
 
 mod hubspot;
+mod pipedrive;
 mod salesforce;

@@ -1,0 +1,137 @@
+//! A config around a mock Pipedrive, and a runner that delivers one event like the worker.
+
+use slatis_core::DeliveryError;
+use slatis_core::config::{Config, load_str};
+use slatis_core::connector::MemoryRecordMap;
+use slatis_core::job::{self, JobEvent, Progress, RunResult};
+use slatis_testkit::mock::{MockPipedrive, PipedriveOptions};
+
+// Linked for its inventory registration.
+use slatis_connector_pipedrive as _;
+
+/// The person field and the activity field that hold the booking id.
+pub const PERSON_FIELD: &str = "9d4f0c2b7a1e5d3c8b6a4f2e0d9c7b5a3e1f8d6c";
+pub const ACTIVITY_FIELD: &str = "3b8e1f6a9c2d5e7f0a4b6c8d1e3f5a7b9c0d2e4f";
+
+/// config.example.yaml's Pipedrive routes, plus a delete.
+pub const ROUTES: &str = r#"
+    routes:
+      BOOKING_CREATED: &booking
+        - id: person
+          connector: pd
+          action: upsert
+          object: persons
+          match: { property: email, value: "{{lower data.attendee.email}}" }
+          omit_empty: true
+          properties:
+            name: "{{data.attendee.name}}"
+            email: "{{lower data.attendee.email}}"
+            9d4f0c2b7a1e5d3c8b6a4f2e0d9c7b5a3e1f8d6c: "{{data.id}}"
+        - connector: pd
+          action: upsert
+          object: activities
+          match: { property: 3b8e1f6a9c2d5e7f0a4b6c8d1e3f5a7b9c0d2e4f, value: "{{data.id}}" }
+          properties:
+            subject: "{{default data.title 'Slatis booking'}} with {{data.attendee.name}}"
+            type: meeting
+            due_date: "{{date_only data.start_time}}"
+            due_time: "{{date data.start_time '%H:%M' 'UTC'}}"
+            duration: "{{duration_hhmm data.start_time data.end_time}}"
+            person_id: "{{steps.person.id}}"
+            participants: [{ person_id: "{{steps.person.id}}", primary: true }]
+            done: false
+            3b8e1f6a9c2d5e7f0a4b6c8d1e3f5a7b9c0d2e4f: "{{data.id}}"
+      BOOKING_RESCHEDULED: *booking
+      BOOKING_CANCELLED:
+        - connector: pd
+          action: update
+          object: activities
+          match: { property: 3b8e1f6a9c2d5e7f0a4b6c8d1e3f5a7b9c0d2e4f, value: "{{data.id}}" }
+          properties: { subject: "Canceled: {{default data.title 'Slatis booking'}} with {{data.attendee.name}}", done: true }
+      BOOKING_NO_SHOW:
+        - connector: pd
+          action: delete
+          object: activities
+          match: { property: 3b8e1f6a9c2d5e7f0a4b6c8d1e3f5a7b9c0d2e4f, value: "{{data.id}}" }
+"#;
+
+/// API-token keys for the mock, limits well above what tests use.
+pub const TOKEN: &str = "api_token: pd-test-token, rate_limit: { requests: 1000, per: 1s }, search_rate_limit: { requests: 1000, per: 1s }";
+
+/// A config with one `pipedrive` instance `pd` (`keys` holds its auth and extra keys).
+pub fn config(mock: &MockPipedrive, keys: &str, routes: &str) -> Config {
+    let yaml = format!(
+        "tenants:\n  t:\n    signing_secrets: [s]\n    connectors:\n      pd: {{ type: pipedrive, base_url: \"{}\", timeout: 500ms, {keys} }}\n{routes}",
+        mock.url()
+    );
+    load_str(&yaml, &|_| None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A mock account with the two booking fields and little search lag.
+pub async fn account(options: PipedriveOptions) -> MockPipedrive {
+    let m = MockPipedrive::start(options).await;
+    m.define_field("persons", PERSON_FIELD, "Slatis booking");
+    m.define_field("activities", ACTIVITY_FIELD, "Slatis booking");
+    m
+}
+
+pub fn quick() -> PipedriveOptions {
+    PipedriveOptions {
+        search_lag: std::time::Duration::from_millis(200),
+        burst: 1000,
+        search_burst: 1000,
+        ..PipedriveOptions::default()
+    }
+}
+
+/// Runs the job of `body` once: attempt `attempt`, from `progress`.
+pub async fn deliver_at(
+    config: &Config,
+    records: &MemoryRecordMap,
+    body: &str,
+    progress: Option<Progress>,
+    attempt: u32,
+) -> RunResult {
+    let value: serde_json::Value = serde_json::from_str(body).expect("event JSON");
+    let event_type = value["event"].as_str().expect("event").to_owned();
+    let tenant = &config.tenants["t"];
+    let instance = &tenant.connectors["pd"];
+    let received = chrono::Utc::now() - chrono::Duration::seconds(2);
+    let event = JobEvent {
+        id: "evt_test",
+        event_type: &event_type,
+        received_at: received,
+        body: &value,
+    };
+    let job = job::Job {
+        config,
+        tenant,
+        instance,
+        transport: &instance.transport,
+        event: &event,
+        attempt,
+    };
+    job::run(&job, progress.unwrap_or_default(), records).await
+}
+
+/// Runs the job of `body` once (a first attempt).
+pub async fn deliver(config: &Config, records: &MemoryRecordMap, body: &str) -> RunResult {
+    deliver_at(config, records, body, None, 1).await
+}
+
+/// Runs `body` and requires success.
+pub async fn ok(config: &Config, records: &MemoryRecordMap, body: &str) -> RunResult {
+    let r = deliver(config, records, body).await;
+    if let Some((step, e)) = &r.failure {
+        panic!("step {step} failed: {e}");
+    }
+    r
+}
+
+/// The failure of a run.
+pub fn failure(r: &RunResult) -> &DeliveryError {
+    &r.failure
+        .as_ref()
+        .unwrap_or_else(|| panic!("expected a failure"))
+        .1
+}
