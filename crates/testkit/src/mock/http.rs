@@ -6,6 +6,7 @@
 //! mid-answer.
 
 use super::Fault;
+use super::reply::{bind, spawn};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -78,13 +79,8 @@ impl MockHttp {
         let app = Router::new()
             .fallback(handle)
             .with_state(Arc::clone(&state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind mock");
-        let addr = listener.local_addr().expect("mock addr");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (listener, addr) = bind("HTTP").await;
+        let task = spawn(listener, app);
         Self { addr, state, task }
     }
 

@@ -55,10 +55,11 @@
 //!   the status it was answered (0 while unanswered, or when the connection was dropped).
 
 use super::Fault;
+use super::reply::{Answer, Payload, Reply, bind, spawn};
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::{Map, Value, json};
@@ -278,76 +279,6 @@ struct Objects {
     next_id: u64,
     by_type: BTreeMap<String, BTreeMap<u64, Rec>>,
 }
-
-/// The body of an answer.
-#[derive(Debug)]
-enum Payload {
-    Empty,
-    Json(Value),
-    /// A [`Fault::Status`] body, as given.
-    Raw(String),
-}
-
-/// An answer, before it becomes a response.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    body: Payload,
-    headers: Vec<(&'static str, String)>,
-}
-
-impl Reply {
-    fn json(status: u16, body: Value) -> Self {
-        Self {
-            status,
-            body: Payload::Json(body),
-            headers: Vec::new(),
-        }
-    }
-
-    fn empty(status: u16) -> Self {
-        Self {
-            status,
-            body: Payload::Empty,
-            headers: Vec::new(),
-        }
-    }
-
-    fn body_bytes(&self) -> Vec<u8> {
-        match &self.body {
-            Payload::Empty => Vec::new(),
-            Payload::Json(body) => serde_json::to_vec(body).unwrap_or_default(),
-            Payload::Raw(body) => body.as_bytes().to_vec(),
-        }
-    }
-
-    /// The response; with `drop_body`, one whose body breaks off halfway (a body-less
-    /// answer becomes a 200 whose body breaks off at once).
-    fn into_response(self, drop_body: bool) -> Response {
-        let bytes = self.body_bytes();
-        let empty = matches!(self.body, Payload::Empty);
-        let status = if drop_body && empty { 200 } else { self.status };
-        let mut builder = Response::builder()
-            .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
-        if !empty || drop_body {
-            builder = builder.header("content-type", "application/json;charset=utf-8");
-        }
-        for (name, value) in self.headers {
-            builder = builder.header(name, value);
-        }
-        let body = if drop_body {
-            let half = Bytes::copy_from_slice(&bytes[..bytes.len() / 2]);
-            let chunks: Vec<Result<Bytes, std::io::Error>> =
-                vec![Ok(half), Err(std::io::Error::other("connection dropped"))];
-            Body::from_stream(futures_util::stream::iter(chunks))
-        } else {
-            Body::from(bytes)
-        };
-        builder.body(body).unwrap_or_default()
-    }
-}
-
-type Answer = Result<Reply, Reply>;
 
 fn correlation_id() -> String {
     uuid::Uuid::now_v7().to_string()
@@ -2029,15 +1960,8 @@ impl MockHubSpot {
         let app = Router::new()
             .fallback(handle)
             .with_state(Arc::clone(&state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("bind the HubSpot mock: {e}"));
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("HubSpot mock address: {e}"));
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (listener, addr) = bind("HubSpot").await;
+        let task = spawn(listener, app);
         Self { addr, state, task }
     }
 

@@ -4,6 +4,7 @@ mod fault;
 mod http;
 mod hubspot;
 mod pipedrive;
+mod reply;
 mod salesforce;
 
 pub use fault::Fault;

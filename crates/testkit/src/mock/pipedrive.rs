@@ -82,10 +82,11 @@
 //! are per token rather than per user and company.
 
 use super::Fault;
+use super::reply::{Answer, Payload, Reply, bind, spawn};
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use chrono::{DateTime, NaiveDate, SecondsFormat, SubsecRound, Utc};
 use serde_json::{Map, Value, json};
@@ -489,61 +490,6 @@ struct Store {
     /// Key → name, per type.
     custom_fields: BTreeMap<Kind, BTreeMap<String, String>>,
 }
-
-/// The body of an answer.
-#[derive(Debug)]
-enum Payload {
-    Json(Value),
-    /// A [`Fault::Status`] body, as given.
-    Raw(String),
-}
-
-/// An answer, before it becomes a response.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    body: Payload,
-    headers: Vec<(&'static str, String)>,
-}
-
-impl Reply {
-    fn json(status: u16, body: Value) -> Self {
-        Self {
-            status,
-            body: Payload::Json(body),
-            headers: Vec::new(),
-        }
-    }
-
-    fn body_bytes(&self) -> Vec<u8> {
-        match &self.body {
-            Payload::Json(body) => serde_json::to_vec(body).unwrap_or_default(),
-            Payload::Raw(body) => body.as_bytes().to_vec(),
-        }
-    }
-
-    /// The response; with `drop_body`, one whose body breaks off halfway.
-    fn into_response(self, drop_body: bool) -> Response {
-        let bytes = self.body_bytes();
-        let mut builder = Response::builder()
-            .status(StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-            .header("content-type", "application/json; charset=utf-8");
-        for (name, value) in self.headers {
-            builder = builder.header(name, value);
-        }
-        let body = if drop_body {
-            let half = Bytes::copy_from_slice(&bytes[..bytes.len() / 2]);
-            let chunks: Vec<Result<Bytes, std::io::Error>> =
-                vec![Ok(half), Err(std::io::Error::other("connection dropped"))];
-            Body::from_stream(futures_util::stream::iter(chunks))
-        } else {
-            Body::from(bytes)
-        };
-        builder.body(body).unwrap_or_default()
-    }
-}
-
-type Answer = Result<Reply, Reply>;
 
 /// The current time, in whole seconds (Pipedrive's precision).
 fn now_secs() -> DateTime<Utc> {
@@ -1857,19 +1803,12 @@ impl MockPipedrive {
     /// # Panics
     /// If no port can be bound.
     pub async fn start(options: PipedriveOptions) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("bind the Pipedrive mock: {e}"));
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("Pipedrive mock address: {e}"));
+        let (listener, addr) = bind("Pipedrive").await;
         let state = Arc::new(Mutex::new(Inner::new(options, format!("http://{addr}"))));
         let app = Router::new()
             .fallback(handle)
             .with_state(Arc::clone(&state));
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let task = spawn(listener, app);
         Self { addr, state, task }
     }
 
