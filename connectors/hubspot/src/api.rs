@@ -9,7 +9,7 @@ use crate::HubSpot;
 use crate::error::HubSpotError;
 use reqwest::Method;
 use serde_json::{Map, Value, json};
-use slatis_core::connector::{DryRunReply, Limiter, Outbound, Reply};
+use slatis_core::connector::{DryRunReply, Limiter, Outbound, Reply, path_segment};
 
 /// One step's view of the API.
 pub struct Api<'a> {
@@ -144,7 +144,7 @@ impl Api<'_> {
         property: &str,
         value: &str,
     ) -> Result<Option<String>> {
-        let path = format!("/crm/v3/objects/{object}/{}", segment(value));
+        let path = format!("/crm/v3/objects/{object}/{}", path_segment(value));
         match self
             .call(
                 Method::GET,
@@ -190,7 +190,7 @@ impl Api<'_> {
         let reply = self
             .call(
                 Method::PATCH,
-                &format!("/crm/v3/objects/{object}/{}", segment(id)),
+                &format!("/crm/v3/objects/{object}/{}", path_segment(id)),
                 &query,
                 Some(&body),
                 DryRunReply::json(json!({"id": id})),
@@ -249,7 +249,7 @@ impl Api<'_> {
 
     /// Deletes (archives) a record; one already gone is fine.
     pub async fn delete(&self, object: &str, id: &str) -> Result<()> {
-        let path = format!("/crm/v3/objects/{object}/{}", segment(id));
+        let path = format!("/crm/v3/objects/{object}/{}", path_segment(id));
         match self
             .call(
                 Method::DELETE,
@@ -275,15 +275,15 @@ impl Api<'_> {
         to_id: &str,
         label: Option<(&str, u64)>,
     ) -> Result<()> {
-        let base = format!("/crm/v4/objects/{object}/{}/associations", segment(id));
+        let base = format!("/crm/v4/objects/{object}/{}/associations", path_segment(id));
         let assume = DryRunReply::json(json!({"status": "COMPLETE"}));
         match label {
             None => {
-                let path = format!("{base}/default/{to}/{}", segment(to_id));
+                let path = format!("{base}/default/{to}/{}", path_segment(to_id));
                 self.call(Method::PUT, &path, &[], None, assume).await?;
             }
             Some((category, type_id)) => {
-                let path = format!("{base}/{to}/{}", segment(to_id));
+                let path = format!("{base}/{to}/{}", path_segment(to_id));
                 let body =
                     json!([{ "associationCategory": category, "associationTypeId": type_id }]);
                 self.call(Method::PUT, &path, &[], Some(&body), assume)
@@ -325,27 +325,5 @@ fn missing_id(object: &str) -> HubSpotError {
         category: None,
         message: format!("HubSpot's answer for {object} has no id"),
         retry_after: None,
-    }
-}
-
-/// A value as one URL path segment (emails hold `@` and `+`).
-fn segment(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'@') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn segments_are_escaped() {
-        assert_eq!(super::segment("ada+1@example.com"), "ada%2B1@example.com");
-        assert_eq!(super::segment("a/b c"), "a%2Fb%20c");
     }
 }

@@ -10,7 +10,7 @@ use crate::error::SalesforceError;
 use crate::soql;
 use reqwest::Method;
 use serde_json::{Map, Value, json};
-use slatis_core::connector::{DryRunReply, Outbound, Reply};
+use slatis_core::connector::{DryRunReply, Outbound, Reply, path_segment};
 
 type Result<T, E = SalesforceError> = std::result::Result<T, E>;
 
@@ -35,19 +35,6 @@ fn id_of(body: &Value) -> Option<String> {
         .or_else(|| body.get("Id"))
         .and_then(Value::as_str)
         .map(str::to_owned)
-}
-
-/// A value as one URL path segment.
-fn segment(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'@') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 impl Api<'_> {
@@ -148,7 +135,7 @@ impl Api<'_> {
         fields: &Map<String, Value>,
     ) -> Result<Written> {
         let body = Value::Object(fields.clone());
-        let path = format!("/sobjects/{object}/{}", segment(id));
+        let path = format!("/sobjects/{object}/{}", path_segment(id));
         self.call(
             Method::PATCH,
             &path,
@@ -178,7 +165,7 @@ impl Api<'_> {
             .filter(|(k, _)| !k.eq_ignore_ascii_case(field))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let path = format!("/sobjects/{object}/{field}/{}", segment(value));
+        let path = format!("/sobjects/{object}/{field}/{}", path_segment(value));
         let assume = DryRunReply::status(
             201,
             json!({"id": "dry-run", "success": true, "errors": [], "created": true}),
@@ -219,7 +206,7 @@ impl Api<'_> {
         field: &str,
         value: &str,
     ) -> Result<Option<String>> {
-        let path = format!("/sobjects/{object}/{field}/{}", segment(value));
+        let path = format!("/sobjects/{object}/{field}/{}", path_segment(value));
         match self
             .call(
                 Method::GET,
@@ -238,7 +225,7 @@ impl Api<'_> {
 
     /// Deletes a record; one already gone is fine.
     pub async fn delete(&self, object: &str, id: &str) -> Result<()> {
-        let path = format!("/sobjects/{object}/{}", segment(id));
+        let path = format!("/sobjects/{object}/{}", path_segment(id));
         match self
             .call(
                 Method::DELETE,

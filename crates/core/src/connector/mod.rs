@@ -130,6 +130,20 @@ pub struct StepOutput {
     pub created: bool,
 }
 
+/// `value` as one URL path segment: everything but unreserved characters (and `@`, which
+/// emails hold) percent-encoded, so a value can never add a path level or a query.
+pub fn path_segment(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'@') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// The factory for `kind`, if it is compiled in.
 pub fn factory(kind: &str) -> Option<&'static ConnectorFactory> {
     inventory::iter::<ConnectorFactory>
@@ -145,4 +159,17 @@ pub fn registered() -> Vec<&'static str> {
         .collect();
     kinds.sort_unstable();
     kinds
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn path_segments_are_escaped() {
+        assert_eq!(
+            super::path_segment("ada+1@example.com"),
+            "ada%2B1@example.com"
+        );
+        assert_eq!(super::path_segment("a/b c?d"), "a%2Fb%20c%3Fd");
+        assert_eq!(super::path_segment("O'Brien"), "O%27Brien");
+    }
 }
