@@ -73,19 +73,7 @@ impl Auth {
         let reply = http.send(request, DryRunReply::json(json!({}))).await?;
         let body = reply.json();
         if !reply.status.is_success() {
-            let why = body
-                .get("message")
-                .and_then(Value::as_str)
-                .map_or_else(|| reply.excerpt(200), str::to_owned);
-            let message = format!(
-                "HubSpot refused to refresh the OAuth token: HTTP {} {why}",
-                reply.status.as_u16()
-            );
-            return Err(if reply.status.is_server_error() {
-                DeliveryError::retryable(message)
-            } else {
-                DeliveryError::permanent(message)
-            });
+            return Err(reply.token_refused("HubSpot refused to refresh the OAuth token"));
         }
         let token = body
             .get("access_token")

@@ -98,17 +98,7 @@ impl Auth {
         let body = reply.json();
         let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
         if !reply.status.is_success() {
-            let message = format!(
-                "Pipedrive refused to refresh the OAuth token: HTTP {} {} {}",
-                reply.status.as_u16(),
-                text("error").unwrap_or_default(),
-                text("error_description").unwrap_or_default()
-            );
-            return Err(if reply.status.is_server_error() {
-                DeliveryError::retryable(message)
-            } else {
-                DeliveryError::permanent(message.trim_end().to_owned())
-            });
+            return Err(reply.token_refused("Pipedrive refused to refresh the OAuth token"));
         }
         let (Some(token), Some(base)) = (text("access_token"), text("api_domain")) else {
             return Err(DeliveryError::retryable(

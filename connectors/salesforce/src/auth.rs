@@ -137,18 +137,10 @@ impl Auth {
         let body = reply.json();
         let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
         if !reply.status.is_success() {
-            let message = format!(
-                "Salesforce refused the {} token request: HTTP {} {} {}",
-                self.flow_name(),
-                reply.status.as_u16(),
-                text("error").unwrap_or_default(),
-                text("error_description").unwrap_or_default()
-            );
-            return Err(if reply.status.is_server_error() {
-                DeliveryError::retryable(message)
-            } else {
-                DeliveryError::permanent(message.trim_end().to_owned())
-            });
+            return Err(reply.token_refused(&format!(
+                "Salesforce refused the {} token request",
+                self.flow_name()
+            )));
         }
         let (Some(token), Some(instance_url)) = (text("access_token"), text("instance_url")) else {
             return Err(DeliveryError::retryable(

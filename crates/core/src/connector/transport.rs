@@ -209,6 +209,33 @@ impl Reply {
             .map(|t| t.with_timezone(&Utc))
     }
 
+    /// The failure of a token request (`POST …/token`) this reply answered: retryable on
+    /// 5xx, else permanent (the credentials were refused). The message is `what`, the
+    /// status and the endpoint's `error` / `error_description` (or `message`); it never
+    /// holds what was sent.
+    pub fn token_refused(&self, what: &str) -> DeliveryError {
+        let body = self.json();
+        let text = |k: &str| {
+            body.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let reason = [text("error"), text("error_description"), text("message")]
+            .into_iter()
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let message = format!("{what}: HTTP {} {reason}", self.status.as_u16())
+            .trim_end()
+            .to_owned();
+        if self.status.is_server_error() {
+            DeliveryError::retryable(message)
+        } else {
+            DeliveryError::permanent(message)
+        }
+    }
+
     /// The default reading of a status: 2xx is success; 429 is rate-limited (until
     /// `Retry-After`, else a minute); 408 and 5xx are retryable (not before
     /// `Retry-After`); any other status is permanent. `what` describes the failure from
