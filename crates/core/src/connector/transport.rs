@@ -53,9 +53,11 @@ pub struct Limiter {
 impl Limiter {
     /// A limiter for `limit`.
     pub fn new(limit: RateLimit) -> Self {
+        // The slots grow with use: a large allowance (Salesforce's 100,000 a day) costs
+        // memory only as it is spent.
         Self {
             limit,
-            slots: Mutex::new(VecDeque::with_capacity(limit.requests as usize + 1)),
+            slots: Mutex::new(VecDeque::new()),
         }
     }
 
