@@ -102,8 +102,9 @@ impl Limiter {
     /// the slots in order (so a slot is never taken before one already promised).
     fn earliest(&self, slots: &VecDeque<Instant>, now: Instant) -> Instant {
         let n = self.limit.requests.max(1) as usize;
-        // A small margin so that clock skew between us and the CRM never tips a window over.
-        let window = self.limit.per + self.limit.per / 50;
+        // A margin so that the jitter between our send and the CRM's count (scheduling, a
+        // new connection) never tips a window over: 2% of the window, at least 100 ms.
+        let window = self.limit.per + (self.limit.per / 50).max(Duration::from_millis(100));
         let mut at = slots.back().map_or(now, |back| now.max(*back));
         if slots.len() >= n {
             at = at.max(slots[slots.len() - n] + window);
@@ -516,8 +517,9 @@ mod tests {
                 "{in_window} sends in the window starting at {t:?}"
             );
         }
-        // and it does not go much slower than the limit: 23 sends need 4 full windows.
-        assert!(sent[22] < Duration::from_millis(4200), "{:?}", sent[22]);
+        // and it does not go much slower than the limit: 23 sends need 4 full windows (each
+        // 1 s plus the 100 ms margin).
+        assert!(sent[22] <= Duration::from_millis(4400), "{:?}", sent[22]);
     }
 
     #[test]
