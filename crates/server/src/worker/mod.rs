@@ -17,12 +17,14 @@ pub use records::ScopedRecords;
 
 use crate::Shared;
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
 use serde_json::Value;
 use slatis_core::DeliveryError;
 use slatis_core::config::{Config, Instance, Tenant};
 use slatis_core::job::{self, JobEvent, Progress, RunResult};
 use slatis_store::{ClaimRequest, ClaimedJob, Finish, JobId, Outcome};
 use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -116,7 +118,18 @@ async fn dispatch(
                         let worker_id = worker_id.to_owned();
                         tasks.spawn(async move {
                             let id = job.id;
-                            let pause = run_job(&shared, &worker_id, job).await;
+                            // A panic must not lose the lane's bookkeeping: the job keeps its
+                            // lease, which lapses, and it runs again (the attempt counted).
+                            let pause = AssertUnwindSafe(run_job(&shared, &worker_id, job))
+                                .catch_unwind()
+                                .await
+                                .unwrap_or_else(|_| {
+                                    tracing::error!(
+                                        job = id,
+                                        "delivery panicked; it runs again when its lease lapses"
+                                    );
+                                    None
+                                });
                             (id, lane, pause)
                         });
                     }
@@ -248,13 +261,21 @@ fn resolve<'c>(
     Ok((tenant, instance, body))
 }
 
-/// Runs one claimed job and records its outcome; returns a time to pause its lane until
-/// (the CRM's rate-limit reset), if any.
+/// Runs one claimed job inside its `delivery` span (tenant, connector, event, job,
+/// attempt on every line it logs); returns a time to pause its lane until, if any.
+///
+/// The span is attached with `instrument`, never entered across an `.await`: a task can
+/// move between threads at an await, and a guard held over one corrupts the span stack.
 async fn run_job(shared: &Shared, worker_id: &str, job: ClaimedJob) -> Option<DateTime<Utc>> {
+    let span = tracing::info_span!("delivery", tenant = %job.tenant, connector = %job.connector, event_id = %job.event_id, job = job.id, attempt = job.attempts);
+    deliver(shared, worker_id, job).instrument(span).await
+}
+
+/// Runs one claimed job and records its outcome.
+async fn deliver(shared: &Shared, worker_id: &str, job: ClaimedJob) -> Option<DateTime<Utc>> {
     let config = shared.config();
     let started = Utc::now();
     let clock = std::time::Instant::now();
-    let span = tracing::info_span!("delivery", tenant = %job.tenant, connector = %job.connector, event_id = %job.event_id, job = job.id, attempt = job.attempts);
     let progress = Progress {
         steps_done: job.steps_done,
         step_results: job.step_results.clone(),
@@ -285,12 +306,9 @@ async fn run_job(shared: &Shared, worker_id: &str, job: ClaimedJob) -> Option<Da
                 event: &event,
                 attempt: job.attempts,
             };
-            job::run(&run, progress, &records)
-                .instrument(span.clone())
-                .await
+            job::run(&run, progress, &records).await
         }
     };
-    let _enter = span.enter();
     for t in &run.trace {
         for r in &t.requests {
             let body = r.body.as_ref().map(Value::to_string).unwrap_or_default();
