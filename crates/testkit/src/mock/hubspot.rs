@@ -56,6 +56,7 @@
 
 use super::Fault;
 use super::reply::{Answer, Payload, Reply, bind, spawn};
+use super::wire::{decode_segment, pair, parse_pairs};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -933,48 +934,6 @@ impl Filter {
     }
 }
 
-/// Percent-decodes URL text (`+` as a space in forms and queries).
-fn percent_decode(text: &str, plus_is_space: bool) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
-                    i += 3;
-                    continue;
-                }
-                out.push(b'%');
-            }
-            b'+' if plus_is_space => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// `a=1&b=2` as pairs, decoded.
-fn parse_pairs(text: &str) -> Vec<(String, String)> {
-    text.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k, true), percent_decode(v, true))
-        })
-        .collect()
-}
-
-fn pair<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
 /// The `properties` asked for in a query (`properties=a,b` or repeated), if any.
 fn asked_properties(query: &[(String, String)]) -> Option<Vec<String>> {
     let names: Vec<String> = query
@@ -1024,7 +983,7 @@ fn route(method: &Method, path: &str) -> Route {
     let segments: Vec<String> = path
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| percent_decode(s, false))
+        .map(decode_segment)
         .collect();
     let s: Vec<&str> = segments.iter().map(String::as_str).collect();
     let t = |name: &str| canonical_type(name);

@@ -6,6 +6,7 @@ mod hubspot;
 mod pipedrive;
 mod reply;
 mod salesforce;
+mod wire;
 
 pub use fault::Fault;
 pub use http::{MockHttp, Received};

@@ -83,6 +83,7 @@
 
 use super::Fault;
 use super::reply::{Answer, Payload, Reply, bind, spawn};
+use super::wire::{base64_decode, base64_encode, decode_segment, pair, parse_pairs};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -663,53 +664,6 @@ fn same_as_param(value: Option<&Value>, param: &str) -> bool {
     }
 }
 
-const BASE64_URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/// Base64url without padding.
-fn base64_encode(bytes: &[u8]) -> String {
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..=chunk.len() {
-            let index = usize::try_from((n >> (18 - 6 * i)) & 63).unwrap_or_default();
-            out.push(char::from(BASE64_URL[index]));
-        }
-    }
-    out
-}
-
-/// Base64, standard or URL-safe alphabet, padding optional.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let sextet = |c: u8| -> Option<u32> {
-        Some(u32::from(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        }))
-    };
-    let mut out = Vec::new();
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for c in text.trim_end_matches('=').bytes() {
-        acc = (acc << 6) | sextet(c)?;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(u8::try_from((acc >> bits) & 0xff).unwrap_or_default());
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
-}
-
 /// An opaque paging cursor: base64url of `{"<key>": n}`.
 fn make_cursor(key: &str, n: u64) -> String {
     let mut map = Map::new();
@@ -736,48 +690,6 @@ fn parse_limit(query: &[(String, String)]) -> Result<usize, Reply> {
             .filter(|l| (1..=MAX_LIMIT).contains(l))
             .ok_or_else(|| bad_param("limit", &format!("a number from 1 to {MAX_LIMIT}"))),
     }
-}
-
-/// Percent-decodes URL text (`+` as a space in forms and queries).
-fn percent_decode(text: &str, plus_is_space: bool) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
-                    i += 3;
-                    continue;
-                }
-                out.push(b'%');
-            }
-            b'+' if plus_is_space => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// `a=1&b=2` as pairs, decoded.
-fn parse_pairs(text: &str) -> Vec<(String, String)> {
-    text.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k, true), percent_decode(v, true))
-        })
-        .collect()
-}
-
-fn pair<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
 }
 
 /// Whether a custom field key is shaped like Pipedrive's: 40 lowercase hex digits.
@@ -1267,7 +1179,7 @@ fn route(method: &Method, path: &str) -> Route {
     let segments: Vec<String> = path
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| percent_decode(s, false))
+        .map(decode_segment)
         .collect();
     let s: Vec<&str> = segments.iter().map(String::as_str).collect();
     let api = Route::NotFound { api: true };
