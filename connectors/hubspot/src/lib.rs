@@ -361,17 +361,7 @@ impl HubSpot {
                 .await,
         )
         .await?;
-        match ids.as_slice() {
-            [] => Ok(None),
-            [one] => Ok(Some(one.clone())),
-            many => Err(DeliveryError::permanent(format!(
-                "{} {object} have {} = {:?} (ids {}); a match must name one record: match on a unique property",
-                many.len(),
-                m.property,
-                m.value,
-                many.join(", ")
-            ))),
-        }
+        m.only_one(ids, object, "match on a unique property")
     }
 
     async fn create(

@@ -346,17 +346,11 @@ impl Salesforce {
         let ids = api
             .query_ids(object, &m.property, &m.value, assume_found)
             .await?;
-        match ids.as_slice() {
-            [] => Ok(None),
-            [one] => Ok(Some(one.clone())),
-            many => Err(DeliveryError::permanent(format!(
-                "{} {object} records have {} = {:?} (ids {}); a match must name one record: match on a unique or external-id field",
-                many.len(),
-                m.property,
-                m.value,
-                many.join(", ")
-            ))),
-        }
+        m.only_one(
+            ids,
+            &format!("{object} records"),
+            "match on a unique or external-id field",
+        )
     }
 
     async fn create(

@@ -278,6 +278,33 @@ pub struct RenderedMatch {
     pub external_id: bool,
 }
 
+impl RenderedMatch {
+    /// The one record among `ids` (what a CRM found for this match), or none; several is a
+    /// permanent error that names them: `{n} {noun} have {property} = {value} (ids …); a
+    /// match must name one record: {hint}`.
+    ///
+    /// # Errors
+    /// Permanent, when `ids` holds more than one record.
+    pub fn only_one(
+        &self,
+        ids: Vec<String>,
+        noun: &str,
+        hint: &str,
+    ) -> Result<Option<String>, crate::DeliveryError> {
+        match <[String; 1]>::try_from(ids) {
+            Ok([one]) => Ok(Some(one)),
+            Err(ids) if ids.is_empty() => Ok(None),
+            Err(ids) => Err(crate::DeliveryError::permanent(format!(
+                "{} {noun} have {} = {:?} (ids {}); a match must name one record: {hint}",
+                ids.len(),
+                self.property,
+                self.value,
+                ids.join(", ")
+            ))),
+        }
+    }
+}
+
 /// A step rendered for one delivery: what a connector executes.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RenderedStep {
@@ -373,6 +400,32 @@ mod tests {
                 .contains("not an integer")
         );
         assert!(convert("yes", ValueType::Boolean).is_err());
+    }
+
+    #[test]
+    fn a_match_names_one_record_or_none() {
+        let m = RenderedMatch {
+            property: "email".into(),
+            value: "a@b.co".into(),
+            external_id: false,
+        };
+        assert_eq!(m.only_one(vec![], "contacts", "h"), Ok(None));
+        assert_eq!(
+            m.only_one(vec!["7".into()], "contacts", "h"),
+            Ok(Some("7".into()))
+        );
+        let e = m
+            .only_one(
+                vec!["7".into(), "9".into()],
+                "contacts",
+                "use a unique property",
+            )
+            .expect_err("several");
+        assert_eq!(e.class(), "permanent");
+        assert_eq!(
+            e.message(),
+            "2 contacts have email = \"a@b.co\" (ids 7, 9); a match must name one record: use a unique property"
+        );
     }
 
     #[test]
