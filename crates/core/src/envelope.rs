@@ -1,11 +1,15 @@
 //! The Slatis delivery envelope: `{event, timestamp, webhook_id, data}` (v1) or its
 //! camelCase legacy form (`webhookId`, `data.startTime`).
 //!
-//! Invariant: parsing only requires a JSON object with a string `event`; everything else
-//! is kept as sent, so mappings see exactly what Slatis delivered.
+//! Invariants: parsing only requires a JSON object with a string `event`; everything else
+//! is kept as sent, so mappings see exactly what Slatis delivered. The replay rule
+//! ([`Envelope::check_fresh`]) reads the signed `timestamp` only: missing is accepted,
+//! unreadable or older than the dedupe window is refused.
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::time::Duration;
 
 /// The dedupe key of a delivery: SHA-256 of its raw body. Slatis sends no event id, and a
 /// retry resends the same bytes, so the same body for the same tenant is a duplicate.
@@ -22,6 +26,20 @@ pub enum EnvelopeError {
     /// The JSON is not an object with a string `event`.
     #[error("body has no string \"event\" field")]
     NoEvent,
+    /// The signed `timestamp` is there but is not an ISO 8601 / RFC 3339 time.
+    #[error("\"timestamp\" is not an ISO 8601 time such as 2026-05-01T14:05:00.000Z")]
+    BadTimestamp,
+    /// The signed `timestamp` is older than the dedupe window: a replay, or a delivery
+    /// too late to be told from one.
+    #[error(
+        "event timestamp {timestamp} is older than the replay window ({window}, storage.retention): refused as a possible replay"
+    )]
+    Stale {
+        /// The event's time (RFC 3339).
+        timestamp: String,
+        /// The window (`storage.retention`), e.g. `7days`.
+        window: String,
+    },
 }
 
 /// A parsed delivery.
@@ -64,6 +82,54 @@ impl Envelope {
     pub fn data(&self) -> &Value {
         self.body.get("data").unwrap_or(&Value::Null)
     }
+
+    /// The signed `timestamp` (`None` when absent or null).
+    ///
+    /// # Errors
+    /// [`EnvelopeError::BadTimestamp`] when it is there but not an RFC 3339 time (the
+    /// ISO 8601 form Slatis documents, `2026-05-01T14:05:00.000Z`, with any offset).
+    pub fn timestamp(&self) -> Result<Option<DateTime<Utc>>, EnvelopeError> {
+        match self.body.get("timestamp") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => DateTime::parse_from_rfc3339(s)
+                .map(|t| Some(t.with_timezone(&Utc)))
+                .map_err(|_| EnvelopeError::BadTimestamp),
+            Some(_) => Err(EnvelopeError::BadTimestamp),
+        }
+    }
+
+    /// Refuses a delivery that may be a replay: one whose signed `timestamp` is older
+    /// than `now - window`, where `window` is how long dedupe keys are kept
+    /// (`storage.retention`). Inside the window a replay is caught as a duplicate; past
+    /// it, only this rule can tell.
+    ///
+    /// A delivery with no `timestamp` is accepted: the signature covers the body, so a
+    /// timestamp can be neither removed from nor added to a captured delivery, and
+    /// Slatis documents the field in one example only (its legacy CRM guide types the
+    /// body without it), so refusing would risk refusing real deliveries. One whose
+    /// `timestamp` cannot be read is refused ([`EnvelopeError::BadTimestamp`]): a time
+    /// that cannot be checked would reopen the replay window for every body of its
+    /// shape, and both versions of the docs give the one format. A time in the future
+    /// is accepted (clocks differ; it is no replay).
+    ///
+    /// # Errors
+    /// [`EnvelopeError::BadTimestamp`] or [`EnvelopeError::Stale`].
+    pub fn check_fresh(&self, now: DateTime<Utc>, window: Duration) -> Result<(), EnvelopeError> {
+        let Some(at) = self.timestamp()? else {
+            return Ok(());
+        };
+        // A window too long to subtract from now leaves nothing outside it.
+        let oldest = chrono::Duration::from_std(window)
+            .ok()
+            .and_then(|w| now.checked_sub_signed(w));
+        match oldest {
+            Some(oldest) if at < oldest => Err(EnvelopeError::Stale {
+                timestamp: at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                window: humantime::format_duration(window).to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -100,6 +166,69 @@ mod tests {
                 "EOF while parsing a value at line 1 column 0".into()
             ))
         );
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    const WEEK: Duration = Duration::from_secs(7 * 86_400);
+
+    fn with_timestamp(ts: &str) -> Envelope {
+        Envelope::parse(format!(r#"{{"event":"BOOKING_CREATED","timestamp":{ts}}}"#).as_bytes())
+            .expect("parse")
+    }
+
+    #[test]
+    fn a_timestamp_inside_the_window_is_fresh() {
+        let now = at("2026-05-08T14:05:00Z");
+        let e = with_timestamp(r#""2026-05-01T14:05:00.000Z""#);
+        assert_eq!(e.timestamp(), Ok(Some(at("2026-05-01T14:05:00Z"))));
+        assert_eq!(e.check_fresh(now, WEEK), Ok(()), "exactly at the edge");
+        let offset = with_timestamp(r#""2026-05-01T16:05:01+02:00""#);
+        assert_eq!(offset.check_fresh(now, WEEK), Ok(()), "any offset");
+        let future = with_timestamp(r#""2099-01-01T00:00:00Z""#);
+        assert_eq!(future.check_fresh(now, WEEK), Ok(()));
+    }
+
+    #[test]
+    fn a_timestamp_past_the_window_is_stale() {
+        let now = at("2026-05-08T14:05:00Z");
+        let e = with_timestamp(r#""2026-05-01T14:04:59.999Z""#);
+        let err = e.check_fresh(now, WEEK).expect_err("stale");
+        assert_eq!(
+            err,
+            EnvelopeError::Stale {
+                timestamp: "2026-05-01T14:04:59.999Z".into(),
+                window: "7days".into()
+            }
+        );
+        assert!(err.to_string().contains("replay"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_timestamp_is_accepted_and_an_unreadable_one_refused() {
+        let now = at("2026-05-08T14:05:00Z");
+        for missing in [r#"{"event":"PING"}"#, r#"{"event":"PING","timestamp":null}"#] {
+            let e = Envelope::parse(missing.as_bytes()).expect("parse");
+            assert_eq!(e.timestamp(), Ok(None));
+            assert_eq!(e.check_fresh(now, WEEK), Ok(()));
+        }
+        for bad in [r#""yesterday""#, "1714572300", r#""2026-05-01""#, r#""""#, "{}"] {
+            assert_eq!(
+                with_timestamp(bad).check_fresh(now, WEEK),
+                Err(EnvelopeError::BadTimestamp),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_window_too_long_to_subtract_refuses_nothing() {
+        let e = with_timestamp(r#""1970-01-01T00:00:00Z""#);
+        assert_eq!(e.check_fresh(Utc::now(), Duration::MAX), Ok(()));
     }
 
     #[test]

@@ -2,22 +2,38 @@
 //!
 //! Invariants:
 //! - the signature is checked on the raw bytes before anything is parsed;
-//! - an unknown tenant and a bad signature get the same 401 after the same work;
+//! - an unknown tenant and a bad signature get the same 401 after the same work: as many
+//!   HMACs as the largest secret count of any tenant ([`Config::max_signing_secrets`]);
+//! - a signed envelope whose `timestamp` is older than `storage.retention` (the dedupe
+//!   window) is refused: a captured body cannot be replayed once its dedupe key is gone;
 //! - 200 is sent only after the event and all its jobs are committed; a storage failure
 //!   is a 503, never a 2xx;
-//! - answers never carry internals: errors are logged, the client gets a short reason.
+//! - answers never carry internals: errors are logged, the client gets a short reason;
+//! - refusals are logged at debug only (they are counted, see [`tally`]), and every value
+//!   that came from a request is [`escaped`] before it reaches a log.
+//!
+//! [`Config::max_signing_secrets`]: slatis_core::Config::max_signing_secrets
 
-use crate::Shared;
+mod escape;
+mod tally;
+
+pub use escape::escaped;
+pub use tally::UNAUTHENTICATED;
+
+use crate::{Shared, serve};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use http_body_util::LengthLimitError;
 use serde_json::json;
+use slatis_core::envelope::EnvelopeError;
 use slatis_core::{Envelope, envelope, signature};
 use slatis_store::{Ingested, NewEvent};
 use std::sync::Arc;
+use tally::Tally;
 
 /// The ingress routes.
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -32,8 +48,21 @@ fn answer(status: StatusCode, body: serde_json::Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-fn count(tenant: &str, outcome: &'static str) {
-    metrics::counter!("slatis_webhooks_received_total", "tenant" => tenant.to_owned(), "outcome" => outcome).increment(1);
+fn too_large(limit: usize) -> Response {
+    answer(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        json!({ "error": format!("body over {limit} bytes") }),
+    )
+}
+
+/// The one `x-slatis-signature` value; none when it is absent, repeated or not text.
+fn signature_header(headers: &HeaderMap) -> Option<&str> {
+    let mut values = headers.get_all(signature::HEADER).iter();
+    let first = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    first.to_str().ok()
 }
 
 async fn webhook(
@@ -42,52 +71,70 @@ async fn webhook(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let mut tally = Tally::new();
     let config = shared.config();
     let limit = config.server.max_body_bytes;
-    let tenant = config.tenants.get(&tenant_name);
-    let label = tenant.map_or("unknown", |t| t.name.as_str());
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
-        count(label, "too_large");
-        return answer(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            json!({ "error": format!("body over {limit} bytes") }),
-        );
+        tally.count("too_large");
+        tracing::debug!(tenant = %escaped(&tenant_name), "webhook refused: declared body too large");
+        return too_large(limit);
     }
     let raw = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,
-        Err(_) => {
-            count(label, "too_large");
+        Err(e) if serve::caused_by::<serve::BodyTimeout>(&e) => {
+            tally.count("timeout");
+            tracing::debug!(tenant = %escaped(&tenant_name), "webhook refused: body not received in time");
+            return serve::body_timeout_answer();
+        }
+        Err(e) if serve::caused_by::<LengthLimitError>(&e) => {
+            tally.count("too_large");
+            tracing::debug!(tenant = %escaped(&tenant_name), "webhook refused: body too large");
+            return too_large(limit);
+        }
+        Err(e) => {
+            tally.count("bad_request");
+            tracing::debug!(tenant = %escaped(&tenant_name), error = %escaped(&e.to_string()), "webhook refused: body could not be read");
             return answer(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                json!({ "error": format!("body over {limit} bytes") }),
+                StatusCode::BAD_REQUEST,
+                json!({ "error": "body could not be read" }),
             );
         }
     };
-    let sig = headers.get(signature::HEADER).and_then(|v| v.to_str().ok());
-    let verified = match tenant {
-        Some(t) => signature::verify(sig, &t.signing_secrets, &raw),
-        None => signature::verify_decoy(sig, &raw),
-    };
+    let tenant = config.tenants.get(&tenant_name);
+    let secrets = tenant.map_or(&[][..], |t| t.signing_secrets.as_slice());
+    let verified = signature::verify(
+        signature_header(&headers),
+        secrets,
+        &raw,
+        config.max_signing_secrets,
+    );
     let Some(tenant) = tenant.filter(|_| verified) else {
-        count(label, "invalid_signature");
-        tracing::info!(
-            tenant = label,
-            "webhook refused: invalid signature or unknown tenant"
-        );
+        tally.count("invalid_signature");
+        tracing::debug!(tenant = %escaped(&tenant_name), "webhook refused: invalid signature or unknown tenant");
         return answer(
             StatusCode::UNAUTHORIZED,
             json!({ "error": "invalid signature" }),
         );
     };
-    let envelope = match Envelope::parse(&raw) {
+    tally.authenticated(&tenant.name);
+    let label = tenant.name.as_str();
+    let envelope = match Envelope::parse(&raw).and_then(|e| {
+        e.check_fresh(chrono::Utc::now(), config.storage.retention)
+            .map(|()| e)
+    }) {
         Ok(e) => e,
         Err(e) => {
-            count(label, "bad_request");
-            tracing::info!(tenant = label, error = %e, "webhook refused: not an event");
+            let outcome = if matches!(e, EnvelopeError::Stale { .. }) {
+                "stale"
+            } else {
+                "bad_request"
+            };
+            tally.count(outcome);
+            tracing::debug!(tenant = label, error = %escaped(&e.to_string()), "webhook refused: {outcome}");
             return answer(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() }));
         }
     };
@@ -110,8 +157,15 @@ async fn webhook(
     };
     match shared.store.ingest(new).await {
         Ok(Ingested::New { event_id, jobs }) => {
-            count(label, if jobs == 0 { "unrouted" } else { "accepted" });
-            tracing::info!(tenant = label, event_id, event = %envelope.event, booking = envelope.booking_id.as_deref().unwrap_or(""), jobs, "webhook accepted");
+            tally.count(if jobs == 0 { "unrouted" } else { "accepted" });
+            tracing::info!(
+                tenant = label,
+                event_id,
+                event = %escaped(&envelope.event),
+                booking = %escaped(envelope.booking_id.as_deref().unwrap_or("")),
+                jobs,
+                "webhook accepted"
+            );
             if jobs > 0 {
                 shared.wake.notify_one();
             }
@@ -121,8 +175,8 @@ async fn webhook(
             )
         }
         Ok(Ingested::Duplicate { event_id }) => {
-            count(label, "duplicate");
-            tracing::info!(
+            tally.count("duplicate");
+            tracing::debug!(
                 tenant = label,
                 event_id,
                 "webhook is a duplicate of an earlier delivery"
@@ -133,7 +187,7 @@ async fn webhook(
             )
         }
         Err(e) => {
-            count(label, "unavailable");
+            tally.count("unavailable");
             tracing::error!(tenant = label, error = %e, "webhook not stored: storage unavailable");
             answer(
                 StatusCode::SERVICE_UNAVAILABLE,

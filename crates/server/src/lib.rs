@@ -1,5 +1,6 @@
 //! The running service: the webhook ingress ([`ingress`]), the worker runtime
-//! ([`worker`]), the admin API and dashboard ([`admin`]) and metrics ([`metrics`]).
+//! ([`worker`]), the admin API and dashboard ([`admin`]) and metrics ([`metrics`]), both
+//! listeners served by [`serve`] (every wait on a client bounded).
 //!
 //! [`start`] wires them around a loaded [`Config`] and an open [`Store`]; the binary and
 //! the tests both go through it, and [`ingress::router`] is the `fn app() -> Router` the
@@ -8,6 +9,7 @@
 pub mod admin;
 pub mod ingress;
 pub mod metrics;
+pub mod serve;
 pub mod worker;
 
 use slatis_core::Config;
@@ -80,9 +82,9 @@ impl Shared {
         let mut notes = new.warnings.clone();
         {
             let old = self.config();
-            if new.server.listen != old.server.listen || new.storage.url != old.storage.url {
+            if old.server.needs_restart_for(&new.server) || new.storage.url != old.storage.url {
                 notes.push(
-                    "server.listen and storage.url take effect at the next restart".to_owned(),
+                    "server.listen, the server timeouts, server.max_connections and storage.url take effect at the next restart".to_owned(),
                 );
             }
         }
@@ -139,8 +141,14 @@ pub async fn start(shared: Arc<Shared>, options: Options) -> Result<Running, Ser
         addr: config.server.listen,
         source,
     })?;
+    let (ingress_limits, admin_limits) = serve::limits(&config);
     let app = ingress::router(Arc::clone(&shared));
-    let ingress_task = tokio::spawn(serve(listener, app, cancel.clone()));
+    let ingress_task = tokio::spawn(serve::serve(
+        listener,
+        app,
+        ingress_limits,
+        cancel.clone(),
+    ));
     let (admin, admin_task) = match &config.admin {
         Some(a) => {
             let listener = bind(a.listen).await?;
@@ -151,7 +159,12 @@ pub async fn start(shared: Arc<Shared>, options: Options) -> Result<Running, Ser
             let app = admin::router(Arc::clone(&shared));
             (
                 Some(addr),
-                Some(tokio::spawn(serve(listener, app, cancel.clone()))),
+                Some(tokio::spawn(serve::serve(
+                    listener,
+                    app,
+                    admin_limits,
+                    cancel.clone(),
+                ))),
             )
         }
         None => (None, None),
@@ -174,17 +187,9 @@ async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServerError> 
         .map_err(|source| ServerError::Bind { addr, source })
 }
 
-async fn serve(listener: tokio::net::TcpListener, app: axum::Router, cancel: CancellationToken) {
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(cancel.cancelled_owned())
-        .await;
-    if let Err(e) = result {
-        tracing::error!(error = %e, "listener stopped");
-    }
-}
-
 impl Running {
-    /// Stops taking webhooks, lets in-flight deliveries finish (up to
+    /// Stops taking webhooks, lets requests in flight finish (up to
+    /// `server.shutdown_timeout`) and in-flight deliveries too (up to
     /// `delivery.shutdown_grace`, then releases their leases), and closes the store.
     pub async fn shutdown(self) {
         self.cancel.cancel();

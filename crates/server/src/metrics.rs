@@ -1,9 +1,13 @@
 //! Prometheus metrics, recorded through the `metrics` facade.
 //!
 //! Names (labels are bounded: tenant and connector come from the config, never from a
-//! request path):
-//! - `slatis_webhooks_received_total{tenant, outcome}`: outcome is `accepted`,
-//!   `duplicate`, `unrouted`, `invalid_signature`, `bad_request`, `too_large`, `unavailable`
+//! request path, and `/metrics` is open, so it must not tell which tenants exist):
+//! - `slatis_webhooks_received_total{tenant, outcome}`: every request once. Before its
+//!   signature verified, `tenant` is `(unauthenticated)` (never a tenant name) and the
+//!   outcome `invalid_signature` (also an unknown tenant), `too_large`, `timeout` or
+//!   `bad_request` (an unreadable body); after, `tenant` is the tenant and the outcome
+//!   `accepted`, `unrouted`, `duplicate`, `bad_request`, `stale` (signed timestamp older
+//!   than `storage.retention`), `unavailable` or `timeout` (not answered in time)
 //! - `slatis_deliveries_total{tenant, connector, outcome}`: `done`, `retry`,
 //!   `rate_limited`, `dead`
 //! - `slatis_delivery_duration_seconds{tenant, connector}`

@@ -1,8 +1,10 @@
 //! Test support shared by slatis-sync's tests and benchmarks: sample events and signature
 //! vectors ([`fixtures`]), a signer ([`signer`]), stateful mock destinations ([`mock`]),
-//! and a harness that runs the real binary ([`process`]).
+//! a harness that runs the real binary ([`process`]), and raw HTTP/1 over TCP for
+//! hostile clients ([`raw`]).
 
 pub mod fixtures;
 pub mod mock;
 pub mod process;
+pub mod raw;
 pub mod signer;

@@ -15,10 +15,12 @@
 pub mod duration;
 mod env;
 pub mod lenient;
+mod server;
 mod steps;
 mod yaml;
 
 pub use env::{Lookup, substitute};
+pub use server::ServerConfig;
 pub use yaml::join;
 
 use crate::connector::{self, BuildContext, Connector, RateLimit, Transport};
@@ -104,18 +106,6 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// `server:` — the webhook ingress.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerConfig {
-    /// Where `POST /webhooks/{tenant}`, `/healthz` and `/readyz` are served.
-    #[serde(default = "default_listen")]
-    pub listen: SocketAddr,
-    /// Larger bodies are answered 413.
-    #[serde(default = "default_max_body", deserialize_with = "lenient::int")]
-    pub max_body_bytes: usize,
-}
-
 /// `storage:` — where events and jobs live.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -196,12 +186,6 @@ impl Default for DeliveryConfig {
     }
 }
 
-fn default_listen() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 8080))
-}
-fn default_max_body() -> usize {
-    262_144
-}
 fn default_storage_url() -> String {
     "sqlite://slatis-sync.db".to_owned()
 }
@@ -334,6 +318,9 @@ pub struct Config {
     pub templates: Templates,
     /// Masks the secrets this config holds.
     pub redactor: Redactor,
+    /// The most signing secrets any tenant has (at least 1): every signature check does
+    /// this many HMACs, so timing tells nothing about tenants.
+    pub max_signing_secrets: usize,
     /// Things that are allowed but probably wrong (an unknown event type).
     pub warnings: Vec<String>,
 }
@@ -445,6 +432,9 @@ impl Loader {
                 .map_err(|i| self.issues.push(i))
                 .ok(),
         };
+        if let Some(s) = &server {
+            self.issues.extend(s.check());
+        }
         let storage: Option<StorageConfig> = match root.remove("storage") {
             None | Some(Value::Null) => parse_value(&Value::Object(Map::new()), "storage").ok(),
             Some(v) => parse_value(&v, "storage")
@@ -481,12 +471,19 @@ impl Loader {
             a.token = a.token.filter(|t| !t.is_empty());
             a
         });
+        let max_signing_secrets = tenants
+            .values()
+            .map(|t| t.signing_secrets.len())
+            .max()
+            .unwrap_or(0)
+            .max(1);
         Some(Config {
             server,
             storage,
             admin,
             delivery,
             tenants,
+            max_signing_secrets,
             templates: std::mem::take(&mut self.templates),
             redactor,
             warnings: std::mem::take(&mut self.warnings),

@@ -75,7 +75,7 @@ pub fn yaml(db: &std::path::Path, tenant: &str, admin_token: &str) -> String {
     format!(
         r#"
 server: {{ listen: 127.0.0.1:0, max_body_bytes: 2048 }}
-storage: {{ url: "sqlite://{db}" }}
+storage: {{ url: "sqlite://{db}", retention: 3650d }}
 admin: {{ listen: 127.0.0.1:0, token: "{admin_token}" }}
 delivery: {{ concurrency: 4, retry: {{ max_attempts: 3, initial_backoff: 10ms, max_backoff: 50ms }} }}
 tenants:

@@ -1,0 +1,185 @@
+//! `server:` — the webhook ingress: where it listens and how long it waits for a client.
+//!
+//! Invariant: every timeout is above zero and at most [`MAX_TIMEOUT`], `body_timeout` is
+//! not longer than `request_timeout`, and `max_connections` is between 1 and
+//! [`MAX_CONNECTIONS`] (checked at load by [`ServerConfig::check`]).
+
+use super::{ConfigIssue, duration, lenient};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The longest any server timeout may be.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The most connections `server.max_connections` may allow.
+pub const MAX_CONNECTIONS: usize = 1_000_000;
+
+/// `server:` — the webhook ingress (its timeouts also apply to the admin listener).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Where `POST /webhooks/{tenant}`, `/healthz` and `/readyz` are served.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Larger bodies are answered 413.
+    #[serde(default = "default_max_body", deserialize_with = "lenient::int")]
+    pub max_body_bytes: usize,
+    /// Time a client has to send a request's complete headers, from its connect or from
+    /// the end of the previous answer on a kept-alive connection; then it is closed.
+    #[serde(default = "default_header_timeout", with = "duration")]
+    pub header_timeout: Duration,
+    /// Time a client has to send the whole body once the headers are in; then 408.
+    #[serde(default = "default_body_timeout", with = "duration")]
+    pub body_timeout: Duration,
+    /// Time to answer once the headers are in; then 503 (never a 2xx without a commit).
+    #[serde(default = "default_request_timeout", with = "duration")]
+    pub request_timeout: Duration,
+    /// Connections held at once; past it idle ones are closed, then new ones get 503.
+    #[serde(default = "default_max_connections", deserialize_with = "lenient::int")]
+    pub max_connections: usize,
+    /// On SIGTERM, how long requests in flight may still take before their connections
+    /// are dropped.
+    #[serde(default = "default_shutdown_timeout", with = "duration")]
+    pub shutdown_timeout: Duration,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_max_body() -> usize {
+    262_144
+}
+fn default_header_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_body_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_max_connections() -> usize {
+    1024
+}
+fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl ServerConfig {
+    /// What is wrong with these values, each at its `server.…` path.
+    pub fn check(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
+        for (key, value) in [
+            ("header_timeout", self.header_timeout),
+            ("body_timeout", self.body_timeout),
+            ("request_timeout", self.request_timeout),
+            ("shutdown_timeout", self.shutdown_timeout),
+        ] {
+            if value.is_zero() || value > MAX_TIMEOUT {
+                issues.push(ConfigIssue::new(
+                    format!("server.{key}"),
+                    "must be above zero and at most 10m",
+                ));
+            }
+        }
+        if self.body_timeout > self.request_timeout {
+            issues.push(ConfigIssue::new(
+                "server.body_timeout",
+                "must not be longer than server.request_timeout",
+            ));
+        }
+        if self.max_connections == 0 || self.max_connections > MAX_CONNECTIONS {
+            issues.push(ConfigIssue::new(
+                "server.max_connections",
+                format!("must be between 1 and {MAX_CONNECTIONS}"),
+            ));
+        }
+        issues
+    }
+
+    /// Whether going from `self` to `new` changes what only a restart applies: the
+    /// listen address, the timeouts and the connection cap (`max_body_bytes` applies at
+    /// once).
+    pub fn needs_restart_for(&self, new: &Self) -> bool {
+        Self {
+            max_body_bytes: new.max_body_bytes,
+            ..self.clone()
+        } != *new
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<ServerConfig, String> {
+        let value: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        super::super::parse_value(&value, "server").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_are_safe() {
+        let s = parse("{}").expect("defaults");
+        assert_eq!(s.header_timeout, Duration::from_secs(5));
+        assert_eq!(s.body_timeout, Duration::from_secs(5));
+        assert_eq!(s.request_timeout, Duration::from_secs(10));
+        assert_eq!(s.shutdown_timeout, Duration::from_secs(10));
+        assert_eq!(s.max_connections, 1024);
+        assert!(s.check().is_empty());
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let s = parse(
+            r#"{"header_timeout": "1s", "body_timeout": "2s", "request_timeout": "3s",
+                "shutdown_timeout": "4s", "max_connections": "50"}"#,
+        )
+        .expect("parse");
+        assert_eq!(
+            (s.header_timeout, s.body_timeout, s.request_timeout, s.shutdown_timeout),
+            (
+                Duration::from_secs(1),
+                Duration::from_secs(2),
+                Duration::from_secs(3),
+                Duration::from_secs(4)
+            )
+        );
+        assert_eq!(s.max_connections, 50);
+        assert!(s.check().is_empty());
+    }
+
+    #[test]
+    fn out_of_bounds_values_are_named() {
+        let s = parse(
+            r#"{"header_timeout": "0s", "body_timeout": "20s", "request_timeout": "11m",
+                "max_connections": 0}"#,
+        )
+        .expect("parse");
+        let paths: Vec<String> = s.check().into_iter().map(|i| i.path).collect();
+        assert_eq!(
+            paths,
+            [
+                "server.header_timeout",
+                "server.request_timeout",
+                "server.max_connections"
+            ]
+        );
+        let s = parse(r#"{"body_timeout": "20s"}"#).expect("parse");
+        let issues = s.check();
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].path, "server.body_timeout");
+        assert!(issues[0].message.contains("request_timeout"), "{issues:?}");
+        assert!(parse(r#"{"header_timeout": 5}"#).is_err(), "a duration needs a unit");
+        assert!(parse(r#"{"idle_timeout": "5s"}"#).is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn only_max_body_bytes_applies_without_a_restart() {
+        let old = parse("{}").expect("parse");
+        let bigger = parse(r#"{"max_body_bytes": 1000000}"#).expect("parse");
+        assert!(!old.needs_restart_for(&bigger));
+        let slower = parse(r#"{"header_timeout": "9s"}"#).expect("parse");
+        assert!(old.needs_restart_for(&slower));
+    }
+}
