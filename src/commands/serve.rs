@@ -31,10 +31,11 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
         path.display(),
         url
     );
-    println!("ingress listening on http://{}", running.ingress);
+    // the admin line first: the test harness reads up to the ingress line
     if let Some(admin) = running.admin {
         println!("admin listening on http://{admin} (dashboard /admin, metrics /metrics)");
     }
+    println!("ingress listening on http://{}", running.ingress);
     for (name, conns) in &tenants {
         println!(
             "  POST http://{}/webhooks/{name} → {}",
