@@ -81,13 +81,19 @@ mod tests {
     #[test]
     fn only_a_present_timestamp_is_set_to_now() {
         let before = chrono::Utc::now() - chrono::Duration::seconds(1);
-        let out = stamped_now(br#"{"event":"A","timestamp":"2020-01-01T00:00:00.000Z","data":{"timestamp":"x"}}"#.to_vec());
+        let out = stamped_now(
+            br#"{"event":"A","timestamp":"2020-01-01T00:00:00.000Z","data":{"timestamp":"x"}}"#
+                .to_vec(),
+        );
         let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
         let at = chrono::DateTime::parse_from_rfc3339(v["timestamp"].as_str().expect("text"))
             .expect("a time");
         assert!(at >= before, "{at}");
         assert_eq!(v["data"]["timestamp"], "x", "nested fields are kept");
-        assert_eq!(stamped_now(b"{\"event\":\"A\"}".to_vec()), b"{\"event\":\"A\"}");
+        assert_eq!(
+            stamped_now(b"{\"event\":\"A\"}".to_vec()),
+            b"{\"event\":\"A\"}"
+        );
         assert_eq!(stamped_now(b"not json".to_vec()), b"not json");
     }
 }

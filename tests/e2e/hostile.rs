@@ -219,7 +219,11 @@ fn corpus() -> Vec<Case> {
 
     // --- headers
     let body = fresh();
-    cases.push(case("no signature header", &Req::webhook(body.clone()), Status(401)));
+    cases.push(case(
+        "no signature header",
+        &Req::webhook(body.clone()),
+        Status(401),
+    ));
     cases.push(case(
         "two signature headers, one of them valid",
         &Req::webhook(body.clone())
@@ -312,11 +316,20 @@ fn corpus() -> Vec<Case> {
         ("non-hex", format!("sha256={}", "zz".repeat(32))),
         ("empty", String::new()),
         ("the prefix alone", "sha256=".to_owned()),
-        ("a space after the prefix", format!("sha256= {}", &hex[..63])),
-        ("a space inside the hex", format!("sha256={} {}", &hex[..32], &hex[33..])),
+        (
+            "a space after the prefix",
+            format!("sha256= {}", &hex[..63]),
+        ),
+        (
+            "a space inside the hex",
+            format!("sha256={} {}", &hex[..32], &hex[33..]),
+        ),
         ("two signatures in one value", format!("{good},{good}")),
         ("two signatures, space-separated", format!("{good} {good}")),
-        ("the signature of another body", sign(SECRET.as_bytes(), b"{}")),
+        (
+            "the signature of another body",
+            sign(SECRET.as_bytes(), b"{}"),
+        ),
         ("another secret", sign(b"whsec_wrong", &body)),
         ("base64 instead of hex", "sha256=q83vEjRWeJA=".to_owned()),
         (
@@ -354,7 +367,13 @@ fn corpus() -> Vec<Case> {
         &Req::post("/webhooks/rotating").body(b).sign(ROTATED),
         Status(200),
     ));
-    for tenant in ["nobody", "ACME", "acme%00", "..%2Facme", "(unauthenticated)"] {
+    for tenant in [
+        "nobody",
+        "ACME",
+        "acme%00",
+        "..%2Facme",
+        "(unauthenticated)",
+    ] {
         cases.push(case(
             format!("unknown tenant {tenant}, signed with acme's secret"),
             &Req::post(&format!("/webhooks/{tenant}"))
@@ -365,8 +384,16 @@ fn corpus() -> Vec<Case> {
     }
 
     // --- bodies
-    cases.push(case("an empty body, signed", &Req::signed(Vec::new()), Status(400)));
-    cases.push(case("an empty body, unsigned", &Req::webhook(Vec::new()), Status(401)));
+    cases.push(case(
+        "an empty body, signed",
+        &Req::signed(Vec::new()),
+        Status(400),
+    ));
+    cases.push(case(
+        "an empty body, unsigned",
+        &Req::webhook(Vec::new()),
+        Status(401),
+    ));
     cases.push(case(
         "truncated JSON, signed",
         &Req::signed(br#"{"event":"BOOK"#.to_vec()),
@@ -437,11 +464,17 @@ fn corpus() -> Vec<Case> {
     for (name, body) in [
         ("event is a number", r#"{"event":42}"#),
         ("event is null", r#"{"event":null}"#),
-        ("event is an object", r#"{"event":{"type":"BOOKING_CREATED"}}"#),
+        (
+            "event is an object",
+            r#"{"event":{"type":"BOOKING_CREATED"}}"#,
+        ),
         ("body is an array", r#"[{"event":"BOOKING_CREATED"}]"#),
         ("body is a string", r#""BOOKING_CREATED""#),
         ("body is a number", "12"),
-        ("a byte-order mark before the JSON", "\u{feff}{\"event\":\"BOOKING_CREATED\"}"),
+        (
+            "a byte-order mark before the JSON",
+            "\u{feff}{\"event\":\"BOOKING_CREATED\"}",
+        ),
         (
             "a timestamp that is not a time",
             r#"{"event":"BOOKING_CREATED","timestamp":"yesterday"}"#,
@@ -463,7 +496,10 @@ fn corpus() -> Vec<Case> {
         Status(400),
     ));
     for (name, body) in [
-        ("no timestamp", r#"{"event":"BOOKING_CREATED","data":{"id":"bkg_no_ts"}}"#.to_owned()),
+        (
+            "no timestamp",
+            r#"{"event":"BOOKING_CREATED","data":{"id":"bkg_no_ts"}}"#.to_owned(),
+        ),
         (
             "a timestamp in the future",
             String::from_utf8_lossy(&event_at("bkg_future", "2999-01-01T00:00:00.000Z"))
@@ -471,7 +507,10 @@ fn corpus() -> Vec<Case> {
         ),
         (
             "data of the wrong type",
-            format!(r#"{{"event":"BOOKING_CREATED","timestamp":"{}","data":"x"}}"#, now()),
+            format!(
+                r#"{{"event":"BOOKING_CREATED","timestamp":"{}","data":"x"}}"#,
+                now()
+            ),
         ),
         (
             "an event type with a newline and ANSI escapes",
@@ -497,7 +536,9 @@ fn corpus() -> Vec<Case> {
     ] {
         cases.push(case(
             format!("Content-Length {name}"),
-            &Req::signed(fresh()).unframed().header("content-length", value),
+            &Req::signed(fresh())
+                .unframed()
+                .header("content-length", value),
             Status(400),
         ));
     }
@@ -551,10 +592,18 @@ fn corpus() -> Vec<Case> {
     // --- paths and methods
     for (name, req, status) in [
         ("GET a webhook URL", Req::new("GET", "/webhooks/acme"), 405),
-        ("PUT a webhook URL", Req::signed(fresh()).with_method("PUT"), 405),
+        (
+            "PUT a webhook URL",
+            Req::signed(fresh()).with_method("PUT"),
+            405,
+        ),
         ("an unknown path", Req::post("/admin/api/stats"), 404),
         ("an empty tenant", Req::post("/webhooks/"), 404),
-        ("a path below a tenant", Req::post("/webhooks/acme/extra"), 404),
+        (
+            "a path below a tenant",
+            Req::post("/webhooks/acme/extra"),
+            404,
+        ),
         ("a dot-dot path", Req::post("/webhooks/../healthz"), 404),
         ("an unknown method", Req::new("BREW", "/webhooks/acme"), 405),
         ("OPTIONS *", Req::new("OPTIONS", "*"), 404),
@@ -564,19 +613,21 @@ fn corpus() -> Vec<Case> {
     }
 
     // --- slow and stalled clients (header_timeout and body_timeout are 1 s)
-    cases.push(slow(
-        "connects and sends nothing",
-        vec![],
-        Closed,
-    ));
+    cases.push(slow("connects and sends nothing", vec![], Closed));
     cases.push(slow(
         "half the headers, then nothing",
-        vec![Step::Send(b"POST /webhooks/acme HTTP/1.1\r\nhost: x\r\n".to_vec())],
+        vec![Step::Send(
+            b"POST /webhooks/acme HTTP/1.1\r\nhost: x\r\n".to_vec(),
+        )],
         Closed,
     ));
     let mut slowloris = vec![Step::Send(b"POST /webhooks/acme HTTP/1.1\r\n".to_vec())];
     slowloris.extend(drip(30, b"x-drip: 1\r\n", Duration::from_millis(100)));
-    cases.push(slow("headers dripped one line per 100 ms", slowloris, Closed));
+    cases.push(slow(
+        "headers dripped one line per 100 ms",
+        slowloris,
+        Closed,
+    ));
     let head = Req::signed(fresh())
         .unframed()
         .header("content-length", "1000")
@@ -588,7 +639,11 @@ fn corpus() -> Vec<Case> {
     ));
     let mut dripped = vec![Step::Send(head)];
     dripped.extend(drip(40, b" ", Duration::from_millis(100)));
-    cases.push(slow("a body dripped one byte per 100 ms", dripped, Status(408)));
+    cases.push(slow(
+        "a body dripped one byte per 100 ms",
+        dripped,
+        Status(408),
+    ));
     cases.push(slow(
         "a chunked body that stalls",
         vec![Step::Send(
@@ -749,8 +804,10 @@ async fn the_hostile_corpus_gets_its_answers_and_a_webhook_still_gets_through() 
         ("rotating", "unrouted"),
     ] {
         assert!(
-            refused.iter().any(|l| l.contains(&format!("tenant=\"{tenant}\""))
-                && l.contains(&format!("outcome=\"{outcome}\""))),
+            refused
+                .iter()
+                .any(|l| l.contains(&format!("tenant=\"{tenant}\""))
+                    && l.contains(&format!("outcome=\"{outcome}\""))),
             "no {tenant}/{outcome} in:\n{}",
             refused.join("\n")
         );
@@ -782,7 +839,11 @@ async fn idle_connections_past_max_connections_do_not_starve_a_webhook() {
     let start = Instant::now();
     let answer = timed_webhook(&h.addr, "bkg_starve").await;
     assert_eq!(answer.status, 200, "{:?}", answer.json());
-    assert!(start.elapsed() < Duration::from_secs(1), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
     // the 150 idlest were closed to make room for newer ones (header_timeout is 10 s)
     let closes = futures_util::future::join_all(
         idle.iter_mut()
@@ -790,7 +851,10 @@ async fn idle_connections_past_max_connections_do_not_starve_a_webhook() {
     )
     .await;
     let closed = closes.iter().filter(|c| c.is_some()).count();
-    assert!(closed >= 150, "only {closed} of 200 idle connections closed");
+    assert!(
+        closed >= 150,
+        "only {closed} of 200 idle connections closed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -823,16 +887,18 @@ async fn when_every_connection_is_inside_a_request_a_new_one_gets_a_fast_503() {
             break;
         }
         assert_eq!(answer.status, 503, "{:?}", answer.json());
-        assert!(Instant::now() < deadline, "still full after the clients left");
+        assert!(
+            Instant::now() < deadline,
+            "still full after the clients left"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_body_does_not_hold_up_sigterm() {
-    let mut h = Hostile::start(
-        "  body_timeout: 30s\n  request_timeout: 30s\n  shutdown_timeout: 1s",
-    );
+    let mut h =
+        Hostile::start("  body_timeout: 30s\n  request_timeout: 30s\n  shutdown_timeout: 1s");
     let mut stalled = raw::connect(&h.addr).await;
     let head = Req::signed(event("bkg_stall"))
         .unframed()
@@ -859,7 +925,11 @@ async fn a_stalled_body_does_not_hold_up_sigterm() {
 async fn half_headers_are_closed_after_header_timeout() {
     let h = Hostile::start("  header_timeout: 1s");
     let mut half = raw::connect(&h.addr).await;
-    raw::send(&mut half, b"POST /webhooks/acme HTTP/1.1\r\nhost: x\r\nx-slatis-sig").await;
+    raw::send(
+        &mut half,
+        b"POST /webhooks/acme HTTP/1.1\r\nhost: x\r\nx-slatis-sig",
+    )
+    .await;
     let after = raw::closed_within(&mut half, Duration::from_secs(5))
         .await
         .expect("closed");

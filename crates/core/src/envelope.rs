@@ -211,12 +211,21 @@ mod tests {
     #[test]
     fn a_missing_timestamp_is_accepted_and_an_unreadable_one_refused() {
         let now = at("2026-05-08T14:05:00Z");
-        for missing in [r#"{"event":"PING"}"#, r#"{"event":"PING","timestamp":null}"#] {
+        for missing in [
+            r#"{"event":"PING"}"#,
+            r#"{"event":"PING","timestamp":null}"#,
+        ] {
             let e = Envelope::parse(missing.as_bytes()).expect("parse");
             assert_eq!(e.timestamp(), Ok(None));
             assert_eq!(e.check_fresh(now, WEEK), Ok(()));
         }
-        for bad in [r#""yesterday""#, "1714572300", r#""2026-05-01""#, r#""""#, "{}"] {
+        for bad in [
+            r#""yesterday""#,
+            "1714572300",
+            r#""2026-05-01""#,
+            r#""""#,
+            "{}",
+        ] {
             assert_eq!(
                 with_timestamp(bad).check_fresh(now, WEEK),
                 Err(EnvelopeError::BadTimestamp),

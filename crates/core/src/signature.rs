@@ -100,7 +100,10 @@ mod tests {
     fn any_of_several_secrets_verifies() {
         let sig = sign(b"new", b"x");
         assert!(verify(Some(&sig), &["old", "new"], b"x", 2));
-        assert!(verify(Some(&sig), &["old", "new"], b"x", 5), "padding never hides a match");
+        assert!(
+            verify(Some(&sig), &["old", "new"], b"x", 5),
+            "padding never hides a match"
+        );
         assert!(!verify(Some(&sig), &["old"], b"x", 2));
         assert!(!verify::<&str>(Some(&sig), &[], b"x", 3));
     }
@@ -109,7 +112,10 @@ mod tests {
     fn a_decoy_never_verifies() {
         let sig = sign(DECOY, b"x");
         assert!(!verify::<&str>(Some(&sig), &[], b"x", 4), "unknown tenant");
-        assert!(!verify(Some(&sig), &["s"], b"x", 4), "padding of a known one");
+        assert!(
+            !verify(Some(&sig), &["s"], b"x", 4),
+            "padding of a known one"
+        );
     }
 
     #[test]

@@ -143,12 +143,7 @@ pub async fn start(shared: Arc<Shared>, options: Options) -> Result<Running, Ser
     })?;
     let (ingress_limits, admin_limits) = serve::limits(&config);
     let app = ingress::router(Arc::clone(&shared));
-    let ingress_task = tokio::spawn(serve::serve(
-        listener,
-        app,
-        ingress_limits,
-        cancel.clone(),
-    ));
+    let ingress_task = tokio::spawn(serve::serve(listener, app, ingress_limits, cancel.clone()));
     let (admin, admin_task) = match &config.admin {
         Some(a) => {
             let listener = bind(a.listen).await?;

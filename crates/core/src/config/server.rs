@@ -137,7 +137,12 @@ mod tests {
         )
         .expect("parse");
         assert_eq!(
-            (s.header_timeout, s.body_timeout, s.request_timeout, s.shutdown_timeout),
+            (
+                s.header_timeout,
+                s.body_timeout,
+                s.request_timeout,
+                s.shutdown_timeout
+            ),
             (
                 Duration::from_secs(1),
                 Duration::from_secs(2),
@@ -170,8 +175,14 @@ mod tests {
         assert_eq!(issues.len(), 1);
         assert_eq!(issues[0].path, "server.body_timeout");
         assert!(issues[0].message.contains("request_timeout"), "{issues:?}");
-        assert!(parse(r#"{"header_timeout": 5}"#).is_err(), "a duration needs a unit");
-        assert!(parse(r#"{"idle_timeout": "5s"}"#).is_err(), "unknown keys are refused");
+        assert!(
+            parse(r#"{"header_timeout": 5}"#).is_err(),
+            "a duration needs a unit"
+        );
+        assert!(
+            parse(r#"{"idle_timeout": "5s"}"#).is_err(),
+            "unknown keys are refused"
+        );
     }
 
     #[test]

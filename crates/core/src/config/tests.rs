@@ -105,19 +105,24 @@ fn an_empty_file_is_a_config_with_no_tenants() {
     let c = load("").unwrap_or_else(|e| panic!("{e}"));
     assert!(c.tenants.is_empty());
     assert_eq!(c.server.listen.port(), 8080);
-    assert_eq!(c.max_signing_secrets, 1, "an unknown tenant still costs one HMAC");
+    assert_eq!(
+        c.max_signing_secrets, 1,
+        "an unknown tenant still costs one HMAC"
+    );
 }
 
 #[test]
 fn every_signature_check_costs_the_most_secrets_of_any_tenant() {
-    let c = load("tenants:\n  a: { signing_secrets: [s1] }\n  b: { signing_secrets: [s1, s2, s3] }\n")
-        .unwrap_or_else(|e| panic!("{e}"));
+    let c =
+        load("tenants:\n  a: { signing_secrets: [s1] }\n  b: { signing_secrets: [s1, s2, s3] }\n")
+            .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.max_signing_secrets, 3);
 }
 
 #[test]
 fn server_limits_are_checked_at_load_with_their_line() {
-    let errs = errors("server:\n  listen: 127.0.0.1:0\n  body_timeout: 30s\n  max_connections: 0\n");
+    let errs =
+        errors("server:\n  listen: 127.0.0.1:0\n  body_timeout: 30s\n  max_connections: 0\n");
     assert_eq!(
         errs,
         [

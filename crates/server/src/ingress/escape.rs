@@ -48,7 +48,10 @@ mod tests {
             r"BOOKING\n2026 INFO forged\u{1b}[31mred\r"
         );
         assert_eq!(escaped("a\u{202e}b\u{0}c").to_string(), r"a\u{202e}b\0c");
-        assert_eq!(escaped("Zoë O'Brien \"x\"").to_string(), "Zoë O'Brien \"x\"");
+        assert_eq!(
+            escaped("Zoë O'Brien \"x\"").to_string(),
+            "Zoë O'Brien \"x\""
+        );
         assert_eq!(escaped(r"a\b").to_string(), r"a\\b");
     }
 
@@ -57,7 +60,10 @@ mod tests {
         let long = "é".repeat(200);
         let shown = escaped(&long).to_string();
         assert_eq!(shown, format!("{}…(+144 bytes)", "é".repeat(MAX_CHARS)));
-        assert_eq!(escaped(&"x".repeat(MAX_CHARS)).to_string(), "x".repeat(MAX_CHARS));
+        assert_eq!(
+            escaped(&"x".repeat(MAX_CHARS)).to_string(),
+            "x".repeat(MAX_CHARS)
+        );
     }
 
     proptest! {

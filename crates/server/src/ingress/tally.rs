@@ -39,7 +39,10 @@ impl Tally {
 
     fn record(&mut self, outcome: &'static str) {
         self.counted = true;
-        let tenant = self.tenant.take().unwrap_or_else(|| UNAUTHENTICATED.to_owned());
+        let tenant = self
+            .tenant
+            .take()
+            .unwrap_or_else(|| UNAUTHENTICATED.to_owned());
         metrics::counter!("slatis_webhooks_received_total", "tenant" => tenant, "outcome" => outcome)
             .increment(1);
     }

@@ -175,9 +175,15 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(2));
         let second = conns.admit().expect("room");
         let third = conns.admit().expect("the first one was idle");
-        assert!(first.state().closed.is_cancelled(), "the oldest idle one goes");
+        assert!(
+            first.state().closed.is_cancelled(),
+            "the oldest idle one goes"
+        );
         assert!(!second.state().closed.is_cancelled());
-        assert!(first.state().begin().is_none(), "a closed one takes no request");
+        assert!(
+            first.state().begin().is_none(),
+            "a closed one takes no request"
+        );
         drop(first);
         assert_eq!(conns.len(), 2);
         drop((second, third));
@@ -192,7 +198,10 @@ mod tests {
         assert!(conns.admit().is_none(), "full, and nothing idle");
         assert!(!busy.state().closed.is_cancelled());
         drop(request);
-        assert!(conns.admit().is_some(), "idle again once its answer is done");
+        assert!(
+            conns.admit().is_some(),
+            "idle again once its answer is done"
+        );
         assert!(busy.state().closed.is_cancelled());
     }
 

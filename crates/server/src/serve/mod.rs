@@ -181,7 +181,10 @@ impl Throttled {
     /// `Some(left out since the last note)` when a note is due now.
     fn due(&mut self) -> Option<u64> {
         let now = Instant::now();
-        if self.last.is_some_and(|t| now.duration_since(t) < Self::EVERY) {
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < Self::EVERY)
+        {
             self.left_out += 1;
             return None;
         }

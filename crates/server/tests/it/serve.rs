@@ -25,7 +25,7 @@ fn limits() -> Limits {
 /// that reads the body and turns any failure into a 400.
 fn app() -> Router {
     Router::new()
-        .route("/stuck", get(|| std::future::pending::<&'static str>()))
+        .route("/stuck", get(std::future::pending::<&'static str>))
         .route(
             "/slow",
             get(|| async {
