@@ -31,10 +31,11 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
         path.display(),
         url
     );
-    println!("ingress listening on http://{}", running.ingress);
+    // The admin line comes first: a harness that waits for the ingress line has both.
     if let Some(admin) = running.admin {
         println!("admin listening on http://{admin} (dashboard /admin, metrics /metrics)");
     }
+    println!("ingress listening on http://{}", running.ingress);
     for (name, conns) in &tenants {
         println!(
             "  POST http://{}/webhooks/{name} → {}",

@@ -3,7 +3,7 @@
 //! It records every request it gets, answers 201 `{"id": "<n>"}` to POST and 200
 //! `{"id": …}` to anything else, and can be told to misbehave for the next requests:
 //! answer a status (with `Retry-After`), answer slowly, or drop the connection
-//! mid-answer.
+//! mid-answer — or, in chaos mode ([`MockHttp::chaos`]), at random.
 
 use super::Fault;
 use super::reply::{bind, spawn};
@@ -53,7 +53,22 @@ impl Received {
 struct MockState {
     received: Vec<Received>,
     faults: VecDeque<Fault>,
+    /// Chaos mode: the share of requests that misbehave, and how.
+    chaos: Option<(f64, Vec<Fault>)>,
     next_id: u64,
+}
+
+impl MockState {
+    /// The fault for the next request: the queued one, else maybe a random one.
+    fn next_fault(&mut self) -> Option<Fault> {
+        self.faults.pop_front().or_else(|| {
+            let (rate, faults) = self.chaos.as_ref()?;
+            if faults.is_empty() || !rand::random_bool(*rate) {
+                return None;
+            }
+            faults.get(rand::random_range(0..faults.len())).cloned()
+        })
+    }
 }
 
 /// The running mock.
@@ -101,6 +116,12 @@ impl MockHttp {
         for _ in 0..n {
             s.faults.push_back(fault.clone());
         }
+    }
+
+    /// Chaos mode: from now on, each request that has no queued fault misbehaves with
+    /// probability `rate` (0 to 1), with one of `faults` picked at random.
+    pub fn chaos(&self, rate: f64, faults: Vec<Fault>) {
+        self.lock().chaos = Some((rate.clamp(0.0, 1.0), faults));
     }
 
     /// Every request so far, in arrival order.
@@ -166,7 +187,7 @@ async fn handle(
             at: Instant::now(),
             status: 0,
         });
-        (s.faults.pop_front(), s.next_id, s.received.len() - 1)
+        (s.next_fault(), s.next_id, s.received.len() - 1)
     };
     if let Some(Fault::Slow(d)) = &fault {
         tokio::time::sleep(*d).await;
