@@ -11,11 +11,13 @@
 //! - connectors see storage only through [`RecordMap`].
 
 mod records;
+pub mod token;
 mod transport;
 
 pub use records::{MemoryRecordMap, RecordMap};
 pub use transport::{
-    DryRunRecord, DryRunReply, Limiter, Outbound, RateLimit, Recorder, Reply, Transport,
+    DryRunRecord, DryRunReply, Limiter, MAX_ANSWER_BYTES, Outbound, RateLimit, Recorder, Reply,
+    Transport,
 };
 
 use crate::config::ConfigIssue;

@@ -6,11 +6,13 @@
 //! - in dry run nothing leaves: the request is recorded (credentials masked) and the
 //!   connector gets the reply it said to assume;
 //! - transport failures are classed: timeouts and connection errors are retryable, and
-//!   the messages never carry a URL (which could hold a credential).
+//!   the messages never carry a URL (which could hold a credential);
+//! - an answer's body is read only up to [`MAX_ANSWER_BYTES`] and within the timeout, and a
+//!   redirect is refused (permanently, naming where it pointed, without its query).
 
 use crate::delivery::DeliveryError;
 use crate::redact::Redactor;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -20,6 +22,10 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// The most of a CRM's answer that is read. Answers are a few KB; past this the server is
+/// broken or hostile, and reading on would only hold memory and a worker.
+pub const MAX_ANSWER_BYTES: usize = 4 << 20;
 
 /// At most `requests` per rolling `per` window (`rate_limit: {requests: 100, per: 10s}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -196,7 +202,10 @@ impl Reply {
         }
     }
 
-    /// The time `Retry-After` names (seconds or an HTTP date), if any.
+    /// The time `Retry-After` names (seconds or an HTTP date), if any; `None` when it is
+    /// not one of those. Any number of seconds is read (a number too large for any clock
+    /// is the latest representable time): how long a job really waits is the queue's
+    /// decision, which caps it.
     pub fn retry_after(&self) -> Option<DateTime<Utc>> {
         let v = self
             .headers
@@ -204,8 +213,8 @@ impl Reply {
             .to_str()
             .ok()?
             .trim();
-        if let Ok(secs) = v.parse::<u64>() {
-            return Some(Utc::now() + chrono::Duration::seconds(i64::try_from(secs).ok()?));
+        if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+            return Some(crate::time::in_seconds(v.parse().unwrap_or(u64::MAX)));
         }
         DateTime::parse_from_rfc2822(v)
             .ok()
@@ -255,7 +264,7 @@ impl Reply {
         Err(if status == StatusCode::TOO_MANY_REQUESTS {
             let until = self
                 .retry_after()
-                .unwrap_or_else(|| Utc::now() + chrono::Duration::seconds(60));
+                .unwrap_or_else(|| crate::time::in_seconds(60));
             DeliveryError::rate_limited(message, until)
         } else if status == StatusCode::REQUEST_TIMEOUT || status.is_server_error() {
             DeliveryError::retry_after(message, self.retry_after())
@@ -398,11 +407,11 @@ impl Outbound<'_> {
             .await
             .map_err(|e| classify(&e, t.timeout, &method))?;
         let status = response.status();
+        if is_redirect(status) {
+            return Err(refused_redirect(&method, &response));
+        }
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| classify(&e, t.timeout, &method))?;
+        let body = read_body(response, &method, t.timeout).await?;
         Ok(Reply {
             status,
             headers,
@@ -440,6 +449,74 @@ impl Outbound<'_> {
             body,
         }
     }
+}
+
+/// Reads an answer's body as it streams in, up to [`MAX_ANSWER_BYTES`]. The request's
+/// timeout covers the whole read (reqwest's per-request timeout runs until the body ends),
+/// so a body that drips in slowly is cut off with the timeout.
+async fn read_body(
+    mut response: reqwest::Response,
+    method: &Method,
+    timeout: Duration,
+) -> Result<Bytes, DeliveryError> {
+    let status = response.status().as_u16();
+    let too_large = || {
+        DeliveryError::retryable(format!(
+            "{method} got an answer over {} MiB (HTTP {status}); it was not read further",
+            MAX_ANSWER_BYTES >> 20
+        ))
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = BytesMut::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) if body.len() + chunk.len() > MAX_ANSWER_BYTES => {
+                return Err(too_large());
+            }
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => return Ok(body.freeze()),
+            Err(e) => return Err(classify(&e, timeout, method)),
+        }
+    }
+}
+
+/// The statuses that send a client elsewhere (`Location`). 300 and 304 are answers in
+/// their own right (Salesforce's 300 lists the records an external id matched).
+fn is_redirect(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
+}
+
+/// A redirect is never followed (the client's policy): a permanent failure that says where
+/// the CRM pointed, without the query, fragment or user info a URL can carry secrets in.
+fn refused_redirect(method: &Method, response: &reqwest::Response) -> DeliveryError {
+    let target = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|location| response.url().join(location.trim()).ok())
+        .map_or_else(
+            || "no readable Location".to_owned(),
+            |mut to| {
+                to.set_query(None);
+                to.set_fragment(None);
+                let _ = to.set_username("");
+                let _ = to.set_password(None);
+                let text = to.as_str();
+                match text.char_indices().nth(200) {
+                    Some((cut, _)) => format!("{}…", &text[..cut]),
+                    None => text.to_owned(),
+                }
+            },
+        );
+    DeliveryError::permanent(format!(
+        "HTTP {}: {method} was redirected to {target}; redirects are refused (point the connector at the API's own URL)",
+        response.status().as_u16()
+    ))
 }
 
 fn classify(e: &reqwest::Error, timeout: Duration, method: &Method) -> DeliveryError {
@@ -546,6 +623,157 @@ mod tests {
         assert_eq!(
             reply.retry_after().map(|t| t.timestamp()),
             Some(2_139_722_880)
+        );
+    }
+
+    fn with_retry_after(value: &str) -> Reply {
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after", value.parse().expect("header"));
+        Reply {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            headers,
+            body: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn any_retry_after_is_read_without_panicking() {
+        let huge = with_retry_after("99999999999999999").retry_after();
+        assert!(huge.is_some_and(|t| t > Utc::now() + chrono::TimeDelta::days(365 * 1000)));
+        assert_eq!(
+            with_retry_after("99999999999999999999999999").retry_after(),
+            Some(DateTime::<Utc>::MAX_UTC),
+            "more seconds than any clock holds"
+        );
+        let past = with_retry_after("Mon, 01 Jan 2001 00:00:00 GMT").retry_after();
+        assert_eq!(past.map(|t| t.timestamp()), Some(978_307_200));
+        for garbage in ["soon", "-5", "1.5", "", "Wed, 99 Oct 2037 07:28:00 GMT"] {
+            assert_eq!(with_retry_after(garbage).retry_after(), None, "{garbage:?}");
+        }
+        // a 429 whose Retry-After is garbage waits the default minute
+        let e = with_retry_after("soon")
+            .check(|_| String::new())
+            .expect_err("429");
+        match e {
+            DeliveryError::RateLimited { until, .. } => {
+                let wait = until - Utc::now();
+                assert!(
+                    wait > chrono::TimeDelta::seconds(58) && wait <= chrono::TimeDelta::seconds(60)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Serves one connection: writes `head`, then `body` `repeat` times, then closes.
+    async fn serve_once(head: &'static str, body: &'static [u8], repeat: usize) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!(
+            "http://{}/api/contacts?token=s3cr3t",
+            listener.local_addr().expect("addr")
+        );
+        tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.expect("accept");
+            let mut request = [0u8; 4096];
+            let _ = conn.read(&mut request).await;
+            let _ = conn.write_all(head.as_bytes()).await;
+            for _ in 0..repeat {
+                if conn.write_all(body).await.is_err() {
+                    return;
+                }
+            }
+        });
+        url
+    }
+
+    async fn send(url: &str) -> Result<Reply, DeliveryError> {
+        let transport = Transport::new(None, Duration::from_secs(5), false, Redactor::default());
+        let recorder = Recorder::default();
+        let out = transport.outbound(&recorder);
+        out.send(
+            out.request(Method::GET, url),
+            DryRunReply::json(Value::Null),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn answers_are_read_up_to_the_cap() {
+        const CHUNK: &[u8] = &[b' '; 64 * 1024];
+        let endless = serve_once(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n",
+            CHUNK,
+            usize::MAX,
+        )
+        .await;
+        let e = send(&endless).await.expect_err("cut off");
+        assert_eq!(e.class(), "retryable");
+        assert_eq!(
+            e.message(),
+            "GET got an answer over 4 MiB (HTTP 200); it was not read further"
+        );
+        let declared = serve_once(
+            "HTTP/1.1 200 OK\r\ncontent-length: 999999999999\r\n\r\n",
+            b"{}",
+            1,
+        )
+        .await;
+        assert!(
+            send(&declared)
+                .await
+                .expect_err("declared too large")
+                .message()
+                .contains("over 4 MiB")
+        );
+        // just under the cap is read whole
+        let fits = serve_once("HTTP/1.1 200 OK\r\n\r\n", CHUNK, 63).await;
+        assert_eq!(
+            send(&fits).await.expect("fits").body.len(),
+            63 * CHUNK.len()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_refused_naming_where_without_its_query() {
+        let away = serve_once(
+            "HTTP/1.1 302 Found\r\nlocation: https://user:pw@evil.example/steal?token=abc#frag\r\ncontent-length: 0\r\n\r\n",
+            b"",
+            0,
+        )
+        .await;
+        let e = send(&away).await.expect_err("refused");
+        assert_eq!(e.class(), "permanent");
+        assert_eq!(
+            e.message(),
+            "HTTP 302: GET was redirected to https://evil.example/steal; redirects are refused (point the connector at the API's own URL)"
+        );
+        let relative = serve_once(
+            "HTTP/1.1 308 Permanent Redirect\r\nlocation: /v2/contacts?x=1\r\ncontent-length: 0\r\n\r\n",
+            b"",
+            0,
+        )
+        .await;
+        let e = send(&relative).await.expect_err("refused");
+        let host = relative.split("/api").next().unwrap_or_default().to_owned();
+        assert!(
+            e.message()
+                .contains(&format!("redirected to {host}/v2/contacts;")),
+            "{e}"
+        );
+        assert!(
+            !e.message().contains("s3cr3t") && !e.message().contains("x=1"),
+            "{e}"
+        );
+        let nowhere = serve_once("HTTP/1.1 301 Moved\r\ncontent-length: 0\r\n\r\n", b"", 0).await;
+        assert!(
+            send(&nowhere)
+                .await
+                .expect_err("refused")
+                .message()
+                .contains("redirected to no readable Location")
         );
     }
 

@@ -277,6 +277,67 @@ pub async fn retries_wait_and_rate_limits_do_not_count(store: Arc<dyn Store>) {
     assert!(detail.attempts_log[0].retry_at.is_some());
 }
 
+pub async fn rate_limited_answers_have_their_own_count(store: Arc<dyn Store>) {
+    add(&*store, "acme", Some("b1"), "x", &["crm"]).await;
+    let mut now = Utc::now();
+    for n in 0..3 {
+        let mut req = claim_req("w", 1);
+        req.now = now;
+        let j = store.claim(req).await.expect("claim").remove(0);
+        assert_eq!((j.attempts, j.rate_limited), (1, n), "after {n} 429s");
+        now += Delta::seconds(10);
+        assert!(
+            store
+                .finish(finish(&j, "w", Outcome::RateLimited(now)))
+                .await
+                .expect("finish")
+        );
+    }
+    let mut req = claim_req("w", 1);
+    req.now = now;
+    let j = store.claim(req).await.expect("claim").remove(0);
+    assert_eq!((j.attempts, j.rate_limited), (1, 3));
+    let mut dead = finish(&j, "w", Outcome::Dead);
+    dead.error = Some("HTTP 429: still rate-limited".into());
+    assert!(store.finish(dead).await.expect("dead"));
+    assert_eq!(
+        store.replay(Replay::Ids(vec![j.id])).await.expect("replay"),
+        vec![j.id]
+    );
+    let j = store
+        .claim(claim_req("w", 1))
+        .await
+        .expect("claim")
+        .remove(0);
+    assert_eq!(
+        (j.attempts, j.rate_limited),
+        (1, 0),
+        "a replay starts both counts again"
+    );
+}
+
+pub async fn writes_that_commit_leave_no_write_failure(store: Arc<dyn Store>) {
+    assert_eq!(store.write_failure(), None, "a fresh store takes writes");
+    add(&*store, "acme", Some("b1"), "x", &["crm"]).await;
+    let j = store
+        .claim(claim_req("w", 1))
+        .await
+        .expect("claim")
+        .remove(0);
+    assert!(
+        store
+            .finish(finish(&j, "w", Outcome::Done))
+            .await
+            .expect("finish")
+    );
+    assert_eq!(store.write_failure(), None);
+    store.close().await;
+    assert!(
+        store.write_failure().is_some(),
+        "a closed store takes no writes, and says so"
+    );
+}
+
 pub async fn dead_letters_are_listed_and_replayed(store: Arc<dyn Store>) {
     store
         .ingest(event(
@@ -526,6 +587,8 @@ macro_rules! all_conformance_tests {
             a_dead_letter_does_not_block_its_booking,
             lanes_share_claims_fairly,
             retries_wait_and_rate_limits_do_not_count,
+            rate_limited_answers_have_their_own_count,
+            writes_that_commit_leave_no_write_failure,
             dead_letters_are_listed_and_replayed,
             lapsed_leases_are_claimed_again,
             the_record_map_remembers_and_forgets,
