@@ -91,7 +91,12 @@ impl Reply {
         for (name, value) in self.headers {
             builder = builder.header(name, value);
         }
-        builder.body(body).unwrap_or_default()
+        builder.body(body).unwrap_or_else(|e| {
+            let mut broken =
+                Response::new(Body::from(format!("mock: cannot build the answer: {e}")));
+            *broken.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            broken
+        })
     }
 }
 
