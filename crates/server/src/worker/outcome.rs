@@ -30,14 +30,14 @@ pub(super) struct Verdict {
     pub error: Option<String>,
 }
 
-/// Why a claimed job must not run at all: its attempts already exceed `max_attempts`, which
-/// only happens when the process stopped during each of them (a crash, a kill, an abort),
-/// since every attempt that ends records its outcome.
+/// Why a claimed job must not run at all: its attempts already exceed `max_attempts`. As
+/// every attempt that ends records its outcome, that happens when the process stopped
+/// during each of the last ones (a crash, a kill), or when `max_attempts` was lowered.
 pub(super) fn poisoned(retry: &RetryConfig, job: &ClaimedJob) -> Option<DeliveryError> {
     (job.attempts > retry.max_attempts).then(|| {
         DeliveryError::permanent(format!(
-            "not run again: claimed {} times (max_attempts is {}) and no attempt finished; \
-             the process stopped during each (a crash or a kill while delivering it)",
+            "not run again: this would be attempt {}, past max_attempts ({}); attempts that \
+             never finished count too (the process stopped during each: a crash or a kill)",
             job.attempts, retry.max_attempts
         ))
     })
@@ -234,7 +234,8 @@ mod tests {
         let e = poisoned(&r, &job(4, 0)).expect("poisoned");
         assert_eq!(e.class(), "permanent");
         assert!(
-            e.message().contains("claimed 4 times (max_attempts is 3)"),
+            e.message()
+                .contains("this would be attempt 4, past max_attempts (3)"),
             "{e}"
         );
     }

@@ -87,6 +87,11 @@ impl Running {
 /// The most requests one attempt makes here (a token, a usage lookup, the call).
 const CALLS_PER_ATTEMPT: usize = 3;
 
+/// The OAuth app `(client_id, client_secret, refresh_token)` of the token cases.
+fn app() -> (String, String, String) {
+    ("c".into(), "s".into(), "r".into())
+}
+
 /// Starts the mock; returns it with the connector instance's YAML and the step's.
 async fn mock(crm: Crm) -> (Running, String, &'static str) {
     match crm {
@@ -102,10 +107,8 @@ async fn mock(crm: Crm) -> (Running, String, &'static str) {
         }
         Crm::HubSpot(mut options, expires_in, fault) => {
             let oauth = expires_in.is_some();
-            if oauth {
-                options.oauth = Some(("c".into(), "s".into(), "r".into()));
-                options.token_expires_in = expires_in;
-            }
+            options.oauth = oauth.then(app);
+            options.token_expires_in = expires_in;
             let m = MockHubSpot::start(options).await;
             if let Some(fault) = fault {
                 m.fail_next(ALWAYS, fault);
@@ -124,10 +127,8 @@ async fn mock(crm: Crm) -> (Running, String, &'static str) {
         }
         Crm::Pipedrive(mut options, expires_in, fault) => {
             let oauth = expires_in.is_some();
-            if oauth {
-                options.oauth = Some(("c".into(), "s".into(), "r".into()));
-                options.token_expires_in = expires_in;
-            }
+            options.oauth = oauth.then(app);
+            options.token_expires_in = expires_in;
             let m = MockPipedrive::start(options).await;
             if let Some(fault) = fault {
                 m.fail_next(ALWAYS, fault);
@@ -292,61 +293,35 @@ fn dead(has: &'static [&'static str]) -> End {
 }
 
 /// Every case: what the CRM does, and how the job must end.
-fn corpus() -> Vec<(&'static str, Crm, End)> {
+fn corpus() -> Vec<(String, Crm, End)> {
     let hs = HubSpotOptions::default;
     let pd = PipedriveOptions::default;
-    vec![
-        // Retry-After, on a 429 (rate-limited budget) and on a 503 (attempts)
-        (
-            "429, Retry-After huge",
-            Crm::Http(status(429, HUGE)),
-            dead(&["HTTP 429", SPENT_RATE_LIMITED]),
-        ),
-        (
-            "429, Retry-After in 2037",
-            Crm::Http(status(429, IN_2037)),
-            dead(&[SPENT_RATE_LIMITED]),
-        ),
-        (
-            "429, Retry-After past",
-            Crm::Http(status(429, IN_2001)),
-            dead(&[SPENT_RATE_LIMITED]),
-        ),
-        (
-            "429, Retry-After garbage",
-            Crm::Http(status(429, "soon")),
-            dead(&[SPENT_RATE_LIMITED]),
-        ),
-        (
-            "429, Retry-After negative",
-            Crm::Http(status(429, "-1")),
-            dead(&[SPENT_RATE_LIMITED]),
-        ),
-        (
-            "429, Retry-After beyond u64",
-            Crm::Http(status(429, "999999999999999999999999")),
-            dead(&[SPENT_RATE_LIMITED]),
-        ),
-        (
-            "503, Retry-After huge",
-            Crm::Http(status(503, HUGE)),
-            dead(&["HTTP 503", SPENT_ATTEMPTS]),
-        ),
-        (
-            "503, Retry-After in 2037",
-            Crm::Http(status(503, IN_2037)),
-            dead(&[SPENT_ATTEMPTS]),
-        ),
-        (
-            "503, Retry-After past",
-            Crm::Http(status(503, IN_2001)),
-            dead(&[SPENT_ATTEMPTS]),
-        ),
-        (
-            "503, Retry-After garbage",
-            Crm::Http(status(503, "NaN")),
-            dead(&[SPENT_ATTEMPTS]),
-        ),
+    let retry_afters = [
+        ("huge", HUGE),
+        ("beyond u64", "999999999999999999999999"),
+        ("in 2037", IN_2037),
+        ("past", IN_2001),
+        ("garbage", "soon"),
+        ("negative", "-1"),
+    ];
+    // Retry-After on a 429 (the rate-limited budget) and on a 503 (the attempts)
+    let mut cases: Vec<(String, Crm, End)> = retry_afters
+        .iter()
+        .flat_map(|(what, value)| {
+            [
+                (429, dead(&["HTTP 429", SPENT_RATE_LIMITED])),
+                (503, dead(&["HTTP 503", SPENT_ATTEMPTS])),
+            ]
+            .map(|(code, end)| {
+                (
+                    format!("{code}, Retry-After {what}"),
+                    Crm::Http(status(code, value)),
+                    end,
+                )
+            })
+        })
+        .collect();
+    let more: Vec<(&str, Crm, End)> = vec![
         // broken answers
         (
             "an endless body",
@@ -451,7 +426,12 @@ fn corpus() -> Vec<(&'static str, Crm, End)> {
             Crm::Pipedrive(pd(), Some(json!(1e300)), None),
             End::Done,
         ),
-    ]
+    ];
+    cases.extend(
+        more.into_iter()
+            .map(|(name, crm, end)| (name.to_owned(), crm, end)),
+    );
+    cases
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -459,7 +439,7 @@ async fn every_hostile_crm_ends_in_a_bounded_retry_or_a_clear_dead_letter() {
     let cases = corpus();
     let n = cases.len();
     let runs = cases.into_iter().map(|(name, crm, end)| async move {
-        run(name, crm, &end)
+        run(&name, crm, &end)
             .await
             .map_err(|e| format!("{name}: {e}"))
     });

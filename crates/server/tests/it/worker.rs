@@ -262,7 +262,7 @@ async fn a_job_whose_every_attempt_died_is_dead_lettered_without_running() {
     assert_eq!(attempts, 4);
     let error = error.unwrap_or_default();
     assert!(
-        error.contains("not run again: claimed 4 times (max_attempts is 3)"),
+        error.contains("not run again: this would be attempt 4, past max_attempts (3)"),
         "{error}"
     );
     assert!(script("wk8", |s| s.calls.is_empty()), "it did not run");

@@ -306,17 +306,22 @@ mod tests {
         }
     }
 
-    /// A full disk (here: a page budget) marks the writer failing; a later write that
-    /// commits marks it healthy again.
-    #[tokio::test]
-    async fn a_failing_batch_marks_the_writer_unhealthy_until_one_commits() {
+    /// A writer on a database that holds 16 pages at most: a full disk, in effect.
+    fn small_disk() -> (tempfile::TempDir, Writer) {
         let dir = tempfile::tempdir().expect("tempdir");
         let conn = Connection::open(dir.path().join("w.db")).expect("open");
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; CREATE TABLE t (b BLOB); PRAGMA max_page_count = 16;",
         )
         .expect("setup");
-        let writer = Writer::start(conn).expect("start");
+        (dir, Writer::start(conn).expect("start"))
+    }
+
+    /// A full disk (here: a page budget) marks the writer failing; a later write that
+    /// commits marks it healthy again.
+    #[tokio::test]
+    async fn a_failing_batch_marks_the_writer_unhealthy_until_one_commits() {
+        let (_dir, writer) = small_disk();
         assert_eq!(writer.failure(), None);
         writer
             .write(Durability::Sync, store_row(100))
@@ -364,13 +369,7 @@ mod tests {
     /// failed are not committed on their own, and none is answered "done".
     #[tokio::test]
     async fn a_batch_rolled_back_by_sqlite_commits_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let conn = Connection::open(dir.path().join("w.db")).expect("open");
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; CREATE TABLE t (b BLOB); PRAGMA max_page_count = 16;",
-        )
-        .expect("setup");
-        let writer = Writer::start(conn).expect("start");
+        let (_dir, writer) = small_disk();
         // hold the writer thread so the next two writes share one batch
         let busy = writer.write(Durability::Sync, |_| {
             std::thread::sleep(std::time::Duration::from_millis(200));

@@ -68,6 +68,15 @@ async fn add(
     }
 }
 
+/// Claims the one due job.
+async fn one(store: &dyn Store, worker: &str) -> ClaimedJob {
+    store
+        .claim(claim_req(worker, 1))
+        .await
+        .expect("claim")
+        .remove(0)
+}
+
 async fn ids(store: &dyn Store, worker: &str, limit: usize) -> Vec<JobId> {
     store
         .claim(claim_req(worker, limit))
@@ -280,35 +289,31 @@ pub async fn retries_wait_and_rate_limits_do_not_count(store: Arc<dyn Store>) {
 pub async fn rate_limited_answers_have_their_own_count(store: Arc<dyn Store>) {
     add(&*store, "acme", Some("b1"), "x", &["crm"]).await;
     let mut now = Utc::now();
-    for n in 0..3 {
+    let mut id = 0;
+    for n in 0..4 {
         let mut req = claim_req("w", 1);
         req.now = now;
         let j = store.claim(req).await.expect("claim").remove(0);
         assert_eq!((j.attempts, j.rate_limited), (1, n), "after {n} 429s");
         now += Delta::seconds(10);
+        let outcome = if n < 3 {
+            Outcome::RateLimited(now)
+        } else {
+            Outcome::Dead
+        };
         assert!(
             store
-                .finish(finish(&j, "w", Outcome::RateLimited(now)))
+                .finish(finish(&j, "w", outcome))
                 .await
                 .expect("finish")
         );
+        id = j.id;
     }
-    let mut req = claim_req("w", 1);
-    req.now = now;
-    let j = store.claim(req).await.expect("claim").remove(0);
-    assert_eq!((j.attempts, j.rate_limited), (1, 3));
-    let mut dead = finish(&j, "w", Outcome::Dead);
-    dead.error = Some("HTTP 429: still rate-limited".into());
-    assert!(store.finish(dead).await.expect("dead"));
     assert_eq!(
-        store.replay(Replay::Ids(vec![j.id])).await.expect("replay"),
-        vec![j.id]
+        store.replay(Replay::Ids(vec![id])).await.expect("replay"),
+        vec![id]
     );
-    let j = store
-        .claim(claim_req("w", 1))
-        .await
-        .expect("claim")
-        .remove(0);
+    let j = one(&*store, "w").await;
     assert_eq!(
         (j.attempts, j.rate_limited),
         (1, 0),
@@ -319,11 +324,7 @@ pub async fn rate_limited_answers_have_their_own_count(store: Arc<dyn Store>) {
 pub async fn writes_that_commit_leave_no_write_failure(store: Arc<dyn Store>) {
     assert_eq!(store.write_failure(), None, "a fresh store takes writes");
     add(&*store, "acme", Some("b1"), "x", &["crm"]).await;
-    let j = store
-        .claim(claim_req("w", 1))
-        .await
-        .expect("claim")
-        .remove(0);
+    let j = one(&*store, "w").await;
     assert!(
         store
             .finish(finish(&j, "w", Outcome::Done))
