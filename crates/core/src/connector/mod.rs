@@ -10,14 +10,14 @@
 //! - every failure is a classed [`DeliveryError`];
 //! - connectors see storage only through [`RecordMap`].
 
+pub mod answer;
 mod records;
 pub mod token;
 mod transport;
 
 pub use records::{MemoryRecordMap, RecordMap};
 pub use transport::{
-    DryRunRecord, DryRunReply, Limiter, MAX_ANSWER_BYTES, Outbound, RateLimit, Recorder, Reply,
-    Transport,
+    DryRunRecord, DryRunReply, Limiter, Outbound, RateLimit, Recorder, Reply, Transport,
 };
 
 use crate::config::ConfigIssue;
