@@ -314,7 +314,7 @@ async fn check<T>(api: &Api<'_>, result: Result<T, HubSpotError>) -> Result<T, D
         {
             let until = match api.daily_reset().await {
                 Some(at) if at > chrono::Utc::now() => at,
-                _ => chrono::Utc::now() + chrono::Duration::hours(1),
+                _ => slatis_core::time::in_seconds(3600),
             };
             Err(DeliveryError::rate_limited(
                 format!("{e} (paused until HubSpot's daily reset)"),

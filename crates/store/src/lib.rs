@@ -11,7 +11,10 @@
 //! - [`Store::claim`] never hands out a job while an earlier job with the same order key
 //!   (tenant, connector, booking) is unfinished, and shares the claims fairly between
 //!   lanes (tenant, connector);
-//! - a job whose lease lapses is claimable again.
+//! - a job whose lease lapses is claimable again;
+//! - a rate-limited outcome counts towards the job's `rate_limited`, not its attempts, and
+//!   a replay resets both;
+//! - [`Store::write_failure`] reports a failed write until a later write commits.
 
 mod model;
 pub mod sqlite;
@@ -166,6 +169,13 @@ pub trait Store: Send + Sync + 'static {
     /// # Errors
     /// On a database failure.
     async fn stats(&self) -> Result<QueueStats>;
+
+    /// Why writes are failing, if they are: the last write batch could not be committed, or
+    /// a write found the database unable to take it (disk full, I/O error, read-only or
+    /// locked), and no later write has committed since; or the store is closed. `None`
+    /// while writes go through. Answers at once, without I/O (readiness probes call it):
+    /// reads alone cannot tell that the disk is full.
+    fn write_failure(&self) -> Option<String>;
 
     /// Waits until pending writes are committed and closes the store.
     async fn close(&self);

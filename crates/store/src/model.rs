@@ -83,8 +83,10 @@ pub struct ClaimedJob {
     pub body: Vec<u8>,
     /// When the event arrived.
     pub received_at: DateTime<Utc>,
-    /// Attempts so far, this one included.
+    /// Attempts so far, this one included (rate-limited ones not counted).
     pub attempts: u32,
+    /// Rate-limited answers so far (the budget `delivery.retry.max_rate_limited` counts).
+    pub rate_limited: u32,
     /// Steps already done by earlier attempts.
     pub steps_done: usize,
     /// Their results (`step id → {id, created}`).
@@ -110,7 +112,8 @@ pub enum Outcome {
     Done,
     /// A retryable failure: run again at this time.
     Retry(DateTime<Utc>),
-    /// The CRM's rate limit: run again at this time; the attempt is not counted.
+    /// The CRM's rate limit: run again at this time; the attempt counts towards the job's
+    /// rate-limited answers instead of its attempts.
     RateLimited(DateTime<Utc>),
     /// Dead-lettered.
     Dead,

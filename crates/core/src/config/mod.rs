@@ -45,6 +45,12 @@ pub const EVENT_TYPES: [&str; 7] = [
     "ASSIGNMENT_CHANGED",
 ];
 
+/// An hour: the bound of leases, grace periods and the shortest retention.
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// A week: the bound of backoffs and rate-limit windows.
+const WEEK: Duration = Duration::from_secs(7 * 86_400);
+
 /// One problem found at load.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigIssue {
@@ -150,9 +156,17 @@ pub struct RetryConfig {
     /// The first backoff; each retry doubles it (full jitter).
     #[serde(default = "default_initial_backoff", with = "duration")]
     pub initial_backoff: Duration,
-    /// The backoff never grows past this.
+    /// The backoff never grows past this, and no wait a CRM names (`Retry-After`, a
+    /// rate-limit reset) puts a job or its connector instance further out than this.
     #[serde(default = "default_max_backoff", with = "duration")]
     pub max_backoff: Duration,
+    /// After this many rate-limited answers a job is dead-lettered (they do not use up
+    /// `max_attempts`, so a CRM that always answers 429 would keep a job forever).
+    #[serde(
+        default = "default_max_rate_limited",
+        deserialize_with = "lenient::int"
+    )]
+    pub max_rate_limited: u32,
 }
 
 impl Default for RetryConfig {
@@ -161,6 +175,7 @@ impl Default for RetryConfig {
             max_attempts: default_max_attempts(),
             initial_backoff: default_initial_backoff(),
             max_backoff: default_max_backoff(),
+            max_rate_limited: default_max_rate_limited(),
         }
     }
 }
@@ -216,6 +231,9 @@ fn default_initial_backoff() -> Duration {
 }
 fn default_max_backoff() -> Duration {
     Duration::from_secs(3600)
+}
+fn default_max_rate_limited() -> u32 {
+    100
 }
 fn default_concurrency() -> usize {
     32
@@ -458,6 +476,10 @@ impl Loader {
         {
             self.issue("storage.url", "must start with sqlite:// or postgres://");
         }
+        if let Some(s) = &storage {
+            // Under an hour, dedupe keys would lapse inside Slatis's own retry schedule.
+            self.within("storage.retention", s.retention, HOUR, duration::MAX);
+        }
         let admin: Option<Option<AdminConfig>> = match root.remove("admin") {
             None | Some(Value::Null) => Some(None),
             Some(v) => parse_value(&v, "admin")
@@ -497,17 +519,57 @@ impl Loader {
         if d.concurrency == 0 {
             self.issue("delivery.concurrency", "must be at least 1");
         }
-        if d.retry.max_attempts == 0 {
-            self.issue("delivery.retry.max_attempts", "must be at least 1");
+        let r = &d.retry;
+        if !(1..=10_000).contains(&r.max_attempts) {
+            self.issue("delivery.retry.max_attempts", "must be between 1 and 10000");
         }
-        if d.retry.max_backoff < d.retry.initial_backoff {
+        if !(1..=100_000).contains(&r.max_rate_limited) {
+            self.issue(
+                "delivery.retry.max_rate_limited",
+                "must be between 1 and 100000",
+            );
+        }
+        self.within(
+            "delivery.retry.initial_backoff",
+            r.initial_backoff,
+            Duration::from_millis(1),
+            WEEK,
+        );
+        self.within(
+            "delivery.retry.max_backoff",
+            r.max_backoff,
+            Duration::ZERO,
+            WEEK,
+        );
+        if r.max_backoff < r.initial_backoff {
             self.issue(
                 "delivery.retry.max_backoff",
                 "must not be shorter than initial_backoff",
             );
         }
-        if d.lease < Duration::from_secs(5) {
-            self.issue("delivery.lease", "must be at least 5s");
+        // A lease is renewed every third of itself; a long one keeps a dead process's jobs
+        // waiting that long.
+        self.within("delivery.lease", d.lease, Duration::from_secs(5), HOUR);
+        self.within(
+            "delivery.shutdown_grace",
+            d.shutdown_grace,
+            Duration::ZERO,
+            HOUR,
+        );
+    }
+
+    /// An issue at `path` unless `d` is within `min ..= max`.
+    fn within(&mut self, path: &str, d: Duration, min: Duration, max: Duration) {
+        if d < min || d > max {
+            self.issue(
+                path,
+                format!(
+                    "must be between {} and {} (is {})",
+                    duration::show(min),
+                    duration::show(max),
+                    duration::show(d)
+                ),
+            );
         }
     }
 
@@ -659,6 +721,15 @@ impl Loader {
                 "requests and per must both be above zero",
             );
         }
+        if let Some(l) = keys.rate_limit {
+            self.within(&join(place, "rate_limit.per"), l.per, Duration::ZERO, WEEK);
+        }
+        self.within(
+            &join(place, "timeout"),
+            keys.timeout,
+            Duration::from_millis(1),
+            Duration::from_secs(600),
+        );
         let config = Value::Object(map);
         let cx = BuildContext {
             tenant,

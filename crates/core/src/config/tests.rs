@@ -294,3 +294,88 @@ fn typed_values_and_dry_run_accept_variable_text() {
     assert!(!c.tenants["a"].connectors["c"].dry_run);
     assert_eq!(c.tenants["a"].connectors["c"].concurrency, 3);
 }
+
+/// Every duration is bounded at load (a huge one used to pass and then panic the
+/// housekeeping task), with errors that name the key and its line.
+#[test]
+fn durations_are_bounded_at_load() {
+    let instance = |keys: &str| {
+        format!(
+            "tenants:\n  a:\n    signing_secrets: [x]\n    connectors:\n      c: {{ type: probe, url: u, {keys} }}\n"
+        )
+    };
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "huge retention",
+            "storage:\n  retention: 99999999d\n".into(),
+            "line 2: storage.retention: `99999999d` is longer than 365d",
+        ),
+        (
+            "short retention",
+            "storage: { retention: 10m }\n".into(),
+            "storage.retention: must be between 1h and 365d (is 10m)",
+        ),
+        (
+            "long lease",
+            "delivery: { lease: 2h }\n".into(),
+            "delivery.lease: must be between 5s and 1h (is 2h)",
+        ),
+        (
+            "long grace",
+            "delivery: { shutdown_grace: 3h }\n".into(),
+            "delivery.shutdown_grace: must be between 0ms and 1h",
+        ),
+        (
+            "long backoff",
+            "delivery: { retry: { max_backoff: 30d } }\n".into(),
+            "delivery.retry.max_backoff: must be between 0ms and 7d (is 30d)",
+        ),
+        (
+            "zero backoff",
+            "delivery: { retry: { initial_backoff: 0s } }\n".into(),
+            "delivery.retry.initial_backoff: must be between 1ms and 7d",
+        ),
+        (
+            "attempts",
+            "delivery: { retry: { max_attempts: 4294967295 } }\n".into(),
+            "delivery.retry.max_attempts: must be between 1 and 10000",
+        ),
+        (
+            "rate-limited budget",
+            "delivery: { retry: { max_rate_limited: 0 } }\n".into(),
+            "delivery.retry.max_rate_limited: must be between 1 and 100000",
+        ),
+        (
+            "zero timeout",
+            instance("timeout: 0s"),
+            "tenants.a.connectors.c.timeout: must be between 1ms and 10m (is 0ms)",
+        ),
+        (
+            "long timeout",
+            instance("timeout: 1d"),
+            "tenants.a.connectors.c.timeout: must be between 1ms and 10m (is 1d)",
+        ),
+        (
+            "long window",
+            instance("rate_limit: { requests: 5, per: 30d }"),
+            "tenants.a.connectors.c.rate_limit.per: must be between 0ms and 7d (is 30d)",
+        ),
+        (
+            "huge window",
+            instance("rate_limit: { requests: 5, per: 1000000d }"),
+            "tenants.a.connectors.c.rate_limit.per: `1000000d` is longer than 365d",
+        ),
+    ];
+    for (what, src, want) in &cases {
+        let errs = errors(src);
+        assert!(
+            errs.iter().any(|e| e.contains(want)),
+            "{what}: wanted {want:?} in {errs:#?}"
+        );
+    }
+    let c =
+        load("delivery: { retry: { max_rate_limited: 7 } }\n").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.delivery.retry.max_rate_limited, 7);
+    let c = load("").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.delivery.retry.max_rate_limited, 100, "the default");
+}

@@ -10,7 +10,9 @@
 //! - every failure is a classed [`DeliveryError`];
 //! - connectors see storage only through [`RecordMap`].
 
+pub mod answer;
 mod records;
+pub mod token;
 mod transport;
 
 pub use records::{MemoryRecordMap, RecordMap};

@@ -24,6 +24,8 @@ pub const SECRET: &str = "whsec_it";
 pub struct Script {
     pub calls: Vec<RenderedStep>,
     pub answers: VecDeque<Result<StepOutput, DeliveryError>>,
+    /// How many of the next calls panic (before the answers are used).
+    pub panics: usize,
 }
 
 /// Scripts by tenant, so tests running at once do not share one.
@@ -52,15 +54,20 @@ impl Connector for Scripted {
         step: &RenderedStep,
         cx: &StepContext<'_>,
     ) -> Result<StepOutput, DeliveryError> {
-        script(cx.tenant, |s| {
+        let answer = script(cx.tenant, |s| {
             s.calls.push(step.clone());
-            s.answers.pop_front().unwrap_or_else(|| {
+            if s.panics > 0 {
+                s.panics -= 1;
+                return None;
+            }
+            Some(s.answers.pop_front().unwrap_or_else(|| {
                 Ok(StepOutput {
                     id: Some(format!("rec{}", s.calls.len())),
                     created: true,
                 })
-            })
-        })
+            }))
+        });
+        answer.unwrap_or_else(|| panic!("the scripted connector panics, as told"))
     }
 }
 
@@ -77,7 +84,7 @@ pub fn yaml(db: &std::path::Path, tenant: &str, admin_token: &str) -> String {
 server: {{ listen: 127.0.0.1:0, max_body_bytes: 2048 }}
 storage: {{ url: "sqlite://{db}" }}
 admin: {{ listen: 127.0.0.1:0, token: "{admin_token}" }}
-delivery: {{ concurrency: 4, retry: {{ max_attempts: 3, initial_backoff: 10ms, max_backoff: 50ms }} }}
+delivery: {{ concurrency: 4, retry: {{ max_attempts: 3, initial_backoff: 10ms, max_backoff: 50ms, max_rate_limited: 3 }} }}
 tenants:
   {tenant}:
     signing_secrets: [{SECRET}]

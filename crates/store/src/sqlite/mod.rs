@@ -30,6 +30,7 @@ use writer::{Durability, Writer};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_lane_index.sql"),
+    include_str!("../../migrations/sqlite/0003_rate_limited.sql"),
 ];
 
 /// How many read connections a store keeps.
@@ -424,14 +425,14 @@ impl Store for SqliteStore {
             let mut ids: Vec<JobId> = match &which {
                 Replay::Ids(ids) => c
                     .prepare_cached(
-                        "UPDATE jobs SET status = 'pending', attempts = 0, run_at = ?1, updated_at = ?1 \
+                        "UPDATE jobs SET status = 'pending', attempts = 0, rate_limited = 0, run_at = ?1, updated_at = ?1 \
                          WHERE status = 'dead' AND id IN (SELECT value FROM json_each(?2)) RETURNING id",
                     )?
                     .query_map(params![now, ids_json(ids)], |r| r.get(0))?
                     .collect::<rusqlite::Result<_>>()?,
                 Replay::All { tenant } => c
                     .prepare_cached(
-                        "UPDATE jobs SET status = 'pending', attempts = 0, run_at = ?1, updated_at = ?1 \
+                        "UPDATE jobs SET status = 'pending', attempts = 0, rate_limited = 0, run_at = ?1, updated_at = ?1 \
                          WHERE status = 'dead' AND (?2 IS NULL OR tenant = ?2) RETURNING id",
                     )?
                     .query_map(params![now, tenant], |r| r.get(0))?
@@ -492,6 +493,10 @@ impl Store for SqliteStore {
             Ok(stats)
         })
         .await
+    }
+
+    fn write_failure(&self) -> Option<String> {
+        self.writer.failure()
     }
 
     async fn close(&self) {
@@ -576,15 +581,15 @@ fn claim(c: &Connection, req: ClaimRequest) -> Result<Vec<ClaimedJob>> {
         return Ok(Vec::new());
     }
     let ids = ids_json(&chosen);
-    let lease_until = now + i64::try_from(req.lease.as_millis()).unwrap_or(i64::MAX / 2);
+    let lease_until = now.saturating_add(i64::try_from(req.lease.as_millis()).unwrap_or(i64::MAX));
     c.prepare_cached(
         "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?1, lease_until = ?2, updated_at = ?3 \
          WHERE id IN (SELECT value FROM json_each(?4))",
     )?
     .execute(params![req.worker, lease_until, now, ids])?;
     let mut stmt = c.prepare_cached(
-        "SELECT j.id, j.event_id, j.tenant, j.connector, e.event_type, e.body, e.received_at, j.attempts, j.steps_done, \
-         j.step_results FROM jobs j JOIN events e ON e.id = j.event_id WHERE j.id IN (SELECT value FROM json_each(?1)) \
+        "SELECT j.id, j.event_id, j.tenant, j.connector, e.event_type, e.body, e.received_at, j.attempts, j.rate_limited, \
+         j.steps_done, j.step_results FROM jobs j JOIN events e ON e.id = j.event_id WHERE j.id IN (SELECT value FROM json_each(?1)) \
          ORDER BY j.id",
     )?;
     let rows = stmt.query_map([ids], |r| {
@@ -598,6 +603,7 @@ fn claim(c: &Connection, req: ClaimRequest) -> Result<Vec<ClaimedJob>> {
                 body: r.get("body")?,
                 received_at: time(r.get("received_at")?),
                 attempts: u32::try_from(r.get::<_, i64>("attempts")?).unwrap_or(u32::MAX),
+                rate_limited: u32::try_from(r.get::<_, i64>("rate_limited")?).unwrap_or(u32::MAX),
                 steps_done: usize::try_from(r.get::<_, i64>("steps_done")?).unwrap_or_default(),
                 step_results: Value::Null,
             },
@@ -647,7 +653,8 @@ fn other_lanes(c: &Connection, req: &ClaimRequest) -> Result<Vec<Vec<JobId>>> {
 }
 
 fn finish(c: &Connection, f: &Finish) -> Result<bool> {
-    let (status, run_at, outcome, uncount) = match &f.outcome {
+    // A rate-limited attempt moves from `attempts` to the job's `rate_limited` count.
+    let (status, run_at, outcome, limited) = match &f.outcome {
         Outcome::Done => ("done", f.finished_at, "done", 0),
         Outcome::Retry(at) => ("pending", *at, "retry", 0),
         Outcome::RateLimited(at) => ("pending", *at, "rate_limited", 1),
@@ -655,7 +662,8 @@ fn finish(c: &Connection, f: &Finish) -> Result<bool> {
     };
     let attempt: Option<i64> = c
         .prepare_cached(
-            "UPDATE jobs SET status = ?1, run_at = ?2, attempts = attempts - ?3, lease_owner = NULL, lease_until = NULL, \
+            "UPDATE jobs SET status = ?1, run_at = ?2, attempts = attempts - ?3, rate_limited = rate_limited + ?3, \
+             lease_owner = NULL, lease_until = NULL, \
              steps_done = ?4, step_results = ?5, dry_run = COALESCE(?6, dry_run), last_error = ?7, updated_at = ?8 \
              WHERE id = ?9 AND status = 'running' AND lease_owner = ?10 RETURNING attempts + ?3",
         )?
@@ -663,7 +671,7 @@ fn finish(c: &Connection, f: &Finish) -> Result<bool> {
             params![
                 status,
                 ms(run_at),
-                uncount,
+                limited,
                 i64::try_from(f.steps_done).unwrap_or(i64::MAX),
                 f.step_results.to_string(),
                 f.dry_run.as_ref().map(Value::to_string),

@@ -68,6 +68,15 @@ async fn add(
     }
 }
 
+/// Claims the one due job.
+async fn one(store: &dyn Store, worker: &str) -> ClaimedJob {
+    store
+        .claim(claim_req(worker, 1))
+        .await
+        .expect("claim")
+        .remove(0)
+}
+
 async fn ids(store: &dyn Store, worker: &str, limit: usize) -> Vec<JobId> {
     store
         .claim(claim_req(worker, limit))
@@ -275,6 +284,59 @@ pub async fn retries_wait_and_rate_limits_do_not_count(store: Arc<dyn Store>) {
     assert_eq!(detail.attempts_log.len(), 1);
     assert_eq!(detail.attempts_log[0].outcome, "rate_limited");
     assert!(detail.attempts_log[0].retry_at.is_some());
+}
+
+pub async fn rate_limited_answers_have_their_own_count(store: Arc<dyn Store>) {
+    add(&*store, "acme", Some("b1"), "x", &["crm"]).await;
+    let mut now = Utc::now();
+    let mut id = 0;
+    for n in 0..4 {
+        let mut req = claim_req("w", 1);
+        req.now = now;
+        let j = store.claim(req).await.expect("claim").remove(0);
+        assert_eq!((j.attempts, j.rate_limited), (1, n), "after {n} 429s");
+        now += Delta::seconds(10);
+        let outcome = if n < 3 {
+            Outcome::RateLimited(now)
+        } else {
+            Outcome::Dead
+        };
+        assert!(
+            store
+                .finish(finish(&j, "w", outcome))
+                .await
+                .expect("finish")
+        );
+        id = j.id;
+    }
+    assert_eq!(
+        store.replay(Replay::Ids(vec![id])).await.expect("replay"),
+        vec![id]
+    );
+    let j = one(&*store, "w").await;
+    assert_eq!(
+        (j.attempts, j.rate_limited),
+        (1, 0),
+        "a replay starts both counts again"
+    );
+}
+
+pub async fn writes_that_commit_leave_no_write_failure(store: Arc<dyn Store>) {
+    assert_eq!(store.write_failure(), None, "a fresh store takes writes");
+    add(&*store, "acme", Some("b1"), "x", &["crm"]).await;
+    let j = one(&*store, "w").await;
+    assert!(
+        store
+            .finish(finish(&j, "w", Outcome::Done))
+            .await
+            .expect("finish")
+    );
+    assert_eq!(store.write_failure(), None);
+    store.close().await;
+    assert!(
+        store.write_failure().is_some(),
+        "a closed store takes no writes, and says so"
+    );
 }
 
 pub async fn dead_letters_are_listed_and_replayed(store: Arc<dyn Store>) {
@@ -526,6 +588,8 @@ macro_rules! all_conformance_tests {
             a_dead_letter_does_not_block_its_booking,
             lanes_share_claims_fairly,
             retries_wait_and_rate_limits_do_not_count,
+            rate_limited_answers_have_their_own_count,
+            writes_that_commit_leave_no_write_failure,
             dead_letters_are_listed_and_replayed,
             lapsed_leases_are_claimed_again,
             the_record_map_remembers_and_forgets,
