@@ -3,7 +3,8 @@ use crate::connector::{ConnectorFactory, StepContext, StepOutput};
 use crate::delivery::DeliveryError;
 use crate::step::RenderedStep;
 
-/// A connector for these tests only: takes `url` in its config and `note` in its steps.
+/// A connector for these tests only: takes `url` in its config, `note` and `at` (a URL
+/// path) in its steps.
 struct Probe;
 
 #[async_trait::async_trait]
@@ -35,7 +36,7 @@ fn build(cx: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> 
     Ok(Box::new(Probe))
 }
 
-inventory::submit! { ConnectorFactory { kind: "probe", step_keys: &["note"], default_rate_limit: None, build } }
+inventory::submit! { ConnectorFactory { kind: "probe", step_keys: &["note", "at"], path_keys: &["at"], default_rate_limit: None, build } }
 
 const GOOD: &str = r#"
 server:
@@ -247,6 +248,28 @@ fn each_kind_of_step_error_names_its_path() {
             "bad when",
             "{ connector: c, action: create, when: \"{{#each}}\" }",
             format!("{p}.when: invalid template"),
+        ),
+        (
+            "unescaped path value",
+            "{ connector: c, action: create, at: \"a/{{{data.id}}}\" }",
+            format!(
+                "{p}.at: invalid template: `{{{{{{…}}}}}}` would paste a value into the path unescaped"
+            ),
+        ),
+        (
+            "unescaped path value in a block",
+            "{ connector: c, action: create, at: \"a/{{#if data.x}}{{{data.id}}}{{/if}}\" }",
+            format!("{p}.at: invalid template: `{{{{{{…}}}}}}`"),
+        ),
+        (
+            "dot segment in a constant path",
+            "{ connector: c, action: create, at: \"a/../admin\" }",
+            format!("{p}.at: the path holds the segment \"..\""),
+        ),
+        (
+            "path that is not text",
+            "{ connector: c, action: create, at: [a] }",
+            format!("{p}.at: must be text"),
         ),
     ];
     for (what, step, want) in cases {

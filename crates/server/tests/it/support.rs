@@ -69,7 +69,7 @@ fn build(_: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> {
 }
 
 const BUILD: BuildFn = build;
-inventory::submit! { ConnectorFactory { kind: "script", step_keys: &[], default_rate_limit: None, build: BUILD } }
+inventory::submit! { ConnectorFactory { kind: "script", step_keys: &[], path_keys: &[], default_rate_limit: None, build: BUILD } }
 
 pub fn yaml(db: &std::path::Path, tenant: &str, admin_token: &str) -> String {
     format!(
