@@ -179,6 +179,21 @@ fn each_kind_of_error_names_its_path() {
             "tenants: { a: { signing_secrets: [x], connectors: { c: { type: probe, url: u, dry_run: maybe } } } }\n",
             "tenants.a.connectors.c.dry_run",
         ),
+        (
+            "short admin token",
+            "admin: { listen: 127.0.0.1:0, token: tooshort }\n",
+            "admin.token: must be at least 32 characters; generate one with `openssl rand -hex 32`",
+        ),
+        (
+            "session ttl out of bounds",
+            "admin: { listen: 127.0.0.1:0, session_ttl: 90d }\n",
+            "admin.session_ttl: must be between 1s and 30d",
+        ),
+        (
+            "record map shorter than retention",
+            "storage: { retention: 30d, record_map_retention: 7d }\n",
+            "storage.record_map_retention: must not be shorter than storage.retention",
+        ),
     ];
     for (what, src, want) in cases {
         let errs = errors(src);
@@ -316,4 +331,30 @@ fn typed_values_and_dry_run_accept_variable_text() {
     let c = load(src).unwrap_or_else(|e| panic!("{e}"));
     assert!(!c.tenants["a"].connectors["c"].dry_run);
     assert_eq!(c.tenants["a"].connectors["c"].concurrency, 3);
+}
+
+#[test]
+fn admin_and_storage_defaults_and_the_token_minimum() {
+    let c = load("admin: { listen: 127.0.0.1:0 }\n").unwrap_or_else(|e| panic!("{e}"));
+    let a = c.admin.expect("admin");
+    assert_eq!(a.session_ttl, Duration::from_secs(12 * 3600));
+    assert!(!a.secure_cookie);
+    assert_eq!(
+        c.storage.record_map_retention,
+        Duration::from_secs(400 * 86_400)
+    );
+    let long = "k".repeat(ADMIN_TOKEN_MIN);
+    let c = load(&format!(
+        "admin: {{ listen: 127.0.0.1:0, token: {long}, secure_cookie: true }}\n"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.admin.expect("admin").secure_cookie);
+    let short = "s3cret-but-short";
+    let errs = errors(&format!(
+        "admin: {{ listen: 127.0.0.1:0, token: \"{short}\" }}\n"
+    ));
+    assert!(
+        errs.iter().all(|e| !e.contains(&short)),
+        "never echoed: {errs:?}"
+    );
 }
