@@ -1,14 +1,16 @@
 //! The embedded default backend: one SQLite file in WAL mode (rusqlite, SQLite bundled).
 //!
 //! Invariants:
-//! - one process owns a file ([`Access::Owner`] holds `FILE.lock`); a second `serve`
-//!   refuses to start, the `dlq` commands ([`Access::Shared`]) may run beside it;
+//! - one process owns a file ([`Access::Owner`] holds `FILE.lock`, FILE resolved through
+//!   symlinks and `..`: see [`file`]); a second `serve` refuses to start, the `dlq`
+//!   commands ([`Access::Shared`]) may run beside it; the files are private (0600);
 //! - every write goes through the group-commit [`writer`] thread; reads run on a few
 //!   read connections on the blocking pool;
 //! - an acknowledged event (and a replay, and the record map) is committed with
 //!   `synchronous = FULL`: it survives a power cut, not only a crash; claims, outcomes and
 //!   leases are committed with `NORMAL`, since losing one only repeats a delivery.
 
+mod file;
 mod writer;
 
 use crate::{
@@ -21,6 +23,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use serde_json::Value;
 use std::fs::File;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -66,7 +69,7 @@ fn file_of(url: &str) -> &str {
     rest.split('?').next().unwrap_or(rest)
 }
 
-fn connect(path: &str, flags: OpenFlags) -> Result<Connection> {
+fn connect(path: &Path, flags: OpenFlags) -> Result<Connection> {
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.execute_batch(
@@ -115,8 +118,10 @@ impl SqliteStore {
     }
 
     fn open_blocking(path: &str, access: Access) -> Result<Self> {
+        let real = file::prepare(path)?;
+        let path = real.as_path();
         let lock = match access {
-            Access::Owner => Some(lock_file(path)?),
+            Access::Owner => Some(file::lock(path)?),
             Access::Shared => None,
         };
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -134,7 +139,7 @@ impl SqliteStore {
             })
             .collect::<Result<Vec<_>>>()?;
         let writer = Writer::start(conn).map_err(|source| StoreError::Io {
-            path: path.to_owned(),
+            path: path.display().to_string(),
             source,
         })?;
         let readers = Arc::new(Readers {
@@ -185,29 +190,6 @@ impl SqliteStore {
         })
         .await
         .map_err(|_| StoreError::Closed)?
-    }
-}
-
-fn lock_file(path: &str) -> Result<File> {
-    let lock_path = format!("{path}.lock");
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|source| StoreError::Io {
-            path: lock_path.clone(),
-            source,
-        })?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
-            path: path.to_owned(),
-        }),
-        Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Io {
-            path: lock_path,
-            source,
-        }),
     }
 }
 
