@@ -11,7 +11,9 @@
 //! - [`Store::claim`] never hands out a job while an earlier job with the same order key
 //!   (tenant, connector, booking) is unfinished, and shares the claims fairly between
 //!   lanes (tenant, connector);
-//! - a job whose lease lapses is claimable again.
+//! - a job whose lease lapses is claimable again;
+//! - [`Store::purge`] removes only finished events, and record map entries by the age of
+//!   their last write.
 
 mod model;
 pub mod sqlite;
@@ -154,12 +156,13 @@ pub trait Store: Send + Sync + 'static {
     /// On a database failure.
     async fn replay(&self, which: Replay) -> Result<Vec<JobId>>;
 
-    /// Deletes finished events (all their jobs done), their attempts, and dedupe keys
-    /// older than `before`.
+    /// Deletes finished events (all their jobs done) received before `before.events`,
+    /// their attempts, dedupe keys made before it, and record map entries last written
+    /// before `before.records`.
     ///
     /// # Errors
     /// On a database failure.
-    async fn purge(&self, before: DateTime<Utc>) -> Result<Purged>;
+    async fn purge(&self, before: PurgeBefore) -> Result<Purged>;
 
     /// Counts for metrics and the dashboard.
     ///

@@ -7,7 +7,8 @@
 //! - a connector instance that answered "rate limited" gets no job until its reset;
 //! - a running job's lease is renewed while it runs; on shutdown, jobs still running
 //!   after `delivery.shutdown_grace` are released, not lost;
-//! - finished events older than `storage.retention` are purged.
+//! - finished events older than `storage.retention`, and record map entries not written
+//!   for `storage.record_map_retention`, are purged.
 
 mod backoff;
 mod records;
@@ -22,7 +23,7 @@ use serde_json::Value;
 use slatis_core::DeliveryError;
 use slatis_core::config::{Config, Instance, Tenant};
 use slatis_core::job::{self, JobEvent, Progress, RunResult};
-use slatis_store::{ClaimRequest, ClaimedJob, Finish, JobId, Outcome};
+use slatis_store::{ClaimRequest, ClaimedJob, Finish, JobId, Outcome, PurgeBefore};
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
@@ -421,10 +422,10 @@ async fn housekeeping(
                 }
             }
             _ = purge.tick() => {
-                let retention = shared.config().storage.retention;
-                let before = Utc::now() - chrono::Duration::from_std(retention).unwrap_or_default();
+                let storage = shared.config().storage.clone();
+                let before = PurgeBefore::ago(Utc::now(), storage.retention, storage.record_map_retention);
                 match shared.store.purge(before).await {
-                    Ok(p) if p.events + p.dedupe_keys > 0 => tracing::info!(events = p.events, dedupe_keys = p.dedupe_keys, "purged finished events past retention"),
+                    Ok(p) if p.events + p.dedupe_keys + p.records > 0 => tracing::info!(events = p.events, dedupe_keys = p.dedupe_keys, records = p.records, "purged finished events and record map entries past retention"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "cannot purge"),
                 }

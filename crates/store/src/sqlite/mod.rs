@@ -15,8 +15,8 @@ mod writer;
 
 use crate::{
     Access, AttemptRecord, ClaimRequest, ClaimedJob, EventSummary, Finish, Ingested, JobDetail,
-    JobFilter, JobId, JobStatus, JobSummary, NewEvent, Outcome, Purged, QueueStats, RecordKey,
-    Replay, Result, Store, StoreError, lane,
+    JobFilter, JobId, JobStatus, JobSummary, NewEvent, Outcome, PurgeBefore, Purged, QueueStats,
+    RecordKey, Replay, Result, Store, StoreError, lane,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
@@ -33,6 +33,7 @@ use writer::{Durability, Writer};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_lane_index.sql"),
+    include_str!("../../migrations/sqlite/0004_record_map_age.sql"),
 ];
 
 /// How many read connections a store keeps.
@@ -425,8 +426,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn purge(&self, before: DateTime<Utc>) -> Result<Purged> {
-        let before = ms(before);
+    async fn purge(&self, before: PurgeBefore) -> Result<Purged> {
+        let (records_before, before) = (ms(before.records), ms(before.events));
         self.write_relaxed(move |c| {
             let events = c
                 .prepare_cached(
@@ -437,9 +438,13 @@ impl Store for SqliteStore {
             let dedupe_keys = c
                 .prepare_cached("DELETE FROM dedupe_keys WHERE created_at < ?1")?
                 .execute([before])?;
+            let records = c
+                .prepare_cached("DELETE FROM record_map INDEXED BY record_map_age WHERE updated_at < ?1")?
+                .execute([records_before])?;
             Ok(Purged {
                 events: count(events),
                 dedupe_keys: count(dedupe_keys),
+                records: count(records),
             })
         })
         .await
