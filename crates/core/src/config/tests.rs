@@ -354,7 +354,7 @@ fn admin_and_storage_defaults_and_the_token_minimum() {
         "admin: {{ listen: 127.0.0.1:0, token: \"{short}\" }}\n"
     ));
     assert!(
-        errs.iter().all(|e| !e.contains(&short)),
+        errs.iter().all(|e| !e.contains(short)),
         "never echoed: {errs:?}"
     );
 }

@@ -439,7 +439,9 @@ impl Store for SqliteStore {
                 .prepare_cached("DELETE FROM dedupe_keys WHERE created_at < ?1")?
                 .execute([before])?;
             let records = c
-                .prepare_cached("DELETE FROM record_map INDEXED BY record_map_age WHERE updated_at < ?1")?
+                .prepare_cached(
+                    "DELETE FROM record_map INDEXED BY record_map_age WHERE updated_at < ?1",
+                )?
                 .execute([records_before])?;
             Ok(Purged {
                 events: count(events),
