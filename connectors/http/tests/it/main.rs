@@ -12,46 +12,43 @@ use std::time::Duration;
 // Linked for its inventory registration.
 use slatis_connector_http as _;
 
+/// One tenant `t` with one http instance `api` (its keys beside the type) and `routes`
+/// (YAML lines indented under `routes:`).
+fn yaml(instance: &str, routes: &str) -> String {
+    format!(
+        "tenants:\n  t:\n    signing_secrets: [s]\n    connectors:\n      api: {{ type: http, timeout: 500ms, {instance} }}\n    routes:\n{routes}"
+    )
+}
+
 fn config(dest: &str, dry_run: bool) -> Config {
-    let yaml = format!(
-        r#"
-tenants:
-  t:
-    signing_secrets: [s]
-    connectors:
-      api:
-        type: http
-        dry_run: {dry_run}
-        base_url: "{dest}/v2/"
-        timeout: 500ms
-        headers: {{ Authorization: "Bearer ${{HTTP_IT_TOKEN}}", X-Static: "yes" }}
-        sign: {{ secret: "${{HTTP_IT_SIGN}}" }}
-    routes:
+    let instance = format!(
+        r#"dry_run: {dry_run}, base_url: "{dest}/v2/", headers: {{ Authorization: "Bearer ${{HTTP_IT_TOKEN}}", X-Static: "yes" }}, sign: {{ secret: "${{HTTP_IT_SIGN}}" }}"#
+    );
+    let routes = r#"
       BOOKING_CREATED:
         - id: person
           connector: api
           action: request
           method: post
           path: /people
-          headers: {{ X-Booking: "{{{{data.id}}}}" }}
+          headers: { X-Booking: "{{data.id}}" }
           json:
-            name: "{{{{data.attendee.name}}}}"
-            notes: "{{{{data.notes}}}}"
-            tags: ["{{{{data.custom_fields.topic}}}}", 1, true, null]
+            name: "{{data.attendee.name}}"
+            notes: "{{data.notes}}"
+            tags: ["{{data.custom_fields.topic}}", 1, true, null]
         - connector: api
           action: request
           method: PUT
-          path: "/people/{{{{steps.person.id}}}}/note"
-          body: "Booked {{{{data.title}}}} at {{{{date data.start_time '%H:%M' 'Europe/Madrid'}}}}"
+          path: "/people/{{steps.person.id}}/note"
+          body: "Booked {{data.title}} at {{date data.start_time '%H:%M' 'Europe/Madrid'}}"
           content_type: text/plain
-"#
-    );
+"#;
     let env = |name: &str| match name {
         "HTTP_IT_TOKEN" => Some("tok_http_it_secret".to_owned()),
         "HTTP_IT_SIGN" => Some("sign_http_it_secret".to_owned()),
         _ => None,
     };
-    load_str(&yaml, &env).unwrap_or_else(|e| panic!("{e}"))
+    load_str(&yaml(&instance, routes), &env).unwrap_or_else(|e| panic!("{e}"))
 }
 
 async fn run(config: &Config) -> RunResult {
@@ -248,28 +245,20 @@ async fn a_dry_run_records_and_sends_nothing() {
     );
 }
 
+/// A POST to `path` (written into a YAML double-quoted string) under `{dest}/v2`.
+fn path_yaml(base_url: &str, path: &str) -> String {
+    yaml(
+        &format!(
+            r#"base_url: "{base_url}/v2", headers: {{ Authorization: "Bearer tok_http_it_secret" }}"#
+        ),
+        &format!(
+            "      BOOKING_CREATED:\n        - {{ connector: api, action: request, method: POST, path: \"{path}\", json: {{ id: \"{{{{data.id}}}}\" }} }}\n"
+        ),
+    )
+}
+
 fn path_config(dest: &str, path: &str) -> Config {
-    let yaml = format!(
-        r#"
-tenants:
-  t:
-    signing_secrets: [s]
-    connectors:
-      api:
-        type: http
-        base_url: "{dest}/v2"
-        timeout: 500ms
-        headers: {{ Authorization: "Bearer tok_http_it_secret" }}
-    routes:
-      BOOKING_CREATED:
-        - connector: api
-          action: request
-          method: POST
-          path: "{path}"
-          json: {{ id: "{{{{data.id}}}}" }}
-"#
-    );
-    load_str(&yaml, &|_| None).unwrap_or_else(|e| panic!("{e}"))
+    load_str(&path_yaml(dest, path), &|_| None).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A hostile booking id never moves the request: it is one segment under base_url, or
@@ -351,10 +340,7 @@ async fn the_written_path_keeps_its_structure_but_not_past_base_url() {
         ("a/../../admin", "the path holds the segment"),
         ("a/{{{data.id}}}", "unescaped"),
     ] {
-        let yaml = format!(
-            "tenants:\n  t:\n    signing_secrets: [s]\n    connectors:\n      api: {{ type: http, base_url: \"http://127.0.0.1:1/v2\" }}\n    routes:\n      BOOKING_CREATED:\n        - {{ connector: api, action: request, method: GET, path: \"{path}\" }}\n"
-        );
-        let Err(err) = load_str(&yaml, &|_| None) else {
+        let Err(err) = load_str(&path_yaml("http://127.0.0.1:1", path), &|_| None) else {
             panic!("{path} must not load");
         };
         let err = err.to_string();

@@ -1,6 +1,8 @@
 //! A booking's whole life: created, rescheduled, cancelled, and what HubSpot holds after.
 
-use crate::harness::{PLAIN, ROUTES, config, deliver, deliver_until_done, failure, mock, quick};
+use crate::harness::{
+    PLAIN, ROUTES, calls, config, deliver, deliver_until_done, failure, mock, quick,
+};
 use slatis_core::connector::MemoryRecordMap;
 use slatis_testkit::fixtures::{
     self, BOOKING_CANCELLED, BOOKING_CREATED, BOOKING_CREATED_FULL, BOOKING_RESCHEDULED,
@@ -226,11 +228,7 @@ async fn a_dry_run_sends_nothing_and_records_every_call() {
     let r = deliver(&config, &records, BOOKING_CREATED).await;
     assert!(r[0].failure.is_none(), "{:?}", r[0].failure);
     assert!(hs.requests().is_empty(), "nothing reached HubSpot");
-    let calls: Vec<String> = r[0]
-        .trace
-        .iter()
-        .flat_map(|t| t.requests.iter().map(|q| format!("{} {}", q.method, q.url)))
-        .collect();
+    let calls = calls(&r[0]);
     let base = hs.url();
     assert_eq!(
         calls,
@@ -281,11 +279,7 @@ async fn rendered_path_values_stay_one_segment() {
     )
     .await;
     assert!(r[0].failure.is_none(), "{:?}", r[0].failure);
-    let calls: Vec<String> = r[0]
-        .trace
-        .iter()
-        .flat_map(|t| t.requests.iter().map(|q| format!("{} {}", q.method, q.url)))
-        .collect();
+    let calls = calls(&r[0]);
     let base = hs.url();
     assert_eq!(
         calls,

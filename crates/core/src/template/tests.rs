@@ -2,13 +2,25 @@ use super::*;
 use proptest::prelude::*;
 use serde_json::json;
 
-fn render(src: &str, data: Value) -> Result<String, TemplateError> {
+type Compile = fn(&mut Templates, &str, &str) -> Result<Text, String>;
+
+/// Compiles `src` at `place` with `compile` and renders it with `data`.
+fn render_as(
+    compile: Compile,
+    place: &str,
+    src: &str,
+    data: Value,
+) -> Result<String, TemplateError> {
     let mut t = Templates::default();
-    let text = t.compile("t", src).map_err(|m| TemplateError {
-        place: "t".into(),
+    let text = compile(&mut t, place, src).map_err(|m| TemplateError {
+        place: place.into(),
         message: m,
     })?;
     t.render(&text, &RenderContext::new(json!({ "data": data })))
+}
+
+fn render(src: &str, data: Value) -> Result<String, TemplateError> {
+    render_as(Templates::compile, "t", src, data)
 }
 
 fn ok(src: &str, data: Value) -> String {
@@ -149,12 +161,7 @@ proptest! {
 }
 
 fn render_path(src: &str, data: Value) -> Result<String, TemplateError> {
-    let mut t = Templates::default();
-    let text = t.compile_path("p", src).map_err(|m| TemplateError {
-        place: "p".into(),
-        message: m,
-    })?;
-    t.render(&text, &RenderContext::new(json!({ "data": data })))
+    render_as(Templates::compile_path, "p", src, data)
 }
 
 #[test]

@@ -474,6 +474,22 @@ fn events_before(t: chrono::DateTime<Utc>) -> PurgeBefore {
     }
 }
 
+/// Purges record map entries written before `t`, and no event.
+fn records_before(t: chrono::DateTime<Utc>) -> PurgeBefore {
+    PurgeBefore {
+        events: chrono::DateTime::<Utc>::MIN_UTC,
+        records: t,
+    }
+}
+
+/// A moment strictly between what was written before the call and what is written after.
+async fn a_moment_between() -> chrono::DateTime<Utc> {
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let t = Utc::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    t
+}
+
 fn record_key(value: &str) -> RecordKey {
     RecordKey {
         tenant: "acme".into(),
@@ -491,22 +507,14 @@ pub async fn purge_removes_record_map_entries_by_the_age_of_their_last_write(
         .record_put(&record_key("bkg_old"), Some("1"))
         .await
         .expect("put");
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let between = Utc::now();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    let between = a_moment_between().await;
     store
         .record_put(&record_key("bkg_new"), Some("2"))
         .await
         .expect("put");
     // events are kept: only the record map cutoff is recent
     add(&*store, "acme", Some("b1"), "kept", &[]).await;
-    let purged = store
-        .purge(PurgeBefore {
-            events: chrono::DateTime::<Utc>::MIN_UTC,
-            records: between,
-        })
-        .await
-        .expect("purge");
+    let purged = store.purge(records_before(between)).await.expect("purge");
     assert_eq!(
         purged,
         Purged {
@@ -528,18 +536,13 @@ pub async fn purge_removes_record_map_entries_by_the_age_of_their_last_write(
         Some("2")
     );
     // a write refreshes an entry's age: an upsert keeps using it
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let before_refresh = Utc::now();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    let before_refresh = a_moment_between().await;
     store
         .record_put(&record_key("bkg_new"), Some("2"))
         .await
         .expect("put again");
     let purged = store
-        .purge(PurgeBefore {
-            events: chrono::DateTime::<Utc>::MIN_UTC,
-            records: before_refresh,
-        })
+        .purge(records_before(before_refresh))
         .await
         .expect("purge");
     assert_eq!(purged.records, 0);
