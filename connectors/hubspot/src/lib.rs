@@ -152,6 +152,7 @@ inventory::submit! {
     ConnectorFactory {
         kind: "hubspot",
         step_keys: &[],
+        path_keys: &[],
         // Private apps on Free/Starter: 100 requests per rolling 10 seconds.
         default_rate_limit: Some(RateLimit::new(100, Duration::from_secs(10))),
         build,

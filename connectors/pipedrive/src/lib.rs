@@ -169,6 +169,7 @@ inventory::submit! {
     ConnectorFactory {
         kind: "pipedrive",
         step_keys: &[],
+        path_keys: &[],
         // API tokens on the Essential plan: 20 requests per rolling 2 seconds (OAuth and
         // higher plans allow more; raise it in the config).
         default_rate_limit: Some(RateLimit::new(20, Duration::from_secs(2))),

@@ -180,6 +180,8 @@ async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServerError> 
 }
 
 async fn serve(listener: tokio::net::TcpListener, app: axum::Router, cancel: CancellationToken) {
+    // With the peer's address, which the admin listener throttles sign-in guesses by.
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(cancel.cancelled_owned())
         .await;

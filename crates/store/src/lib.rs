@@ -15,6 +15,8 @@
 //! - a rate-limited outcome counts towards the job's `rate_limited`, not its attempts, and
 //!   a replay resets both;
 //! - [`Store::write_failure`] reports a failed write until a later write commits.
+//! - [`Store::purge`] removes only finished events, and record map entries by the age of
+//!   their last write.
 
 mod model;
 pub mod sqlite;
@@ -157,12 +159,13 @@ pub trait Store: Send + Sync + 'static {
     /// On a database failure.
     async fn replay(&self, which: Replay) -> Result<Vec<JobId>>;
 
-    /// Deletes finished events (all their jobs done), their attempts, and dedupe keys
-    /// older than `before`.
+    /// Deletes finished events (all their jobs done) received before `before.events`,
+    /// their attempts, dedupe keys made before it, and record map entries last written
+    /// before `before.records`.
     ///
     /// # Errors
     /// On a database failure.
-    async fn purge(&self, before: DateTime<Utc>) -> Result<Purged>;
+    async fn purge(&self, before: PurgeBefore) -> Result<Purged>;
 
     /// Counts for metrics and the dashboard.
     ///

@@ -7,8 +7,9 @@
 use serde::{Deserialize, Deserializer};
 use std::time::Duration;
 
-/// The longest duration any key takes: 365 days. Longer is a typo (`7000d` for `7d`).
-pub const MAX: Duration = Duration::from_secs(365 * 86_400);
+/// The longest duration any key takes: 3660 days (ten years, the record map's longest
+/// retention). Longer is a typo (`70000d` for `7d`); most keys have tighter bounds.
+pub const MAX: Duration = Duration::from_secs(3660 * 86_400);
 
 /// Parses a duration such as `500ms`, `10s`, `5m`, `1h` or `7d`, at most [`MAX`].
 ///
@@ -84,9 +85,9 @@ mod tests {
 
     #[test]
     fn every_duration_is_bounded() {
-        assert_eq!(parse("365d"), Ok(MAX));
+        assert_eq!(parse("3660d"), Ok(MAX));
         for long in [
-            "366d",
+            "3661d",
             "100years",
             "99999999999999999d",
             "18446744073709551615s",
@@ -98,8 +99,8 @@ mod tests {
             );
         }
         assert_eq!(
-            parse("7000d"),
-            Err("`7000d` is longer than 365d, the longest duration allowed".to_owned())
+            parse("70000d"),
+            Err("`70000d` is longer than 3660d, the longest duration allowed".to_owned())
         );
     }
 

@@ -50,6 +50,8 @@ const HOUR: Duration = Duration::from_secs(3600);
 
 /// A week: the bound of backoffs and rate-limit windows.
 const WEEK: Duration = Duration::from_secs(7 * 86_400);
+/// A year: the bound of `storage.retention` (dedupe keys and finished events).
+const YEAR: Duration = Duration::from_secs(365 * 86_400);
 
 /// One problem found at load.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +134,11 @@ pub struct StorageConfig {
     /// Finished events, their attempts and dedupe keys are purged after this.
     #[serde(default = "default_retention", with = "duration")]
     pub retention: Duration,
+    /// A record map entry (the CRM record a `match` resolved to) is purged when it was
+    /// last written longer ago than this. Bookings are made weeks or months ahead and
+    /// cancelled or rescheduled later, so this outlives `retention` by far.
+    #[serde(default = "default_record_map_retention", with = "duration")]
+    pub record_map_retention: Duration,
 }
 
 /// `admin:` — the admin API, dashboard and metrics listener.
@@ -141,10 +148,26 @@ pub struct AdminConfig {
     /// Where `/admin`, `/admin/api/…`, `/metrics`, `/healthz` and `/readyz` are served.
     pub listen: SocketAddr,
     /// Bearer token for `/admin*`; empty or absent turns the admin API off (metrics and
-    /// health stay on).
+    /// health stay on). At least [`ADMIN_TOKEN_MIN`] characters.
     #[serde(default)]
     pub token: Option<String>,
+    /// How long a dashboard sign-in lasts, counted from the sign-in (absolute, not
+    /// renewed by use).
+    #[serde(default = "default_session_ttl", with = "duration")]
+    pub session_ttl: Duration,
+    /// Mark the sign-in cookie `Secure` (browsers send it over HTTPS only): set it when
+    /// browsers reach the admin listener over HTTPS, e.g. through a TLS-terminating proxy.
+    #[serde(default, deserialize_with = "lenient::boolean")]
+    pub secure_cookie: bool,
 }
+
+/// The shortest `admin.token` accepted.
+pub const ADMIN_TOKEN_MIN: usize = 32;
+
+/// The longest `admin.session_ttl` accepted.
+const SESSION_TTL_MAX: Duration = Duration::from_secs(30 * 86_400);
+
+/// The longest `storage.record_map_retention` accepted.
 
 /// `delivery.retry:` — how failed deliveries are retried.
 #[derive(Debug, Clone, Deserialize)]
@@ -222,6 +245,12 @@ fn default_storage_url() -> String {
 }
 fn default_retention() -> Duration {
     Duration::from_secs(7 * 86_400)
+}
+fn default_record_map_retention() -> Duration {
+    Duration::from_secs(400 * 86_400)
+}
+fn default_session_ttl() -> Duration {
+    Duration::from_secs(12 * 3600)
 }
 fn default_max_attempts() -> u32 {
     20
@@ -478,7 +507,8 @@ impl Loader {
         }
         if let Some(s) = &storage {
             // Under an hour, dedupe keys would lapse inside Slatis's own retry schedule.
-            self.within("storage.retention", s.retention, HOUR, duration::MAX);
+            self.within("storage.retention", s.retention, HOUR, YEAR);
+            self.check_record_map_retention(s);
         }
         let admin: Option<Option<AdminConfig>> = match root.remove("admin") {
             None | Some(Value::Null) => Some(None),
@@ -503,6 +533,9 @@ impl Loader {
             a.token = a.token.filter(|t| !t.is_empty());
             a
         });
+        if let Some(a) = &admin {
+            self.check_admin(a);
+        }
         Some(Config {
             server,
             storage,
@@ -513,6 +546,30 @@ impl Loader {
             redactor,
             warnings: std::mem::take(&mut self.warnings),
         })
+    }
+
+    fn check_record_map_retention(&mut self, s: &StorageConfig) {
+        if s.record_map_retention < s.retention {
+            self.issue(
+                "storage.record_map_retention",
+                "must not be shorter than storage.retention (a booking's later events must find its CRM records)",
+            );
+        }
+    }
+
+    fn check_admin(&mut self, a: &AdminConfig) {
+        if a.token
+            .as_ref()
+            .is_some_and(|t| t.chars().count() < ADMIN_TOKEN_MIN)
+        {
+            self.issue(
+                "admin.token",
+                format!("must be at least {ADMIN_TOKEN_MIN} characters; generate one with `openssl rand -hex 32` and set it through a variable such as ${{SLATIS_SYNC_ADMIN_TOKEN}}"),
+            );
+        }
+        if a.session_ttl < Duration::from_secs(1) || a.session_ttl > SESSION_TTL_MAX {
+            self.issue("admin.session_ttl", "must be between 1s and 30d");
+        }
     }
 
     fn check_delivery(&mut self, d: &DeliveryConfig) {

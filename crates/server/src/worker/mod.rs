@@ -9,7 +9,8 @@
 //!   after `delivery.shutdown_grace` are released, not lost;
 //! - every claimed job ends its attempt with a recorded outcome, a panicking delivery
 //!   included (a retryable failure); what an outcome means is decided in [`outcome`];
-//! - finished events older than `storage.retention` are purged;
+//! - finished events older than `storage.retention`, and record map entries not written
+//!   for `storage.record_map_retention`, are purged;
 //! - the dispatcher and the housekeeping task are supervised: one that dies is logged
 //!   and takes readiness down ([`crate::health`]).
 
@@ -29,7 +30,7 @@ use slatis_core::DeliveryError;
 use slatis_core::config::{Config, Instance, Tenant};
 use slatis_core::job::{self, JobEvent, Progress, RunResult};
 use slatis_core::time;
-use slatis_store::{ClaimRequest, ClaimedJob, Finish, JobId, Outcome};
+use slatis_store::{ClaimRequest, ClaimedJob, Finish, JobId, Outcome, PurgeBefore};
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
@@ -463,10 +464,10 @@ async fn housekeeping(
                 }
             }
             _ = purge.tick() => {
-                let retention = shared.config().storage.retention;
-                let before = time::sub(Utc::now(), retention);
+                let storage = shared.config().storage.clone();
+                let before = PurgeBefore::ago(Utc::now(), storage.retention, storage.record_map_retention);
                 match shared.store.purge(before).await {
-                    Ok(p) if p.events + p.dedupe_keys > 0 => tracing::info!(events = p.events, dedupe_keys = p.dedupe_keys, "purged finished events past retention"),
+                    Ok(p) if p.events + p.dedupe_keys + p.records > 0 => tracing::info!(events = p.events, dedupe_keys = p.dedupe_keys, records = p.records, "purged finished events and record map entries past retention"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "cannot purge"),
                 }

@@ -56,7 +56,7 @@ impl Store for FullDisk {
     async fn replay(&self, which: Replay) -> Result<Vec<JobId>> {
         self.inner.replay(which).await
     }
-    async fn purge(&self, before: DateTime<Utc>) -> Result<Purged> {
+    async fn purge(&self, before: PurgeBefore) -> Result<Purged> {
         self.inner.purge(before).await
     }
     async fn stats(&self) -> Result<QueueStats> {

@@ -1,26 +1,29 @@
 //! The embedded default backend: one SQLite file in WAL mode (rusqlite, SQLite bundled).
 //!
 //! Invariants:
-//! - one process owns a file ([`Access::Owner`] holds `FILE.lock`); a second `serve`
-//!   refuses to start, the `dlq` commands ([`Access::Shared`]) may run beside it;
+//! - one process owns a file ([`Access::Owner`] holds `FILE.lock`, FILE resolved through
+//!   symlinks and `..`: see [`file`]); a second `serve` refuses to start, the `dlq`
+//!   commands ([`Access::Shared`]) may run beside it; the files are private (0600);
 //! - every write goes through the group-commit [`writer`] thread; reads run on a few
 //!   read connections on the blocking pool;
 //! - an acknowledged event (and a replay, and the record map) is committed with
 //!   `synchronous = FULL`: it survives a power cut, not only a crash; claims, outcomes and
 //!   leases are committed with `NORMAL`, since losing one only repeats a delivery.
 
+mod file;
 mod writer;
 
 use crate::{
     Access, AttemptRecord, ClaimRequest, ClaimedJob, EventSummary, Finish, Ingested, JobDetail,
-    JobFilter, JobId, JobStatus, JobSummary, NewEvent, Outcome, Purged, QueueStats, RecordKey,
-    Replay, Result, Store, StoreError, lane,
+    JobFilter, JobId, JobStatus, JobSummary, NewEvent, Outcome, PurgeBefore, Purged, QueueStats,
+    RecordKey, Replay, Result, Store, StoreError, lane,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use serde_json::Value;
 use std::fs::File;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_lane_index.sql"),
     include_str!("../../migrations/sqlite/0003_rate_limited.sql"),
+    include_str!("../../migrations/sqlite/0004_record_map_age.sql"),
 ];
 
 /// How many read connections a store keeps.
@@ -67,7 +71,7 @@ fn file_of(url: &str) -> &str {
     rest.split('?').next().unwrap_or(rest)
 }
 
-fn connect(path: &str, flags: OpenFlags) -> Result<Connection> {
+fn connect(path: &Path, flags: OpenFlags) -> Result<Connection> {
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.execute_batch(
@@ -116,8 +120,10 @@ impl SqliteStore {
     }
 
     fn open_blocking(path: &str, access: Access) -> Result<Self> {
+        let real = file::prepare(path)?;
+        let path = real.as_path();
         let lock = match access {
-            Access::Owner => Some(lock_file(path)?),
+            Access::Owner => Some(file::lock(path)?),
             Access::Shared => None,
         };
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -135,7 +141,7 @@ impl SqliteStore {
             })
             .collect::<Result<Vec<_>>>()?;
         let writer = Writer::start(conn).map_err(|source| StoreError::Io {
-            path: path.to_owned(),
+            path: path.display().to_string(),
             source,
         })?;
         let readers = Arc::new(Readers {
@@ -186,29 +192,6 @@ impl SqliteStore {
         })
         .await
         .map_err(|_| StoreError::Closed)?
-    }
-}
-
-fn lock_file(path: &str) -> Result<File> {
-    let lock_path = format!("{path}.lock");
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|source| StoreError::Io {
-            path: lock_path.clone(),
-            source,
-        })?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
-            path: path.to_owned(),
-        }),
-        Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Io {
-            path: lock_path,
-            source,
-        }),
     }
 }
 
@@ -444,8 +427,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn purge(&self, before: DateTime<Utc>) -> Result<Purged> {
-        let before = ms(before);
+    async fn purge(&self, before: PurgeBefore) -> Result<Purged> {
+        let (records_before, before) = (ms(before.records), ms(before.events));
         self.write_relaxed(move |c| {
             let events = c
                 .prepare_cached(
@@ -456,9 +439,15 @@ impl Store for SqliteStore {
             let dedupe_keys = c
                 .prepare_cached("DELETE FROM dedupe_keys WHERE created_at < ?1")?
                 .execute([before])?;
+            let records = c
+                .prepare_cached(
+                    "DELETE FROM record_map INDEXED BY record_map_age WHERE updated_at < ?1",
+                )?
+                .execute([records_before])?;
             Ok(Purged {
                 events: count(events),
                 dedupe_keys: count(dedupe_keys),
+                records: count(records),
             })
         })
         .await
