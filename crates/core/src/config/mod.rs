@@ -167,8 +167,6 @@ pub const ADMIN_TOKEN_MIN: usize = 32;
 /// The longest `admin.session_ttl` accepted.
 const SESSION_TTL_MAX: Duration = Duration::from_secs(30 * 86_400);
 
-/// The longest `storage.record_map_retention` accepted.
-
 /// `delivery.retry:` — how failed deliveries are retried.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
