@@ -31,7 +31,7 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
         path.display(),
         url
     );
-    // the admin line first: the test harness reads up to the ingress line
+    // The admin line comes first: a harness that waits for the ingress line has both.
     if let Some(admin) = running.admin {
         println!("admin listening on http://{admin} (dashboard /admin, metrics /metrics)");
     }

@@ -135,7 +135,11 @@ async fn retries_wait_for_retry_after() {
             body: "maintenance".into(),
         },
     );
-    let setup = Setup::new(&dest.url(), QUICK);
+    // a Retry-After is honoured up to max_backoff (past it, it is capped)
+    let setup = Setup::new(
+        &dest.url(),
+        "{ max_attempts: 5, initial_backoff: 50ms, max_backoff: 3s }",
+    );
     let server = setup.start();
     assert_eq!(post(&server.webhook("acme"), BOOKING_CREATED).await.0, 200);
     let got = dest.wait_delivered(2, WAIT).await;

@@ -6,8 +6,17 @@
 //! (joined to `base_url`), `headers`, and either `json:` (a tree whose string leaves are
 //! templates, so the body is always valid JSON) or `body:` with `content_type`.
 //!
-//! Replies: 2xx succeed (a JSON `id` in the answer becomes `{{steps.<id>.id}}`);
+//! Replies: 2xx succeed (a JSON `id` in the answer becomes `{{steps.<id>.id}}`; a dry run
+//! assumes `dry-run`, so a later step's path shows where it would go);
 //! 408, 429, 5xx and timeouts are retried; other 4xx are permanent.
+//!
+//! Invariant: a request never leaves `base_url`, whatever the booking holds. `path` is a
+//! path key ([`ConnectorFactory::path_keys`]): each `{{…}}` in it renders as one
+//! percent-encoded segment (`../../admin?x=` arrives as `..%2F..%2Fadmin%3Fx%3D`), a value
+//! that is empty, `.` or `..` fails the step, and `{{{…}}}` is refused at load; the text the
+//! operator wrote keeps its slashes and query. Then, as a second line, the final URL is
+//! parsed (dot segments resolved) and refused unless it keeps `base_url`'s scheme, host,
+//! port and path prefix ([`slatis_core::url_path::within`]).
 
 use async_trait::async_trait;
 use reqwest::Method;
@@ -20,7 +29,7 @@ use slatis_core::connector::{
 };
 use slatis_core::step::{Action, RenderedStep, Step, Tree};
 use slatis_core::template::Text;
-use slatis_core::{DeliveryError, signature};
+use slatis_core::{DeliveryError, signature, url_path};
 use std::collections::BTreeMap;
 
 /// `type: http` instance keys.
@@ -55,12 +64,17 @@ fn default_sign_header() -> String {
 /// A built `type: http` instance.
 #[derive(Debug)]
 struct HttpConnector {
+    /// `base_url` without its trailing `/`, as text each path is appended to.
     base_url: String,
+    /// `base_url` parsed: every request URL must stay under it.
+    base: reqwest::Url,
     headers: Vec<(HeaderName, HeaderValue)>,
     sign: Option<(Vec<u8>, HeaderName)>,
 }
 
 const STEP_KEYS: &[&str] = &["method", "path", "headers", "json", "body", "content_type"];
+/// `path` is rendered with each value one path segment.
+const PATH_KEYS: &[&str] = &["path"];
 
 fn build(cx: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> {
     let cfg: HttpConfig = cx.parse()?;
@@ -98,15 +112,24 @@ fn build(cx: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> 
     if !issues.is_empty() {
         return Err(issues);
     }
+    let base = reqwest::Url::parse(&cfg.base_url)
+        .map_err(|_| vec![cx.issue("base_url", "not an http(s) URL")])?;
     Ok(Box::new(HttpConnector {
         base_url: cfg.base_url.trim_end_matches('/').to_owned(),
+        base,
         headers,
         sign,
     }))
 }
 
 inventory::submit! {
-    ConnectorFactory { kind: "http", step_keys: STEP_KEYS, default_rate_limit: None, build }
+    ConnectorFactory {
+        kind: "http",
+        step_keys: STEP_KEYS,
+        path_keys: PATH_KEYS,
+        default_rate_limit: None,
+        build,
+    }
 }
 
 #[async_trait]
@@ -186,8 +209,8 @@ impl Connector for HttpConnector {
                 "`path` must be a path under base_url, not a full URL",
             ));
         }
-        let url = format!("{}/{}", self.base_url, path.trim_start_matches('/'));
-        let mut request = cx.http.request(method, &url);
+        let url = self.url(path)?;
+        let mut request = cx.http.request(method, url.as_str());
         for (name, value) in &self.headers {
             request = request.header(name, value);
         }
@@ -229,7 +252,7 @@ impl Connector for HttpConnector {
         }
         let reply = cx
             .http
-            .send(request, DryRunReply::json(json!({})))
+            .send(request, DryRunReply::json(json!({"id": "dry-run"})))
             .await?
             .check(|r| r.excerpt(300))?;
         let id = match reply.json().get("id") {
@@ -241,6 +264,26 @@ impl Connector for HttpConnector {
             id,
             created: reply.status == reqwest::StatusCode::CREATED,
         })
+    }
+}
+
+impl HttpConnector {
+    /// `path` (already rendered, each value one segment) joined to `base_url`, if the
+    /// result stays under it.
+    fn url(&self, path: &str) -> Result<reqwest::Url, DeliveryError> {
+        let text = format!("{}/{}", self.base_url, path.trim_start_matches('/'));
+        let url = reqwest::Url::parse(&text).map_err(|e| {
+            DeliveryError::permanent(format!("`path` does not make a valid URL: {e}"))
+        })?;
+        if url_path::within(&self.base, &url) {
+            Ok(url)
+        } else {
+            Err(DeliveryError::permanent(format!(
+                "`path` leads to {}, outside base_url's path {}: refused",
+                url.path(),
+                self.base.path()
+            )))
+        }
     }
 }
 

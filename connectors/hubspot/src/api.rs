@@ -144,7 +144,7 @@ impl Api<'_> {
         property: &str,
         value: &str,
     ) -> Result<Option<String>> {
-        let path = format!("/crm/v3/objects/{object}/{}", path_segment(value));
+        let path = format!("/crm/v3/objects/{object}/{}", path_segment(value)?);
         match self
             .call(
                 Method::GET,
@@ -190,7 +190,7 @@ impl Api<'_> {
         let reply = self
             .call(
                 Method::PATCH,
-                &format!("/crm/v3/objects/{object}/{}", path_segment(id)),
+                &format!("/crm/v3/objects/{object}/{}", path_segment(id)?),
                 &query,
                 Some(&body),
                 DryRunReply::json(json!({"id": id})),
@@ -249,7 +249,7 @@ impl Api<'_> {
 
     /// Deletes (archives) a record; one already gone is fine.
     pub async fn delete(&self, object: &str, id: &str) -> Result<()> {
-        let path = format!("/crm/v3/objects/{object}/{}", path_segment(id));
+        let path = format!("/crm/v3/objects/{object}/{}", path_segment(id)?);
         match self
             .call(
                 Method::DELETE,
@@ -275,15 +275,20 @@ impl Api<'_> {
         to_id: &str,
         label: Option<(&str, u64)>,
     ) -> Result<()> {
-        let base = format!("/crm/v4/objects/{object}/{}/associations", path_segment(id));
+        let base = format!(
+            "/crm/v4/objects/{object}/{}/associations",
+            path_segment(id)?
+        );
+        // `to` is rendered (an object type may come from the booking) like the ids.
+        let (to, to_id) = (path_segment(to)?, path_segment(to_id)?);
         let assume = DryRunReply::json(json!({"status": "COMPLETE"}));
         match label {
             None => {
-                let path = format!("{base}/default/{to}/{}", path_segment(to_id));
+                let path = format!("{base}/default/{to}/{to_id}");
                 self.call(Method::PUT, &path, &[], None, assume).await?;
             }
             Some((category, type_id)) => {
-                let path = format!("{base}/{to}/{}", path_segment(to_id));
+                let path = format!("{base}/{to}/{to_id}");
                 let body =
                     json!([{ "associationCategory": category, "associationTypeId": type_id }]);
                 self.call(Method::PUT, &path, &[], Some(&body), assume)

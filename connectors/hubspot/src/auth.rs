@@ -2,16 +2,15 @@
 //! before it expires and once more on a 401.
 //!
 //! Invariants: a token is never logged or put in an error; refreshes are single-flight
-//! (concurrent deliveries wait for one refresh); a dry run asks for no token.
+//! (concurrent deliveries wait for one refresh); a dry run asks for no token; how long a
+//! token is used comes from `slatis_core::connector::token` (bounded, whatever
+//! `expires_in` says).
 
 use serde_json::{Value, json};
 use slatis_core::DeliveryError;
-use slatis_core::connector::{DryRunReply, Outbound};
+use slatis_core::connector::{DryRunReply, Outbound, token};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
-
-/// Refresh this long before the token expires.
-const EARLY: Duration = Duration::from_secs(300);
 
 /// How the connector authenticates.
 pub enum Auth {
@@ -80,18 +79,11 @@ impl Auth {
             .and_then(Value::as_str)
             .ok_or_else(|| DeliveryError::retryable("HubSpot's token answer has no access_token"))?
             .to_owned();
-        let ttl = Duration::from_secs(
-            body.get("expires_in")
-                .and_then(Value::as_u64)
-                .unwrap_or(1800),
-        );
+        let lifetime = token::lifetime(&body, Duration::from_secs(1800));
         if let Some(new_refresh) = body.get("refresh_token").and_then(Value::as_str) {
             *oauth.refresh_token.lock().await = new_refresh.to_owned();
         }
-        *current = Some((
-            token.clone(),
-            Instant::now() + ttl.saturating_sub(EARLY.min(ttl / 2)),
-        ));
+        *current = Some((token.clone(), token::use_until(lifetime)));
         Ok(token)
     }
 

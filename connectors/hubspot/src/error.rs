@@ -4,10 +4,10 @@
 //! Invariant: every message kept for a dead letter carries HubSpot's own `category` and
 //! `message`, never a token.
 
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use serde_json::Value;
-use slatis_core::DeliveryError;
 use slatis_core::connector::Reply;
+use slatis_core::{DeliveryError, time};
 
 /// A failed HubSpot call.
 #[derive(Debug, thiserror::Error)]
@@ -95,12 +95,15 @@ impl HubSpotError {
                 interval_ms,
                 ..
             } => {
-                let wait = match policy.as_str() {
-                    "SECONDLY" => Duration::seconds(1),
-                    "DAILY" => Duration::hours(1),
-                    _ => Duration::milliseconds(interval_ms.unwrap_or(10_000).clamp(1_000, 60_000)),
+                let wait_ms = match policy.as_str() {
+                    "SECONDLY" => 1_000,
+                    "DAILY" => 3_600_000,
+                    _ => interval_ms.unwrap_or(10_000).clamp(1_000, 60_000),
                 };
-                DeliveryError::rate_limited(text, Utc::now() + wait)
+                DeliveryError::rate_limited(
+                    text,
+                    time::from_now(std::time::Duration::from_millis(wait_ms.unsigned_abs())),
+                )
             }
             Self::Api {
                 status,
@@ -158,7 +161,7 @@ mod tests {
         };
         match limited.into_delivery() {
             DeliveryError::RateLimited { until, message } => {
-                assert!(until > Utc::now() + Duration::seconds(9));
+                assert!(until > Utc::now() + chrono::TimeDelta::seconds(9));
                 assert_eq!(message, "HTTP 429 TEN_SECONDLY_ROLLING: m");
             }
             other => panic!("{other:?}"),

@@ -152,6 +152,7 @@ inventory::submit! {
     ConnectorFactory {
         kind: "hubspot",
         step_keys: &[],
+        path_keys: &[],
         // Private apps on Free/Starter: 100 requests per rolling 10 seconds.
         default_rate_limit: Some(RateLimit::new(100, Duration::from_secs(10))),
         build,
@@ -314,7 +315,7 @@ async fn check<T>(api: &Api<'_>, result: Result<T, HubSpotError>) -> Result<T, D
         {
             let until = match api.daily_reset().await {
                 Some(at) if at > chrono::Utc::now() => at,
-                _ => chrono::Utc::now() + chrono::Duration::hours(1),
+                _ => slatis_core::time::in_seconds(3600),
             };
             Err(DeliveryError::rate_limited(
                 format!("{e} (paused until HubSpot's daily reset)"),

@@ -9,7 +9,7 @@ use crate::Pipedrive;
 use crate::error::PipedriveError;
 use reqwest::Method;
 use serde_json::{Value, json};
-use slatis_core::connector::{DryRunReply, Limiter, Outbound, Reply};
+use slatis_core::connector::{DryRunReply, Limiter, Outbound, Reply, path_segment};
 
 type Result<T, E = PipedriveError> = std::result::Result<T, E>;
 
@@ -203,7 +203,7 @@ impl Api<'_> {
         let assume = DryRunReply::json(json!({"success": true, "data": {"id": 0}}));
         self.call(
             Method::PATCH,
-            &format!("/{object}/{id}"),
+            &format!("/{object}/{}", path_segment(id)?),
             &[],
             Some(body),
             assume,
@@ -219,7 +219,7 @@ impl Api<'_> {
         match self
             .call(
                 Method::DELETE,
-                &format!("/{object}/{id}"),
+                &format!("/{object}/{}", path_segment(id)?),
                 &[],
                 None,
                 assume,

@@ -2,16 +2,15 @@
 //! logged), or an OAuth app whose access token is refreshed before it expires and once
 //! after a 401; the token answer's `api_domain` is then the API's base.
 //!
-//! Invariants: refreshes are single-flight; a dry run asks for no token.
+//! Invariants: refreshes are single-flight; a dry run asks for no token; how long a token
+//! is used comes from `slatis_core::connector::token` (bounded, whatever `expires_in`
+//! says).
 
 use serde_json::{Value, json};
 use slatis_core::DeliveryError;
-use slatis_core::connector::{DryRunReply, Outbound};
+use slatis_core::connector::{DryRunReply, Outbound, token};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
-
-/// Refresh this long before the token expires.
-const EARLY: Duration = Duration::from_secs(300);
 
 /// How a request is authenticated, and where it goes.
 #[derive(Clone)]
@@ -108,20 +107,13 @@ impl Auth {
         if let Some(new_refresh) = text("refresh_token") {
             *oauth.refresh_token.lock().await = new_refresh;
         }
-        let ttl = Duration::from_secs(
-            body.get("expires_in")
-                .and_then(Value::as_u64)
-                .unwrap_or(3599),
-        );
+        let lifetime = token::lifetime(&body, Duration::from_secs(3599));
         let creds = Credentials {
             header: "authorization",
             value: format!("Bearer {token}"),
             base: base.trim_end_matches('/').to_owned(),
         };
-        *current = Some((
-            creds.clone(),
-            Instant::now() + ttl.saturating_sub(EARLY.min(ttl / 2)),
-        ));
+        *current = Some((creds.clone(), token::use_until(lifetime)));
         Ok(creds)
     }
 

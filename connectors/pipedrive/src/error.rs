@@ -4,10 +4,10 @@
 //! Invariant: every message kept for a dead letter carries Pipedrive's `error` (and
 //! `error_info` when it says more than where the docs are), never a token.
 
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use serde_json::Value;
-use slatis_core::DeliveryError;
 use slatis_core::connector::Reply;
+use slatis_core::{DeliveryError, time};
 
 /// A failed Pipedrive call.
 #[derive(Debug, thiserror::Error)]
@@ -47,8 +47,8 @@ impl PipedriveError {
             .headers
             .get("x-ratelimit-reset")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<i64>().ok())
-            .map(|secs| Utc::now() + Duration::seconds(secs.max(1)));
+            .and_then(|v| reset_seconds(v.trim()))
+            .map(time::in_seconds);
         Self::Api {
             status,
             message,
@@ -66,10 +66,7 @@ impl PipedriveError {
                 status: 429,
                 retry_at,
                 ..
-            } => DeliveryError::rate_limited(
-                text,
-                retry_at.unwrap_or_else(|| Utc::now() + Duration::seconds(2)),
-            ),
+            } => DeliveryError::rate_limited(text, retry_at.unwrap_or_else(|| time::in_seconds(2))),
             Self::Api {
                 status, retry_at, ..
             } if status == 408 || status >= 500 => DeliveryError::retry_after(text, retry_at),
@@ -78,8 +75,77 @@ impl PipedriveError {
     }
 }
 
+/// The seconds an `x-ratelimit-reset` names, at least 1: any whole number (a negative one
+/// is 1, one too large for any clock is `u64::MAX`, which the queue caps); `None` for text
+/// that is not a whole number.
+fn reset_seconds(v: &str) -> Option<u64> {
+    let digits = v.strip_prefix('-').unwrap_or(v);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(if v.starts_with('-') {
+        1
+    } else {
+        v.parse::<u64>().unwrap_or(u64::MAX).max(1)
+    })
+}
+
 impl From<PipedriveError> for DeliveryError {
     fn from(e: PipedriveError) -> Self {
         e.into_delivery()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::DateTime;
+
+    fn limited(headers: &[(&'static str, &str)]) -> DeliveryError {
+        let mut map = reqwest::header::HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, value.parse().expect("header value"));
+        }
+        let reply = Reply {
+            status: reqwest::StatusCode::TOO_MANY_REQUESTS,
+            headers: map,
+            body: br#"{"success":false,"error":"Request over limit"}"#.to_vec().into(),
+        };
+        PipedriveError::from_reply(&reply).into_delivery()
+    }
+
+    fn until(e: &DeliveryError) -> DateTime<Utc> {
+        match e {
+            DeliveryError::RateLimited { until, .. } => *until,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn any_rate_limit_reset_is_read_without_panicking() {
+        let huge = until(&limited(&[("x-ratelimit-reset", "99999999999999999")]));
+        assert!(
+            huge > Utc::now() + chrono::TimeDelta::days(365 * 1000),
+            "{huge}"
+        );
+        let beyond = until(&limited(&[(
+            "x-ratelimit-reset",
+            "999999999999999999999999",
+        )]));
+        assert_eq!(beyond, DateTime::<Utc>::MAX_UTC);
+        let negative = until(&limited(&[("x-ratelimit-reset", "-30")]));
+        assert!(negative <= Utc::now() + chrono::TimeDelta::seconds(1));
+        let three = until(&limited(&[("x-ratelimit-reset", " 3 ")]));
+        let left = three - Utc::now();
+        assert!(left > chrono::TimeDelta::seconds(2) && left <= chrono::TimeDelta::seconds(3));
+        // garbage is ignored: the default wait of two seconds
+        let garbage = until(&limited(&[("x-ratelimit-reset", "soon")]));
+        assert!(garbage - Utc::now() <= chrono::TimeDelta::seconds(2));
+        // Retry-After wins over the reset
+        let both = until(&limited(&[
+            ("retry-after", "1"),
+            ("x-ratelimit-reset", "99999999999999999"),
+        ]));
+        assert!(both - Utc::now() <= chrono::TimeDelta::seconds(1));
     }
 }

@@ -169,6 +169,7 @@ inventory::submit! {
     ConnectorFactory {
         kind: "pipedrive",
         step_keys: &[],
+        path_keys: &[],
         // API tokens on the Essential plan: 20 requests per rolling 2 seconds (OAuth and
         // higher plans allow more; raise it in the config).
         default_rate_limit: Some(RateLimit::new(20, Duration::from_secs(2))),
@@ -485,7 +486,7 @@ impl Pipedrive {
         if cx.attempt > 1 {
             // An earlier attempt may have made the record and lost the answer; search may
             // not see it yet, the primary store does.
-            let since = cx.received_at - chrono::Duration::minutes(5);
+            let since = slatis_core::time::sub(cx.received_at, Duration::from_secs(300));
             let recent = api.updated_since(object, since).await?;
             let mut ids: Vec<i64> = recent
                 .iter()

@@ -135,7 +135,7 @@ impl Api<'_> {
         fields: &Map<String, Value>,
     ) -> Result<Written> {
         let body = Value::Object(fields.clone());
-        let path = format!("/sobjects/{object}/{}", path_segment(id));
+        let path = format!("/sobjects/{object}/{}", path_segment(id)?);
         self.call(
             Method::PATCH,
             &path,
@@ -165,7 +165,7 @@ impl Api<'_> {
             .filter(|(k, _)| !k.eq_ignore_ascii_case(field))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let path = format!("/sobjects/{object}/{field}/{}", path_segment(value));
+        let path = format!("/sobjects/{object}/{field}/{}", path_segment(value)?);
         let assume = DryRunReply::status(
             201,
             json!({"id": "dry-run", "success": true, "errors": [], "created": true}),
@@ -206,7 +206,7 @@ impl Api<'_> {
         field: &str,
         value: &str,
     ) -> Result<Option<String>> {
-        let path = format!("/sobjects/{object}/{field}/{}", path_segment(value));
+        let path = format!("/sobjects/{object}/{field}/{}", path_segment(value)?);
         match self
             .call(
                 Method::GET,
@@ -225,7 +225,7 @@ impl Api<'_> {
 
     /// Deletes a record; one already gone is fine.
     pub async fn delete(&self, object: &str, id: &str) -> Result<()> {
-        let path = format!("/sobjects/{object}/{}", path_segment(id));
+        let path = format!("/sobjects/{object}/{}", path_segment(id)?);
         match self
             .call(
                 Method::DELETE,

@@ -4,10 +4,10 @@
 //! Invariant: every message kept for a dead letter carries Salesforce's `errorCode` and
 //! `message`, never a token.
 
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use serde_json::Value;
-use slatis_core::DeliveryError;
 use slatis_core::connector::Reply;
+use slatis_core::{DeliveryError, time};
 
 /// A failed Salesforce call.
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +106,7 @@ impl SalesforceError {
             Self::Api { code, .. } if code == "REQUEST_LIMIT_EXCEEDED" => {
                 DeliveryError::rate_limited(
                     format!("{text} (paused for an hour)"),
-                    Utc::now() + Duration::hours(1),
+                    time::in_seconds(3600),
                 )
             }
             Self::Api {

@@ -210,6 +210,7 @@ inventory::submit! {
     ConnectorFactory {
         kind: "salesforce",
         step_keys: &[],
+        path_keys: &[],
         // An org's base allocation: 100,000 API requests per rolling 24 hours.
         default_rate_limit: Some(RateLimit::new(100_000, Duration::from_secs(24 * 3600))),
         build,

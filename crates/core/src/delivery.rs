@@ -16,11 +16,13 @@ pub enum DeliveryError {
     Retryable {
         /// What went wrong, for the attempt log and the dead letter.
         message: String,
-        /// The earliest time a retry may run (a `Retry-After`), if the CRM gave one.
+        /// The earliest time a retry may run (a `Retry-After`), if the CRM gave one; the
+        /// queue caps it at `delivery.retry.max_backoff` from now.
         not_before: Option<DateTime<Utc>>,
     },
     /// The CRM's rate limit was hit: the job (and its connector instance) waits until
-    /// `until`. Does not count towards `max_attempts`.
+    /// `until` (at most `delivery.retry.max_backoff`). Counts towards
+    /// `delivery.retry.max_rate_limited`, not `max_attempts`.
     RateLimited {
         /// What the CRM said.
         message: String,

@@ -230,7 +230,7 @@ fn render_tree(
 
 fn place_of(text: &Text) -> String {
     match text {
-        Text::Template(name) => name.clone(),
+        Text::Template(name) | Text::Path(name) => name.clone(),
         Text::Const(_) => "a constant".to_owned(),
     }
 }

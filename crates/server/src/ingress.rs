@@ -202,16 +202,29 @@ pub async fn healthz() -> Response {
     answer(StatusCode::OK, json!({ "status": "ok" }))
 }
 
-/// Readiness: storage answers.
+/// Readiness: storage answers, its writes go through (reads alone cannot tell a full
+/// disk), and every background task of the worker runs. Otherwise 503
+/// `{"status":"not ready","reasons":[…]}` with short reasons; the log has the details.
 pub async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
-    match shared.store.stats().await {
-        Ok(_) => answer(StatusCode::OK, json!({ "status": "ready" })),
-        Err(e) => {
-            tracing::warn!(error = %e, "not ready: storage unavailable");
-            answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                json!({ "status": "storage unavailable" }),
-            )
-        }
+    let mut reasons = Vec::new();
+    if let Err(e) = shared.store.stats().await {
+        tracing::warn!(error = %e, "not ready: storage unavailable");
+        reasons.push("storage unavailable".to_owned());
+    }
+    if let Some(why) = shared.store.write_failure() {
+        tracing::warn!(error = %why, "not ready: storage writes are failing");
+        reasons.push("storage writes are failing".to_owned());
+    }
+    for task in shared.health.failures() {
+        tracing::warn!(task = %task, "not ready: a background task stopped");
+        reasons.push(format!("background task {task}"));
+    }
+    if reasons.is_empty() {
+        answer(StatusCode::OK, json!({ "status": "ready" }))
+    } else {
+        answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "status": "not ready", "reasons": reasons }),
+        )
     }
 }

@@ -1,12 +1,15 @@
 //! The running service: the webhook ingress ([`ingress`]), the worker runtime
-//! ([`worker`]), the admin API and dashboard ([`admin`]) and metrics ([`metrics`]), both
-//! listeners served by [`serve`] (every wait on a client bounded).
+//! ([`worker`]), the admin API and dashboard ([`admin`]), metrics ([`metrics`]) and the
+//! background tasks' health that readiness reports ([`health`]); both listeners are
+//! served by [`serve`] (every wait on a client bounded, each request given its peer's
+//! address as `ConnectInfo<SocketAddr>`).
 //!
 //! [`start`] wires them around a loaded [`Config`] and an open [`Store`]; the binary and
 //! the tests both go through it, and [`ingress::router`] is the `fn app() -> Router` the
 //! in-process tests drive.
 
 pub mod admin;
+pub mod health;
 pub mod ingress;
 pub mod metrics;
 pub mod serve;
@@ -46,6 +49,8 @@ pub struct Shared {
     pub wake: Notify,
     /// The file the config came from (for reload).
     pub config_path: Option<PathBuf>,
+    /// Background tasks that died (readiness reports them).
+    pub health: health::Health,
 }
 
 impl Shared {
@@ -56,6 +61,7 @@ impl Shared {
             store,
             wake: Notify::new(),
             config_path,
+            health: health::Health::default(),
         })
     }
 

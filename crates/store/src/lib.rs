@@ -11,7 +11,12 @@
 //! - [`Store::claim`] never hands out a job while an earlier job with the same order key
 //!   (tenant, connector, booking) is unfinished, and shares the claims fairly between
 //!   lanes (tenant, connector);
-//! - a job whose lease lapses is claimable again.
+//! - a job whose lease lapses is claimable again;
+//! - a rate-limited outcome counts towards the job's `rate_limited`, not its attempts, and
+//!   a replay resets both;
+//! - [`Store::write_failure`] reports a failed write until a later write commits.
+//! - [`Store::purge`] removes only finished events, and record map entries by the age of
+//!   their last write.
 
 mod model;
 pub mod sqlite;
@@ -154,18 +159,26 @@ pub trait Store: Send + Sync + 'static {
     /// On a database failure.
     async fn replay(&self, which: Replay) -> Result<Vec<JobId>>;
 
-    /// Deletes finished events (all their jobs done), their attempts, and dedupe keys
-    /// older than `before`.
+    /// Deletes finished events (all their jobs done) received before `before.events`,
+    /// their attempts, dedupe keys made before it, and record map entries last written
+    /// before `before.records`.
     ///
     /// # Errors
     /// On a database failure.
-    async fn purge(&self, before: DateTime<Utc>) -> Result<Purged>;
+    async fn purge(&self, before: PurgeBefore) -> Result<Purged>;
 
     /// Counts for metrics and the dashboard.
     ///
     /// # Errors
     /// On a database failure.
     async fn stats(&self) -> Result<QueueStats>;
+
+    /// Why writes are failing, if they are: the last write batch could not be committed, or
+    /// a write found the database unable to take it (disk full, I/O error, read-only or
+    /// locked), and no later write has committed since; or the store is closed. `None`
+    /// while writes go through. Answers at once, without I/O (readiness probes call it):
+    /// reads alone cannot tell that the disk is full.
+    fn write_failure(&self) -> Option<String>;
 
     /// Waits until pending writes are committed and closes the store.
     async fn close(&self);

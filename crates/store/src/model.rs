@@ -83,8 +83,10 @@ pub struct ClaimedJob {
     pub body: Vec<u8>,
     /// When the event arrived.
     pub received_at: DateTime<Utc>,
-    /// Attempts so far, this one included.
+    /// Attempts so far, this one included (rate-limited ones not counted).
     pub attempts: u32,
+    /// Rate-limited answers so far (the budget `delivery.retry.max_rate_limited` counts).
+    pub rate_limited: u32,
     /// Steps already done by earlier attempts.
     pub steps_done: usize,
     /// Their results (`step id → {id, created}`).
@@ -110,7 +112,8 @@ pub enum Outcome {
     Done,
     /// A retryable failure: run again at this time.
     Retry(DateTime<Utc>),
-    /// The CRM's rate limit: run again at this time; the attempt is not counted.
+    /// The CRM's rate limit: run again at this time; the attempt counts towards the job's
+    /// rate-limited answers instead of its attempts.
     RateLimited(DateTime<Utc>),
     /// Dead-lettered.
     Dead,
@@ -301,6 +304,33 @@ pub enum Replay {
     },
 }
 
+/// What [`crate::Store::purge`] removes: what is older than these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PurgeBefore {
+    /// Finished events (with their jobs and attempts) received before this, and dedupe
+    /// keys made before it (`storage.retention`).
+    pub events: DateTime<Utc>,
+    /// Record map entries last written before this (`storage.record_map_retention`).
+    pub records: DateTime<Utc>,
+}
+
+impl PurgeBefore {
+    /// The cutoffs `retention` and `record_map_retention` before `now` (a span too long to
+    /// subtract keeps everything).
+    pub fn ago(now: DateTime<Utc>, retention: Duration, record_map_retention: Duration) -> Self {
+        let ago = |d: Duration| {
+            chrono::TimeDelta::from_std(d)
+                .ok()
+                .and_then(|d| now.checked_sub_signed(d))
+                .unwrap_or(DateTime::<Utc>::MIN_UTC)
+        };
+        Self {
+            events: ago(retention),
+            records: ago(record_map_retention),
+        }
+    }
+}
+
 /// What a purge removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Purged {
@@ -308,6 +338,8 @@ pub struct Purged {
     pub events: u64,
     /// Dedupe keys.
     pub dedupe_keys: u64,
+    /// Record map entries.
+    pub records: u64,
 }
 
 /// Queue counts.
@@ -323,4 +355,20 @@ pub struct QueueStats {
     pub dead: u64,
     /// Age in seconds of the oldest pending job that is due.
     pub oldest_due_seconds: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purge_cutoffs_never_overflow() {
+        let now = Utc::now();
+        let p = PurgeBefore::ago(now, Duration::from_secs(60), Duration::from_secs(3600));
+        assert_eq!(p.events, now - chrono::TimeDelta::seconds(60));
+        assert_eq!(p.records, now - chrono::TimeDelta::seconds(3600));
+        let p = PurgeBefore::ago(now, Duration::MAX, Duration::from_secs(u64::MAX / 2));
+        assert_eq!(p.events, DateTime::<Utc>::MIN_UTC, "keeps everything");
+        assert_eq!(p.records, DateTime::<Utc>::MIN_UTC);
+    }
 }

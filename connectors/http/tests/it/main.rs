@@ -12,57 +12,58 @@ use std::time::Duration;
 // Linked for its inventory registration.
 use slatis_connector_http as _;
 
+/// One tenant `t` with one http instance `api` (its keys beside the type) and `routes`
+/// (YAML lines indented under `routes:`).
+fn yaml(instance: &str, routes: &str) -> String {
+    format!(
+        "tenants:\n  t:\n    signing_secrets: [s]\n    connectors:\n      api: {{ type: http, timeout: 500ms, {instance} }}\n    routes:\n{routes}"
+    )
+}
+
 fn config(dest: &str, dry_run: bool) -> Config {
-    let yaml = format!(
-        r#"
-tenants:
-  t:
-    signing_secrets: [s]
-    connectors:
-      api:
-        type: http
-        dry_run: {dry_run}
-        base_url: "{dest}/v2/"
-        timeout: 500ms
-        headers: {{ Authorization: "Bearer ${{HTTP_IT_TOKEN}}", X-Static: "yes" }}
-        sign: {{ secret: "${{HTTP_IT_SIGN}}" }}
-    routes:
+    let instance = format!(
+        r#"dry_run: {dry_run}, base_url: "{dest}/v2/", headers: {{ Authorization: "Bearer ${{HTTP_IT_TOKEN}}", X-Static: "yes" }}, sign: {{ secret: "${{HTTP_IT_SIGN}}" }}"#
+    );
+    let routes = r#"
       BOOKING_CREATED:
         - id: person
           connector: api
           action: request
           method: post
           path: /people
-          headers: {{ X-Booking: "{{{{data.id}}}}" }}
+          headers: { X-Booking: "{{data.id}}" }
           json:
-            name: "{{{{data.attendee.name}}}}"
-            notes: "{{{{data.notes}}}}"
-            tags: ["{{{{data.custom_fields.topic}}}}", 1, true, null]
+            name: "{{data.attendee.name}}"
+            notes: "{{data.notes}}"
+            tags: ["{{data.custom_fields.topic}}", 1, true, null]
         - connector: api
           action: request
           method: PUT
-          path: "/people/{{{{steps.person.id}}}}/note"
-          body: "Booked {{{{data.title}}}} at {{{{date data.start_time '%H:%M' 'Europe/Madrid'}}}}"
+          path: "/people/{{steps.person.id}}/note"
+          body: "Booked {{data.title}} at {{date data.start_time '%H:%M' 'Europe/Madrid'}}"
           content_type: text/plain
-"#
-    );
+"#;
     let env = |name: &str| match name {
         "HTTP_IT_TOKEN" => Some("tok_http_it_secret".to_owned()),
         "HTTP_IT_SIGN" => Some("sign_http_it_secret".to_owned()),
         _ => None,
     };
-    load_str(&yaml, &env).unwrap_or_else(|e| panic!("{e}"))
+    load_str(&yaml(&instance, routes), &env).unwrap_or_else(|e| panic!("{e}"))
 }
 
 async fn run(config: &Config) -> RunResult {
     let body: serde_json::Value = serde_json::from_str(BOOKING_CREATED_FULL).expect("fixture");
+    run_body(config, &body).await
+}
+
+async fn run_body(config: &Config, body: &serde_json::Value) -> RunResult {
     let tenant = &config.tenants["t"];
     let instance = &tenant.connectors["api"];
     let event = JobEvent {
         id: "evt_1",
         event_type: "BOOKING_CREATED",
         received_at: chrono::Utc::now(),
-        body: &body,
+        body,
     };
     let job = job::Job {
         config,
@@ -216,6 +217,11 @@ async fn a_dry_run_records_and_sends_nothing() {
     assert_eq!(requests.len(), 2);
     assert_eq!(requests[0].method, "POST");
     assert_eq!(requests[0].url, format!("{}/v2/people", dest.url()));
+    assert_eq!(
+        requests[1].url,
+        format!("{}/v2/people/dry-run/note", dest.url()),
+        "a dry run assumes an id, so the next path shows where it would go"
+    );
     let header = |name: &str| {
         requests[0]
             .headers
@@ -237,4 +243,110 @@ async fn a_dry_run_records_and_sends_nothing() {
         requests[1].body,
         Some(serde_json::json!("Booked Intro call at 16:00"))
     );
+}
+
+/// A POST to `path` (written into a YAML double-quoted string) under `{dest}/v2`.
+fn path_yaml(base_url: &str, path: &str) -> String {
+    yaml(
+        &format!(
+            r#"base_url: "{base_url}/v2", headers: {{ Authorization: "Bearer tok_http_it_secret" }}"#
+        ),
+        &format!(
+            "      BOOKING_CREATED:\n        - {{ connector: api, action: request, method: POST, path: \"{path}\", json: {{ id: \"{{{{data.id}}}}\" }} }}\n"
+        ),
+    )
+}
+
+fn path_config(dest: &str, path: &str) -> Config {
+    load_str(&path_yaml(dest, path), &|_| None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A hostile booking id never moves the request: it is one segment under base_url, or
+/// the step fails (permanently) and nothing is sent.
+#[tokio::test]
+async fn a_hostile_id_stays_one_path_segment() {
+    let sent: &[(&str, &str)] = &[
+        (
+            "../../admin/users/1?x=",
+            "..%2F..%2Fadmin%2Fusers%2F1%3Fx%3D",
+        ),
+        ("%2e%2e", "%252e%252e"),
+        ("%2E%2E%2Fadmin", "%252E%252E%252Fadmin"),
+        ("?", "%3F"),
+        ("#top", "%23top"),
+        ("//evil.com", "%2F%2Fevil.com"),
+        ("..\\admin", "..%5Cadmin"),
+        ("José Ñandú/1", "Jos%C3%A9%20%C3%91and%C3%BA%2F1"),
+        ("a\nb\tc", "a%0Ab%09c"),
+        ("...", "..."),
+        ("bkg_1", "bkg_1"),
+    ];
+    let dest = MockHttp::start().await;
+    let config = path_config(&dest.url(), "/people/{{data.id}}/note?src=slatis");
+    for (id, segment) in sent {
+        let mut body: serde_json::Value =
+            serde_json::from_str(BOOKING_CREATED_FULL).expect("fixture");
+        body["data"]["id"] = (*id).into();
+        let result = run_body(&config, &body).await;
+        assert!(result.failure.is_none(), "{id:?}: {:?}", result.failure);
+        let got = dest.received();
+        let last = got.last().expect("sent");
+        assert_eq!(
+            last.path,
+            format!("/v2/people/{segment}/note?src=slatis"),
+            "{id:?}"
+        );
+        assert_eq!(last.json()["id"], *id, "the body holds the value as sent");
+    }
+    let before = dest.received().len();
+    for id in ["..", ".", ""] {
+        let mut body: serde_json::Value =
+            serde_json::from_str(BOOKING_CREATED_FULL).expect("fixture");
+        body["data"]["id"] = id.into();
+        let (step, error) = run_body(&config, &body)
+            .await
+            .failure
+            .unwrap_or_else(|| panic!("{id:?} must fail"));
+        assert_eq!(step, 0);
+        assert_eq!(error.class(), "permanent", "{id:?}: {error}");
+        assert!(
+            error
+                .message()
+                .contains("tenants.t.routes.BOOKING_CREATED[0].path"),
+            "{id:?}: {error}"
+        );
+    }
+    assert_eq!(dest.received().len(), before, "nothing was sent for them");
+}
+
+/// What the operator wrote keeps its structure, but even it cannot leave base_url.
+#[tokio::test]
+async fn the_written_path_keeps_its_structure_but_not_past_base_url() {
+    let dest = MockHttp::start().await;
+    let config = path_config(&dest.url(), "a/b/{{data.id}}?x=1&y={{data.id}}");
+    assert!(run(&config).await.failure.is_none());
+    assert_eq!(
+        dest.received()[0].path,
+        "/v2/a/b/bkg_01HZX4M2Q9?x=1&y=bkg_01HZX4M2Q9"
+    );
+    // A tab inside `..` survives the dot-segment check, and URL parsers drop it: the
+    // final check still keeps the request under base_url.
+    let config = path_config(&dest.url(), "x/.\\t./.\\t./admin/{{data.id}}");
+    let (_, error) = run(&config).await.failure.expect("refused");
+    assert_eq!(error.class(), "permanent", "{error}");
+    assert!(error.message().contains("outside base_url"), "{error}");
+    assert_eq!(dest.received().len(), 1, "nothing more was sent");
+    for (path, want) in [
+        ("a/../../admin", "the path holds the segment"),
+        ("a/{{{data.id}}}", "unescaped"),
+    ] {
+        let Err(err) = load_str(&path_yaml("http://127.0.0.1:1", path), &|_| None) else {
+            panic!("{path} must not load");
+        };
+        let err = err.to_string();
+        assert!(
+            err.contains("tenants.t.routes.BOOKING_CREATED[0].path") && err.contains(want),
+            "{path}: {err}"
+        );
+    }
 }

@@ -168,3 +168,11 @@ pub fn failure(results: &[RunResult]) -> &DeliveryError {
         .unwrap_or_else(|| panic!("expected a failure"))
         .1
 }
+
+/// Every request a run made (or, in dry run, would have made), as `METHOD URL`.
+pub fn calls(r: &RunResult) -> Vec<String> {
+    r.trace
+        .iter()
+        .flat_map(|t| t.requests.iter().map(|q| format!("{} {}", q.method, q.url)))
+        .collect()
+}

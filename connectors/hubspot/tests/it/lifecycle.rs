@@ -1,6 +1,8 @@
 //! A booking's whole life: created, rescheduled, cancelled, and what HubSpot holds after.
 
-use crate::harness::{PLAIN, ROUTES, config, deliver, deliver_until_done, failure, mock, quick};
+use crate::harness::{
+    PLAIN, ROUTES, calls, config, deliver, deliver_until_done, failure, mock, quick,
+};
 use slatis_core::connector::MemoryRecordMap;
 use slatis_testkit::fixtures::{
     self, BOOKING_CANCELLED, BOOKING_CREATED, BOOKING_CREATED_FULL, BOOKING_RESCHEDULED,
@@ -226,11 +228,7 @@ async fn a_dry_run_sends_nothing_and_records_every_call() {
     let r = deliver(&config, &records, BOOKING_CREATED).await;
     assert!(r[0].failure.is_none(), "{:?}", r[0].failure);
     assert!(hs.requests().is_empty(), "nothing reached HubSpot");
-    let calls: Vec<String> = r[0]
-        .trace
-        .iter()
-        .flat_map(|t| t.requests.iter().map(|q| format!("{} {}", q.method, q.url)))
-        .collect();
+    let calls = calls(&r[0]);
     let base = hs.url();
     assert_eq!(
         calls,
@@ -249,4 +247,57 @@ async fn a_dry_run_sends_nothing_and_records_every_call() {
         .find(|(k, _)| k == "authorization")
         .map(|(_, v)| v.as_str());
     assert_eq!(auth, Some("***"));
+}
+
+/// Rendered values in a URL path (a match value, an association's `to` and `id`) are
+/// each one segment: a hostile one cannot reach another endpoint.
+#[tokio::test]
+async fn rendered_path_values_stay_one_segment() {
+    let hs = mock(quick()).await;
+    let routes = r#"
+    routes:
+      BOOKING_CREATED:
+        - connector: hs
+          action: update
+          object: meetings
+          match: { property: hs_object_id, value: "{{data.id}}" }
+          properties: { hs_meeting_title: x }
+          associate:
+            - { to: "{{data.to}}", id: "{{data.other}}" }
+"#;
+    let config = config(&hs, &format!("{PLAIN}, dry_run: true"), routes);
+    let records = MemoryRecordMap::default();
+    let event = |id: &str, to: &str, other: &str| {
+        serde_json::json!({"event": "BOOKING_CREATED", "timestamp": "2026-01-01T00:00:00Z",
+                           "data": {"id": id, "to": to, "other": other}})
+        .to_string()
+    };
+    let r = deliver(
+        &config,
+        &records,
+        &event("../../contacts/1?x=", "contacts/../../../admin", "#1 ?"),
+    )
+    .await;
+    assert!(r[0].failure.is_none(), "{:?}", r[0].failure);
+    let calls = calls(&r[0]);
+    let base = hs.url();
+    assert_eq!(
+        calls,
+        vec![
+            format!("PATCH {base}/crm/v3/objects/meetings/..%2F..%2Fcontacts%2F1%3Fx%3D"),
+            format!(
+                "PUT {base}/crm/v4/objects/meetings/..%2F..%2Fcontacts%2F1%3Fx%3D/associations/default/contacts%2F..%2F..%2F..%2Fadmin/%231%20%3F"
+            ),
+        ]
+    );
+    for (id, to, other) in [
+        ("..", "contacts", "1"),
+        ("1", "..", "2"),
+        ("1", "contacts", "."),
+    ] {
+        let e = failure(&deliver(&config, &records, &event(id, to, other)).await).clone();
+        assert_eq!(e.class(), "permanent", "{id} {to} {other}: {e}");
+        assert!(e.message().contains("cannot be a URL path segment"), "{e}");
+    }
+    assert!(hs.requests().is_empty(), "nothing reached HubSpot");
 }

@@ -212,3 +212,38 @@ async fn an_update_with_nothing_to_update_is_retried() {
     assert_eq!(e.class(), "retryable", "{e}");
     assert!(e.message().contains("no activities with"), "{e}");
 }
+
+/// A record id taken from the booking (`match: {property: id}`) is one path segment.
+#[tokio::test]
+async fn an_id_from_the_booking_stays_one_path_segment() {
+    let pd = account(quick()).await;
+    let routes = r#"
+    routes:
+      BOOKING_CREATED:
+        - { connector: pd, action: update, object: deals, match: { property: id, value: "{{data.id}}" }, properties: { title: x } }
+      BOOKING_CANCELLED:
+        - { connector: pd, action: delete, object: deals, match: { property: id, value: "{{data.id}}" } }
+"#;
+    let config = config(&pd, &format!("{TOKEN}, dry_run: true"), routes);
+    let records = MemoryRecordMap::default();
+    let body = |event: &str, id: &str| {
+        json!({"event": event, "timestamp": "2026-01-01T00:00:00Z", "data": {"id": id}}).to_string()
+    };
+    let r = ok(
+        &config,
+        &records,
+        &body("BOOKING_CREATED", "1/../../persons/2?x="),
+    )
+    .await;
+    let url = &r.trace[0].requests[0].url;
+    assert_eq!(
+        *url,
+        format!("{}/api/v2/deals/1%2F..%2F..%2Fpersons%2F2%3Fx%3D", pd.url())
+    );
+    for (event, id) in [("BOOKING_CREATED", ".."), ("BOOKING_CANCELLED", ".")] {
+        let r = deliver(&config, &records, &body(event, id)).await;
+        let e = failure(&r);
+        assert_eq!(e.class(), "permanent", "{event} {id}: {e}");
+    }
+    assert!(pd.requests().is_empty());
+}

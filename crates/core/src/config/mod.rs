@@ -47,6 +47,14 @@ pub const EVENT_TYPES: [&str; 7] = [
     "ASSIGNMENT_CHANGED",
 ];
 
+/// An hour: the bound of leases, grace periods and the shortest retention.
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// A week: the bound of backoffs and rate-limit windows.
+const WEEK: Duration = Duration::from_secs(7 * 86_400);
+/// A year: the bound of `storage.retention` (dedupe keys and finished events).
+const YEAR: Duration = Duration::from_secs(365 * 86_400);
+
 /// One problem found at load.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigIssue {
@@ -116,6 +124,11 @@ pub struct StorageConfig {
     /// Finished events, their attempts and dedupe keys are purged after this.
     #[serde(default = "default_retention", with = "duration")]
     pub retention: Duration,
+    /// A record map entry (the CRM record a `match` resolved to) is purged when it was
+    /// last written longer ago than this. Bookings are made weeks or months ahead and
+    /// cancelled or rescheduled later, so this outlives `retention` by far.
+    #[serde(default = "default_record_map_retention", with = "duration")]
+    pub record_map_retention: Duration,
 }
 
 /// `admin:` — the admin API, dashboard and metrics listener.
@@ -125,10 +138,24 @@ pub struct AdminConfig {
     /// Where `/admin`, `/admin/api/…`, `/metrics`, `/healthz` and `/readyz` are served.
     pub listen: SocketAddr,
     /// Bearer token for `/admin*`; empty or absent turns the admin API off (metrics and
-    /// health stay on).
+    /// health stay on). At least [`ADMIN_TOKEN_MIN`] characters.
     #[serde(default)]
     pub token: Option<String>,
+    /// How long a dashboard sign-in lasts, counted from the sign-in (absolute, not
+    /// renewed by use).
+    #[serde(default = "default_session_ttl", with = "duration")]
+    pub session_ttl: Duration,
+    /// Mark the sign-in cookie `Secure` (browsers send it over HTTPS only): set it when
+    /// browsers reach the admin listener over HTTPS, e.g. through a TLS-terminating proxy.
+    #[serde(default, deserialize_with = "lenient::boolean")]
+    pub secure_cookie: bool,
 }
+
+/// The shortest `admin.token` accepted.
+pub const ADMIN_TOKEN_MIN: usize = 32;
+
+/// The longest `admin.session_ttl` accepted.
+const SESSION_TTL_MAX: Duration = Duration::from_secs(30 * 86_400);
 
 /// `delivery.retry:` — how failed deliveries are retried.
 #[derive(Debug, Clone, Deserialize)]
@@ -140,9 +167,17 @@ pub struct RetryConfig {
     /// The first backoff; each retry doubles it (full jitter).
     #[serde(default = "default_initial_backoff", with = "duration")]
     pub initial_backoff: Duration,
-    /// The backoff never grows past this.
+    /// The backoff never grows past this, and no wait a CRM names (`Retry-After`, a
+    /// rate-limit reset) puts a job or its connector instance further out than this.
     #[serde(default = "default_max_backoff", with = "duration")]
     pub max_backoff: Duration,
+    /// After this many rate-limited answers a job is dead-lettered (they do not use up
+    /// `max_attempts`, so a CRM that always answers 429 would keep a job forever).
+    #[serde(
+        default = "default_max_rate_limited",
+        deserialize_with = "lenient::int"
+    )]
+    pub max_rate_limited: u32,
 }
 
 impl Default for RetryConfig {
@@ -151,6 +186,7 @@ impl Default for RetryConfig {
             max_attempts: default_max_attempts(),
             initial_backoff: default_initial_backoff(),
             max_backoff: default_max_backoff(),
+            max_rate_limited: default_max_rate_limited(),
         }
     }
 }
@@ -192,6 +228,12 @@ fn default_storage_url() -> String {
 fn default_retention() -> Duration {
     Duration::from_secs(7 * 86_400)
 }
+fn default_record_map_retention() -> Duration {
+    Duration::from_secs(400 * 86_400)
+}
+fn default_session_ttl() -> Duration {
+    Duration::from_secs(12 * 3600)
+}
 fn default_max_attempts() -> u32 {
     20
 }
@@ -200,6 +242,9 @@ fn default_initial_backoff() -> Duration {
 }
 fn default_max_backoff() -> Duration {
     Duration::from_secs(3600)
+}
+fn default_max_rate_limited() -> u32 {
+    100
 }
 fn default_concurrency() -> usize {
     32
@@ -448,6 +493,11 @@ impl Loader {
         {
             self.issue("storage.url", "must start with sqlite:// or postgres://");
         }
+        if let Some(s) = &storage {
+            // Under an hour, dedupe keys would lapse inside Slatis's own retry schedule.
+            self.within("storage.retention", s.retention, HOUR, YEAR);
+            self.check_record_map_retention(s);
+        }
         let admin: Option<Option<AdminConfig>> = match root.remove("admin") {
             None | Some(Value::Null) => Some(None),
             Some(v) => parse_value(&v, "admin")
@@ -471,6 +521,9 @@ impl Loader {
             a.token = a.token.filter(|t| !t.is_empty());
             a
         });
+        if let Some(a) = &admin {
+            self.check_admin(a);
+        }
         let max_signing_secrets = tenants
             .values()
             .map(|t| t.signing_secrets.len())
@@ -490,21 +543,85 @@ impl Loader {
         })
     }
 
+    fn check_record_map_retention(&mut self, s: &StorageConfig) {
+        if s.record_map_retention < s.retention {
+            self.issue(
+                "storage.record_map_retention",
+                "must not be shorter than storage.retention (a booking's later events must find its CRM records)",
+            );
+        }
+    }
+
+    fn check_admin(&mut self, a: &AdminConfig) {
+        if a.token
+            .as_ref()
+            .is_some_and(|t| t.chars().count() < ADMIN_TOKEN_MIN)
+        {
+            self.issue(
+                "admin.token",
+                format!("must be at least {ADMIN_TOKEN_MIN} characters; generate one with `openssl rand -hex 32` and set it through a variable such as ${{SLATIS_SYNC_ADMIN_TOKEN}}"),
+            );
+        }
+        if a.session_ttl < Duration::from_secs(1) || a.session_ttl > SESSION_TTL_MAX {
+            self.issue("admin.session_ttl", "must be between 1s and 30d");
+        }
+    }
+
     fn check_delivery(&mut self, d: &DeliveryConfig) {
         if d.concurrency == 0 {
             self.issue("delivery.concurrency", "must be at least 1");
         }
-        if d.retry.max_attempts == 0 {
-            self.issue("delivery.retry.max_attempts", "must be at least 1");
+        let r = &d.retry;
+        if !(1..=10_000).contains(&r.max_attempts) {
+            self.issue("delivery.retry.max_attempts", "must be between 1 and 10000");
         }
-        if d.retry.max_backoff < d.retry.initial_backoff {
+        if !(1..=100_000).contains(&r.max_rate_limited) {
+            self.issue(
+                "delivery.retry.max_rate_limited",
+                "must be between 1 and 100000",
+            );
+        }
+        self.within(
+            "delivery.retry.initial_backoff",
+            r.initial_backoff,
+            Duration::from_millis(1),
+            WEEK,
+        );
+        self.within(
+            "delivery.retry.max_backoff",
+            r.max_backoff,
+            Duration::ZERO,
+            WEEK,
+        );
+        if r.max_backoff < r.initial_backoff {
             self.issue(
                 "delivery.retry.max_backoff",
                 "must not be shorter than initial_backoff",
             );
         }
-        if d.lease < Duration::from_secs(5) {
-            self.issue("delivery.lease", "must be at least 5s");
+        // A lease is renewed every third of itself; a long one keeps a dead process's jobs
+        // waiting that long.
+        self.within("delivery.lease", d.lease, Duration::from_secs(5), HOUR);
+        self.within(
+            "delivery.shutdown_grace",
+            d.shutdown_grace,
+            Duration::ZERO,
+            HOUR,
+        );
+    }
+
+    /// An issue at `path` unless `d` is within `min ..= max`.
+    fn within(&mut self, path: &str, d: Duration, min: Duration, max: Duration) {
+        if d < min || d > max {
+            self.issue(
+                path,
+                format!(
+                    "must be between {} and {} (is {})",
+                    duration::show(min),
+                    duration::show(max),
+                    duration::show(d)
+                ),
+            );
         }
     }
 
@@ -656,6 +773,15 @@ impl Loader {
                 "requests and per must both be above zero",
             );
         }
+        if let Some(l) = keys.rate_limit {
+            self.within(&join(place, "rate_limit.per"), l.per, Duration::ZERO, WEEK);
+        }
+        self.within(
+            &join(place, "timeout"),
+            keys.timeout,
+            Duration::from_millis(1),
+            Duration::from_secs(600),
+        );
         let config = Value::Object(map);
         let cx = BuildContext {
             tenant,

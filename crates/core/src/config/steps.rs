@@ -129,9 +129,9 @@ fn compile_step(
         },
         None => None,
     };
-    let step_keys = instance
-        .and_then(|i| crate::connector::factory(&i.kind))
-        .map_or(&[][..], |f| f.step_keys);
+    let factory = instance.and_then(|i| crate::connector::factory(&i.kind));
+    let step_keys = factory.map_or(&[][..], |f| f.step_keys);
+    let path_keys = factory.map_or(&[][..], |f| f.path_keys);
     let mut extras_raw = Vec::new();
     for key in map.keys().cloned().collect::<Vec<_>>() {
         if GENERIC_KEYS.contains(&key.as_str()) {
@@ -228,7 +228,12 @@ fn compile_step(
         text(loader, &join(place, "when"), &w)
     });
     let extras = extras_raw.into_iter().map(|(k, v)| {
-        let t = tree(loader, &join(place, &k), v, &mut sources);
+        let kplace = join(place, &k);
+        let t = if path_keys.contains(&k.as_str()) {
+            path(loader, &kplace, v, &mut sources)
+        } else {
+            tree(loader, &kplace, v, &mut sources)
+        };
         (k, t)
     });
     let step = Step {
@@ -264,6 +269,24 @@ fn text(loader: &mut Loader, place: &str, src: &str) -> crate::template::Text {
         loader.issues.push(ConfigIssue::new(place, m));
         crate::template::Text::Const(String::new())
     })
+}
+
+/// A URL path template: text, each `{{…}}` one path segment.
+fn path(loader: &mut Loader, place: &str, value: Value, sources: &mut Vec<String>) -> Tree {
+    let Value::String(src) = value else {
+        loader.issue(place, "must be text: a path (template) under base_url");
+        return Tree::Text(crate::template::Text::Const(String::new()));
+    };
+    sources.push(src.clone());
+    Tree::Text(
+        loader
+            .templates
+            .compile_path(place, &src)
+            .unwrap_or_else(|m| {
+                loader.issues.push(ConfigIssue::new(place, m));
+                crate::template::Text::Const(String::new())
+            }),
+    )
 }
 
 /// A template tree; `{value, type}` with a known type is a typed leaf.

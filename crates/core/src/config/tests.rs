@@ -3,7 +3,8 @@ use crate::connector::{ConnectorFactory, StepContext, StepOutput};
 use crate::delivery::DeliveryError;
 use crate::step::RenderedStep;
 
-/// A connector for these tests only: takes `url` in its config and `note` in its steps.
+/// A connector for these tests only: takes `url` in its config, `note` and `at` (a URL
+/// path) in its steps.
 struct Probe;
 
 #[async_trait::async_trait]
@@ -35,7 +36,7 @@ fn build(cx: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> 
     Ok(Box::new(Probe))
 }
 
-inventory::submit! { ConnectorFactory { kind: "probe", step_keys: &["note"], default_rate_limit: None, build } }
+inventory::submit! { ConnectorFactory { kind: "probe", step_keys: &["note", "at"], path_keys: &["at"], default_rate_limit: None, build } }
 
 const GOOD: &str = r#"
 server:
@@ -203,6 +204,21 @@ fn each_kind_of_error_names_its_path() {
             "tenants: { a: { signing_secrets: [x], connectors: { c: { type: probe, url: u, dry_run: maybe } } } }\n",
             "tenants.a.connectors.c.dry_run",
         ),
+        (
+            "short admin token",
+            "admin: { listen: 127.0.0.1:0, token: tooshort }\n",
+            "admin.token: must be at least 32 characters; generate one with `openssl rand -hex 32`",
+        ),
+        (
+            "session ttl out of bounds",
+            "admin: { listen: 127.0.0.1:0, session_ttl: 90d }\n",
+            "admin.session_ttl: must be between 1s and 30d",
+        ),
+        (
+            "record map shorter than retention",
+            "storage: { retention: 30d, record_map_retention: 7d }\n",
+            "storage.record_map_retention: must not be shorter than storage.retention",
+        ),
     ];
     for (what, src, want) in cases {
         let errs = errors(src);
@@ -273,6 +289,28 @@ fn each_kind_of_step_error_names_its_path() {
             "{ connector: c, action: create, when: \"{{#each}}\" }",
             format!("{p}.when: invalid template"),
         ),
+        (
+            "unescaped path value",
+            "{ connector: c, action: create, at: \"a/{{{data.id}}}\" }",
+            format!(
+                "{p}.at: invalid template: `{{{{{{…}}}}}}` would paste a value into the path unescaped"
+            ),
+        ),
+        (
+            "unescaped path value in a block",
+            "{ connector: c, action: create, at: \"a/{{#if data.x}}{{{data.id}}}{{/if}}\" }",
+            format!("{p}.at: invalid template: `{{{{{{…}}}}}}`"),
+        ),
+        (
+            "dot segment in a constant path",
+            "{ connector: c, action: create, at: \"a/../admin\" }",
+            format!("{p}.at: the path holds the segment \"..\""),
+        ),
+        (
+            "path that is not text",
+            "{ connector: c, action: create, at: [a] }",
+            format!("{p}.at: must be text"),
+        ),
     ];
     for (what, step, want) in cases {
         let errs = errors(&with_step(step));
@@ -318,4 +356,115 @@ fn typed_values_and_dry_run_accept_variable_text() {
     let c = load(src).unwrap_or_else(|e| panic!("{e}"));
     assert!(!c.tenants["a"].connectors["c"].dry_run);
     assert_eq!(c.tenants["a"].connectors["c"].concurrency, 3);
+}
+
+/// Every duration is bounded at load (a huge one used to pass and then panic the
+/// housekeeping task), with errors that name the key and its line.
+#[test]
+fn durations_are_bounded_at_load() {
+    let instance = |keys: &str| {
+        format!(
+            "tenants:\n  a:\n    signing_secrets: [x]\n    connectors:\n      c: {{ type: probe, url: u, {keys} }}\n"
+        )
+    };
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "huge retention",
+            "storage:\n  retention: 99999999d\n".into(),
+            "line 2: storage.retention: `99999999d` is longer than 3660d",
+        ),
+        (
+            "short retention",
+            "storage: { retention: 10m }\n".into(),
+            "storage.retention: must be between 1h and 365d (is 10m)",
+        ),
+        (
+            "long lease",
+            "delivery: { lease: 2h }\n".into(),
+            "delivery.lease: must be between 5s and 1h (is 2h)",
+        ),
+        (
+            "long grace",
+            "delivery: { shutdown_grace: 3h }\n".into(),
+            "delivery.shutdown_grace: must be between 0ms and 1h",
+        ),
+        (
+            "long backoff",
+            "delivery: { retry: { max_backoff: 30d } }\n".into(),
+            "delivery.retry.max_backoff: must be between 0ms and 7d (is 30d)",
+        ),
+        (
+            "zero backoff",
+            "delivery: { retry: { initial_backoff: 0s } }\n".into(),
+            "delivery.retry.initial_backoff: must be between 1ms and 7d",
+        ),
+        (
+            "attempts",
+            "delivery: { retry: { max_attempts: 4294967295 } }\n".into(),
+            "delivery.retry.max_attempts: must be between 1 and 10000",
+        ),
+        (
+            "rate-limited budget",
+            "delivery: { retry: { max_rate_limited: 0 } }\n".into(),
+            "delivery.retry.max_rate_limited: must be between 1 and 100000",
+        ),
+        (
+            "zero timeout",
+            instance("timeout: 0s"),
+            "tenants.a.connectors.c.timeout: must be between 1ms and 10m (is 0ms)",
+        ),
+        (
+            "long timeout",
+            instance("timeout: 1d"),
+            "tenants.a.connectors.c.timeout: must be between 1ms and 10m (is 1d)",
+        ),
+        (
+            "long window",
+            instance("rate_limit: { requests: 5, per: 30d }"),
+            "tenants.a.connectors.c.rate_limit.per: must be between 0ms and 7d (is 30d)",
+        ),
+        (
+            "huge window",
+            instance("rate_limit: { requests: 5, per: 1000000d }"),
+            "tenants.a.connectors.c.rate_limit.per: `1000000d` is longer than 3660d",
+        ),
+    ];
+    for (what, src, want) in &cases {
+        let errs = errors(src);
+        assert!(
+            errs.iter().any(|e| e.contains(want)),
+            "{what}: wanted {want:?} in {errs:#?}"
+        );
+    }
+    let c =
+        load("delivery: { retry: { max_rate_limited: 7 } }\n").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.delivery.retry.max_rate_limited, 7);
+    let c = load("").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.delivery.retry.max_rate_limited, 100, "the default");
+}
+
+#[test]
+fn admin_and_storage_defaults_and_the_token_minimum() {
+    let c = load("admin: { listen: 127.0.0.1:0 }\n").unwrap_or_else(|e| panic!("{e}"));
+    let a = c.admin.expect("admin");
+    assert_eq!(a.session_ttl, Duration::from_secs(12 * 3600));
+    assert!(!a.secure_cookie);
+    assert_eq!(
+        c.storage.record_map_retention,
+        Duration::from_secs(400 * 86_400)
+    );
+    let long = "k".repeat(ADMIN_TOKEN_MIN);
+    let c = load(&format!(
+        "admin: {{ listen: 127.0.0.1:0, token: {long}, secure_cookie: true }}\n"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.admin.expect("admin").secure_cookie);
+    let short = "s3cret-but-short";
+    let errs = errors(&format!(
+        "admin: {{ listen: 127.0.0.1:0, token: \"{short}\" }}\n"
+    ));
+    assert!(
+        errs.iter().all(|e| !e.contains(short)),
+        "never echoed: {errs:?}"
+    );
 }

@@ -10,7 +10,9 @@
 //! - every failure is a classed [`DeliveryError`];
 //! - connectors see storage only through [`RecordMap`].
 
+pub mod answer;
 mod records;
+pub mod token;
 mod transport;
 
 pub use records::{MemoryRecordMap, RecordMap};
@@ -53,6 +55,10 @@ pub struct ConnectorFactory {
     /// `method`, `path`, `headers`, `json`, `body`, `content_type`). Their string
     /// leaves are templates.
     pub step_keys: &'static [&'static str],
+    /// Those of `step_keys` that are URL paths: text whose every `{{…}}` renders as one
+    /// percent-encoded path segment, never `.`, `..` or empty (see
+    /// [`crate::template::Templates::compile_path`]).
+    pub path_keys: &'static [&'static str],
     /// The rate limit an instance gets when its config sets none (the CRM's documented
     /// limit), or `None` for no limit.
     pub default_rate_limit: Option<RateLimit>,
@@ -130,18 +136,13 @@ pub struct StepOutput {
     pub created: bool,
 }
 
-/// `value` as one URL path segment: everything but unreserved characters (and `@`, which
-/// emails hold) percent-encoded, so a value can never add a path level or a query.
-pub fn path_segment(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'@') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+/// `value` as one URL path segment (see [`crate::url_path`]): percent-encoded so it can
+/// never add a path level, a query or a fragment.
+///
+/// # Errors
+/// Permanent, for a value no URL can carry as a segment: empty, `.` or `..`.
+pub fn path_segment(value: &str) -> Result<String, DeliveryError> {
+    crate::url_path::segment(value).map_err(DeliveryError::permanent)
 }
 
 /// The factory for `kind`, if it is compiled in.
@@ -164,12 +165,18 @@ pub fn registered() -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn path_segments_are_escaped() {
+    fn path_segments_are_escaped_or_refused() {
         assert_eq!(
             super::path_segment("ada+1@example.com"),
-            "ada%2B1@example.com"
+            Ok("ada%2B1@example.com".to_owned())
         );
-        assert_eq!(super::path_segment("a/b c?d"), "a%2Fb%20c%3Fd");
-        assert_eq!(super::path_segment("O'Brien"), "O%27Brien");
+        assert_eq!(
+            super::path_segment("a/b c?d"),
+            Ok("a%2Fb%20c%3Fd".to_owned())
+        );
+        for bad in ["", ".", ".."] {
+            let err = super::path_segment(bad).expect_err(bad);
+            assert_eq!(err.class(), "permanent", "{bad:?}");
+        }
     }
 }

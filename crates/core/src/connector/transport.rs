@@ -6,8 +6,11 @@
 //! - in dry run nothing leaves: the request is recorded (credentials masked) and the
 //!   connector gets the reply it said to assume;
 //! - transport failures are classed: timeouts and connection errors are retryable, and
-//!   the messages never carry a URL (which could hold a credential).
+//!   the messages never carry a URL (which could hold a credential);
+//! - an answer is read by [`answer`]: its body only up to [`answer::MAX_ANSWER_BYTES`] and
+//!   within the timeout, and a redirect is refused.
 
+use super::answer;
 use crate::delivery::DeliveryError;
 use crate::redact::Redactor;
 use bytes::Bytes;
@@ -196,7 +199,10 @@ impl Reply {
         }
     }
 
-    /// The time `Retry-After` names (seconds or an HTTP date), if any.
+    /// The time `Retry-After` names (seconds or an HTTP date), if any; `None` when it is
+    /// not one of those. Any number of seconds is read (a number too large for any clock
+    /// is the latest representable time): how long a job really waits is the queue's
+    /// decision, which caps it.
     pub fn retry_after(&self) -> Option<DateTime<Utc>> {
         let v = self
             .headers
@@ -204,8 +210,8 @@ impl Reply {
             .to_str()
             .ok()?
             .trim();
-        if let Ok(secs) = v.parse::<u64>() {
-            return Some(Utc::now() + chrono::Duration::seconds(i64::try_from(secs).ok()?));
+        if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+            return Some(crate::time::in_seconds(v.parse().unwrap_or(u64::MAX)));
         }
         DateTime::parse_from_rfc2822(v)
             .ok()
@@ -255,7 +261,7 @@ impl Reply {
         Err(if status == StatusCode::TOO_MANY_REQUESTS {
             let until = self
                 .retry_after()
-                .unwrap_or_else(|| Utc::now() + chrono::Duration::seconds(60));
+                .unwrap_or_else(|| crate::time::in_seconds(60));
             DeliveryError::rate_limited(message, until)
         } else if status == StatusCode::REQUEST_TIMEOUT || status.is_server_error() {
             DeliveryError::retry_after(message, self.retry_after())
@@ -398,11 +404,12 @@ impl Outbound<'_> {
             .await
             .map_err(|e| classify(&e, t.timeout, &method))?;
         let status = response.status();
+        if answer::is_redirect(status) {
+            return Err(answer::refused_redirect(&method, &response));
+        }
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| classify(&e, t.timeout, &method))?;
+        let body =
+            answer::read_body(response, &method, |e| classify(e, t.timeout, &method)).await?;
         Ok(Reply {
             status,
             headers,
@@ -547,6 +554,45 @@ mod tests {
             reply.retry_after().map(|t| t.timestamp()),
             Some(2_139_722_880)
         );
+    }
+
+    fn with_retry_after(value: &str) -> Reply {
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after", value.parse().expect("header"));
+        Reply {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            headers,
+            body: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn any_retry_after_is_read_without_panicking() {
+        let huge = with_retry_after("99999999999999999").retry_after();
+        assert!(huge.is_some_and(|t| t > Utc::now() + chrono::TimeDelta::days(365 * 1000)));
+        assert_eq!(
+            with_retry_after("99999999999999999999999999").retry_after(),
+            Some(DateTime::<Utc>::MAX_UTC),
+            "more seconds than any clock holds"
+        );
+        let past = with_retry_after("Mon, 01 Jan 2001 00:00:00 GMT").retry_after();
+        assert_eq!(past.map(|t| t.timestamp()), Some(978_307_200));
+        for garbage in ["soon", "-5", "1.5", "", "Wed, 99 Oct 2037 07:28:00 GMT"] {
+            assert_eq!(with_retry_after(garbage).retry_after(), None, "{garbage:?}");
+        }
+        // a 429 whose Retry-After is garbage waits the default minute
+        let e = with_retry_after("soon")
+            .check(|_| String::new())
+            .expect_err("429");
+        match e {
+            DeliveryError::RateLimited { until, .. } => {
+                let wait = until - Utc::now();
+                assert!(
+                    wait > chrono::TimeDelta::seconds(58) && wait <= chrono::TimeDelta::seconds(60)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -5,7 +5,17 @@
 //!   (`{{#if}}`, `default`); helpers other than `default` refuse missing arguments too;
 //! - nothing is HTML-escaped: output is the data as sent (JSON bodies are built from
 //!   rendered strings by [`crate::step`], never by pasting text into JSON);
-//! - a template is registered under its YAML path, so every render error names the place.
+//! - a template is registered under its YAML path, so every render error names the place;
+//! - a URL path template ([`Templates::compile_path`]) lives in a registry of its own whose
+//!   escape makes each `{{…}}` output one percent-encoded path segment, while the text the
+//!   operator wrote keeps its slashes and query; `{{{…}}}` (which skips the escape) is
+//!   refused there at load, and the rendered path is checked ([`crate::url_path::finish`]).
+//!
+//! Why an escape and not a check after rendering: after rendering, a value's `/`, `?` or
+//! `..` can no longer be told from the operator's own. Handlebars applies the escape to
+//! every `{{…}}` output (values and helper results) and to nothing the operator wrote, which
+//! is exactly the line between data and structure. The only outputs it cannot encode —
+//! an empty value, `.`, `..` — are caught by the check after rendering.
 
 mod helpers;
 
@@ -21,6 +31,9 @@ pub enum Text {
     Const(String),
     /// A template registered under this name (its YAML path).
     Template(String),
+    /// A URL path template registered under this name: each `{{…}}` output is one
+    /// path segment ([`Templates::compile_path`]).
+    Path(String),
 }
 
 /// A failed render, naming the template's place.
@@ -59,16 +72,25 @@ impl RenderContext {
 /// The registry of every template of one config generation.
 pub struct Templates {
     hb: Handlebars<'static>,
+    /// URL path templates: the same helpers, every output escaped as a path segment.
+    paths: Handlebars<'static>,
+}
+
+fn registry(escape: fn(&str) -> String) -> Handlebars<'static> {
+    let mut hb = Handlebars::new();
+    hb.set_strict_mode(true);
+    hb.register_escape_fn(escape);
+    hb.set_prevent_indent(true);
+    helpers::register(&mut hb);
+    hb
 }
 
 impl Default for Templates {
     fn default() -> Self {
-        let mut hb = Handlebars::new();
-        hb.set_strict_mode(true);
-        hb.register_escape_fn(handlebars::no_escape);
-        hb.set_prevent_indent(true);
-        helpers::register(&mut hb);
-        Self { hb }
+        Self {
+            hb: registry(handlebars::no_escape),
+            paths: registry(crate::url_path::escape_value),
+        }
     }
 }
 
@@ -76,6 +98,7 @@ impl fmt::Debug for Templates {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Templates")
             .field("count", &self.hb.get_templates().len())
+            .field("paths", &self.paths.get_templates().len())
             .finish()
     }
 }
@@ -89,22 +112,26 @@ impl Templates {
         if !src.contains("{{") {
             return Ok(Text::Const(src.to_owned()));
         }
-        self.hb.register_template_string(place, src).map_err(|e| {
-            let reason = e.reason().to_string();
-            match e.pos() {
-                Some((l, c)) => {
-                    format!("invalid template (line {l}, column {c} of the template): {reason}")
-                }
-                _ => format!("invalid template: {reason}"),
-            }
-        })?;
-        if let Some(t) = self.hb.get_template(place)
-            && let Err(m) = check_names(&t.elements)
-        {
-            self.hb.unregister_template(place);
-            return Err(format!("invalid template: {m}"));
-        }
+        register(&mut self.hb, place, src, check_names)?;
         Ok(Text::Template(place.to_owned()))
+    }
+
+    /// Compiles `src`, found at `place`, as a URL path: each `{{…}}` output becomes one
+    /// percent-encoded path segment; the literal text keeps its slashes and query.
+    ///
+    /// # Errors
+    /// The parser's message, `{{{…}}}` (it would skip the escape), a NUL, or a constant
+    /// path with a `.` or `..` segment.
+    pub fn compile_path(&mut self, place: &str, src: &str) -> Result<Text, String> {
+        crate::url_path::check_source(src)?;
+        if !src.contains("{{") {
+            return crate::url_path::finish(src).map(Text::Const);
+        }
+        register(&mut self.paths, place, src, |elements| {
+            check_names(elements)?;
+            check_escaped(elements)
+        })?;
+        Ok(Text::Path(place.to_owned()))
     }
 
     /// Renders `text` in `cx`.
@@ -114,16 +141,72 @@ impl Templates {
     pub fn render(&self, text: &Text, cx: &RenderContext) -> Result<String, TemplateError> {
         match text {
             Text::Const(s) => Ok(s.clone()),
-            Text::Template(name) => {
-                self.hb
-                    .render_with_context(name, &cx.0)
-                    .map_err(|e| TemplateError {
+            Text::Template(name) => render(&self.hb, name, cx),
+            Text::Path(name) => {
+                crate::url_path::finish(&render(&self.paths, name, cx)?).map_err(|message| {
+                    TemplateError {
                         place: name.clone(),
-                        message: describe(e.reason()),
-                    })
+                        message,
+                    }
+                })
             }
         }
     }
+}
+
+/// Registers `src` under `place` in `hb` if it parses and passes `check`.
+fn register(
+    hb: &mut Handlebars<'static>,
+    place: &str,
+    src: &str,
+    check: impl Fn(&[TemplateElement]) -> Result<(), String>,
+) -> Result<(), String> {
+    hb.register_template_string(place, src).map_err(|e| {
+        let reason = e.reason().to_string();
+        match e.pos() {
+            Some((l, c)) => {
+                format!("invalid template (line {l}, column {c} of the template): {reason}")
+            }
+            _ => format!("invalid template: {reason}"),
+        }
+    })?;
+    if let Some(t) = hb.get_template(place)
+        && let Err(m) = check(&t.elements)
+    {
+        hb.unregister_template(place);
+        return Err(format!("invalid template: {m}"));
+    }
+    Ok(())
+}
+
+fn render(
+    hb: &Handlebars<'static>,
+    name: &str,
+    cx: &RenderContext,
+) -> Result<String, TemplateError> {
+    hb.render_with_context(name, &cx.0)
+        .map_err(|e| TemplateError {
+            place: name.to_owned(),
+            message: describe(e.reason()),
+        })
+}
+
+/// A path template may not use `{{{…}}}`, which pastes a value without the path escape.
+fn check_escaped(elements: &[TemplateElement]) -> Result<(), String> {
+    for e in elements {
+        match e {
+            TemplateElement::HtmlExpression(_) => {
+                return Err("`{{{…}}}` would paste a value into the path unescaped; use `{{…}}`, which makes each value one path segment".to_owned());
+            }
+            TemplateElement::HelperBlock(h) => {
+                for t in [&h.template, &h.inverse].into_iter().flatten() {
+                    check_escaped(&t.elements)?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Handlebars' own helpers (those of the `helpers` module are added to these).

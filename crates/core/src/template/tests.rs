@@ -2,13 +2,25 @@ use super::*;
 use proptest::prelude::*;
 use serde_json::json;
 
-fn render(src: &str, data: Value) -> Result<String, TemplateError> {
+type Compile = fn(&mut Templates, &str, &str) -> Result<Text, String>;
+
+/// Compiles `src` at `place` with `compile` and renders it with `data`.
+fn render_as(
+    compile: Compile,
+    place: &str,
+    src: &str,
+    data: Value,
+) -> Result<String, TemplateError> {
     let mut t = Templates::default();
-    let text = t.compile("t", src).map_err(|m| TemplateError {
-        place: "t".into(),
+    let text = compile(&mut t, place, src).map_err(|m| TemplateError {
+        place: place.into(),
         message: m,
     })?;
     t.render(&text, &RenderContext::new(json!({ "data": data })))
+}
+
+fn render(src: &str, data: Value) -> Result<String, TemplateError> {
+    render_as(Templates::compile, "t", src, data)
 }
 
 fn ok(src: &str, data: Value) -> String {
@@ -145,5 +157,101 @@ proptest! {
         let name = words.join(" ");
         prop_assert_eq!(ok("{{first_name data.n}}", json!({"n": name})), words[0].clone());
         prop_assert_eq!(ok("{{last_name data.n}}", json!({"n": words.join("  ")})), words[1..].join(" "));
+    }
+}
+
+fn render_path(src: &str, data: Value) -> Result<String, TemplateError> {
+    render_as(Templates::compile_path, "p", src, data)
+}
+
+#[test]
+fn a_path_template_makes_each_value_one_segment() {
+    let d = json!({
+        "id": "../../admin/users/1?x=", "email": "Ada+1@Example.com", "name": "José Ñ",
+        "hash": "a#b", "dots": "%2e%2e", "slashes": "//evil.com", "n": 42, "empty": "", "ok": true
+    });
+    let cases = [
+        ("/people/{{data.n}}/notes", "/people/42/notes"),
+        (
+            "users/{{data.id}}",
+            "users/..%2F..%2Fadmin%2Fusers%2F1%3Fx%3D",
+        ),
+        (
+            "users/{{lower data.email}}?fields=a,b&q={{data.hash}}",
+            "users/ada%2B1@example.com?fields=a,b&q=a%23b",
+        ),
+        ("u/{{data.name}}", "u/Jos%C3%A9%20%C3%91"),
+        ("u/{{data.dots}}", "u/%252e%252e"),
+        ("u/{{data.slashes}}", "u/%2F%2Fevil.com"),
+        ("u/{{concat data.n '/' data.n}}", "u/42%2F42"),
+        ("u/{{#if data.ok}}{{data.n}}{{/if}}", "u/42"),
+        ("u/{{eq data.n 42}}", "u/true"),
+        ("items?q={{data.empty}}", "items?q="),
+        ("u/x{{data.empty}}.json", "u/x.json"),
+    ];
+    for (src, want) in cases {
+        assert_eq!(
+            render_path(src, d.clone()).unwrap_or_else(|e| panic!("{src}: {e}")),
+            want,
+            "{src}"
+        );
+    }
+    for (src, data) in [
+        ("users/{{data.id}}", json!({"id": ".."})),
+        ("users/{{data.id}}/x", json!({"id": "."})),
+        ("users/{{data.id}}", json!({"id": ""})),
+        ("users/.{{data.id}}", json!({"id": "."})),
+    ] {
+        let e = render_path(src, data.clone()).expect_err(src);
+        assert_eq!(e.place, "p", "{src} {data}");
+    }
+}
+
+#[test]
+fn a_path_template_refuses_what_would_skip_the_escape() {
+    let mut t = Templates::default();
+    let e = t
+        .compile_path("a", "u/{{{data.id}}}")
+        .expect_err("triple-stash");
+    assert!(e.contains("unescaped"), "{e}");
+    assert!(
+        t.compile_path("b", "u/{{#each data.x}}{{{this}}}{{/each}}")
+            .is_err()
+    );
+    assert!(t.compile_path("c", "u/\0/{{data.id}}").is_err());
+    assert!(
+        t.compile_path("d", "u/../admin").is_err(),
+        "a constant is checked at load"
+    );
+    assert_eq!(
+        t.compile_path("e", "u/v?w=1"),
+        Ok(Text::Const("u/v?w=1".into()))
+    );
+    assert!(
+        t.compile_path("f", "u/{{shout data.id}}").is_err(),
+        "helpers are checked"
+    );
+    assert_eq!(
+        t.compile("g", "{{{data.id}}}"),
+        Ok(Text::Template("g".into())),
+        "other templates may use it"
+    );
+}
+
+proptest! {
+    /// Whatever a value holds, a path template keeps it inside its one segment.
+    #[test]
+    fn a_path_value_never_leaves_its_segment(s in "\\PC{0,16}|[./%2eE\\\\?#&=]{0,8}") {
+        match render_path("v2/users/{{data.s}}/notes?x=1", json!({"s": s.clone()})) {
+            Err(_) => prop_assert!(s.is_empty() || s == "." || s == ".."),
+            Ok(path) => {
+                let url = reqwest::Url::parse(&format!("https://api.example.com/{path}")).expect("parses");
+                let segments: Vec<&str> = url.path_segments().expect("segments").collect();
+                prop_assert_eq!(segments.len(), 4);
+                prop_assert_eq!(segments[1], "users");
+                prop_assert_eq!(segments[3], "notes");
+                prop_assert_eq!(url.query(), Some("x=1"));
+            }
+        }
     }
 }

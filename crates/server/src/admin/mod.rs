@@ -1,29 +1,43 @@
 //! The admin listener: `/metrics`, `/healthz`, `/readyz` (open), and behind
 //! `admin.token`: the dashboard (`/admin`) and the admin API (`/admin/api/…`).
 //!
-//! Invariants: without a token the admin API is off (404); the token is compared in
-//! constant time; answers never hold a secret (errors stored with jobs were redacted
-//! before they were stored, dry-run records mask credentials).
+//! Invariants: who may call what is decided in [`auth`] (bearer token, or a sign-in
+//! [`session`] with CSRF and Origin checks, throttled guesses); every answer carries the
+//! security headers of [`page`]; answers never hold a secret (errors stored with jobs
+//! were redacted before they were stored, dry-run records mask credentials).
+
+mod auth;
+mod page;
+mod session;
+mod throttle;
 
 use crate::Shared;
+use auth::Guard;
 use axum::Router;
-use axum::extract::{Form, Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::middleware;
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 use slatis_store::{JobFilter, JobStatus, Replay};
 use std::sync::Arc;
-use subtle::ConstantTimeEq;
 
-const COOKIE: &str = "slatis_admin";
+pub use auth::CSRF_HEADER;
+pub use page::CSP;
+pub use session::COOKIE;
+pub use throttle::PER_CLIENT as THROTTLE_PER_CLIENT;
 
-/// The admin routes.
+/// The admin routes. Sessions and throttle counts live as long as the router (one per
+/// listener): they end at a restart.
 pub fn router(shared: Arc<Shared>) -> Router {
+    let guard = Arc::new(Guard {
+        shared: Arc::clone(&shared),
+        sessions: session::Sessions::default(),
+        throttle: throttle::Throttle::default(),
+    });
     let api = Router::new()
-        .route("/admin", get(dashboard))
         .route("/admin/api/stats", get(stats))
         .route("/admin/api/events", get(events))
         .route("/admin/api/jobs", get(jobs))
@@ -32,13 +46,23 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/admin/api/dead-letters/replay", post(replay_all))
         .route("/admin/api/dead-letters/{id}/replay", post(replay_one))
         .route("/admin/api/reload", post(reload))
-        .route_layer(middleware::from_fn_with_state(
-            Arc::clone(&shared),
-            authorize,
-        ));
+        .with_state(Arc::clone(&shared));
+    let pages = Router::new()
+        .route("/admin", get(dashboard))
+        .route("/admin/logout", post(auth::logout))
+        .with_state(Arc::clone(&guard));
+    let guarded = api.merge(pages).route_layer(middleware::from_fn_with_state(
+        Arc::clone(&guard),
+        auth::authorize,
+    ));
     Router::new()
-        .merge(api)
-        .route("/admin/login", post(login))
+        .merge(guarded)
+        .merge(
+            Router::new()
+                .route("/admin/login", post(auth::login))
+                .with_state(guard),
+        )
+        .merge(page::assets())
         .route(
             "/metrics",
             get(|| async {
@@ -51,82 +75,11 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(crate::ingress::healthz))
         .route("/readyz", get(crate::ingress::readyz))
         .with_state(shared)
+        .layer(middleware::map_response(page::secure))
 }
 
-fn token_matches(shared: &Shared, given: Option<&str>) -> Option<bool> {
-    let config = shared.config();
-    let want = config.admin.as_ref()?.token.as_deref()?;
-    Some(given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(want.as_bytes()))))
-}
-
-fn presented_token(headers: &HeaderMap) -> Option<String> {
-    if let Some(v) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        && let Some(t) = v.strip_prefix("Bearer ")
-    {
-        return Some(t.trim().to_owned());
-    }
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|c| {
-            c.trim()
-                .strip_prefix(&format!("{COOKIE}="))
-                .map(str::to_owned)
-        })
-}
-
-async fn authorize(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
-    let given = presented_token(req.headers());
-    match token_matches(&shared, given.as_deref()) {
-        None => (
-            StatusCode::NOT_FOUND,
-            axum::Json(json!({ "error": "the admin API is off: set admin.token" })),
-        )
-            .into_response(),
-        Some(true) => next.run(req).await,
-        Some(false) if req.uri().path() == "/admin" => {
-            (StatusCode::UNAUTHORIZED, Html(LOGIN)).into_response()
-        }
-        Some(false) => (
-            StatusCode::UNAUTHORIZED,
-            axum::Json(json!({ "error": "missing or wrong admin token" })),
-        )
-            .into_response(),
-    }
-}
-
-#[derive(Deserialize)]
-struct LoginForm {
-    token: String,
-}
-
-async fn login(State(shared): State<Arc<Shared>>, Form(form): Form<LoginForm>) -> Response {
-    match token_matches(&shared, Some(&form.token)) {
-        Some(true) => (
-            [(
-                header::SET_COOKIE,
-                format!(
-                    "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/admin",
-                    form.token
-                ),
-            )],
-            Redirect::to("/admin"),
-        )
-            .into_response(),
-        Some(false) => (StatusCode::UNAUTHORIZED, Html(LOGIN)).into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
-}
-
-const DASHBOARD: &str = include_str!("dashboard.html");
-const LOGIN: &str = include_str!("login.html");
-
-async fn dashboard() -> Html<&'static str> {
-    Html(DASHBOARD)
+async fn dashboard(live: Option<axum::Extension<session::Live>>) -> Html<String> {
+    page::dashboard(live.as_ref().map_or("", |l| l.csrf.as_str()))
 }
 
 fn unavailable(e: &slatis_store::StoreError) -> Response {

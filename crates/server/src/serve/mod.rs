@@ -16,7 +16,8 @@
 //!   `shutdown_timeout` to finish, then every connection still open is dropped.
 //!
 //! The accept loop hands each accepted stream to [`Server::connection`] as any
-//! `AsyncRead + AsyncWrite` stream, so a TLS acceptor can wrap it there.
+//! `AsyncRead + AsyncWrite` stream (with its peer's address, which each request gets as
+//! `ConnectInfo<SocketAddr>`), so a TLS acceptor can wrap it there.
 
 mod conns;
 mod fds;
@@ -32,6 +33,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use service::{Deadlines, RequestService};
 use slatis_core::Config;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -122,9 +124,9 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, cancel: C
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((stream, _)) => {
+            Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                if !server.take(stream, &mut tasks, &cancel)
+                if !server.take(stream, peer, &mut tasks, &cancel)
                     && let Some(more) = refusals.due()
                 {
                     tracing::warn!(
@@ -227,12 +229,18 @@ impl Server {
     }
 
     /// Serves `io` if there is room, else refuses it; returns whether it was served.
-    fn take<I>(self: &Arc<Self>, io: I, tasks: &mut JoinSet<()>, cancel: &CancellationToken) -> bool
+    fn take<I>(
+        self: &Arc<Self>,
+        io: I,
+        peer: SocketAddr,
+        tasks: &mut JoinSet<()>,
+        cancel: &CancellationToken,
+    ) -> bool
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         if let Some(slot) = self.conns.admit() {
-            tasks.spawn(Arc::clone(self).connection(io, slot, cancel.clone()));
+            tasks.spawn(Arc::clone(self).connection(io, peer, slot, cancel.clone()));
             return true;
         }
         if let Ok(permit) = Arc::clone(&self.refusals).try_acquire_owned() {
@@ -242,14 +250,20 @@ impl Server {
     }
 
     /// Serves one connection until it ends, is closed to make room, or shutdown ends it.
-    async fn connection<I>(self: Arc<Self>, io: I, slot: Slot, cancel: CancellationToken)
-    where
+    async fn connection<I>(
+        self: Arc<Self>,
+        io: I,
+        peer: SocketAddr,
+        slot: Slot,
+        cancel: CancellationToken,
+    ) where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let service = RequestService {
             app: self.app.clone(),
             deadlines: self.deadlines,
             conn: Arc::clone(slot.state()),
+            peer,
         };
         let conn = self.http.serve_connection(TokioIo::new(io), service);
         let mut conn = std::pin::pin!(conn);

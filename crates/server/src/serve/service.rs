@@ -12,6 +12,7 @@
 use super::conns::{ConnState, InRequest};
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{Request, Response, StatusCode, header};
 use axum::response::IntoResponse;
 use bytes::Bytes;
@@ -19,6 +20,7 @@ use hyper::body::{Frame, Incoming, SizeHint};
 use serde_json::json;
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -74,6 +76,8 @@ pub(super) struct RequestService {
     pub(super) app: Router,
     pub(super) deadlines: Deadlines,
     pub(super) conn: Arc<ConnState>,
+    /// The peer, given to each request as `ConnectInfo<SocketAddr>`.
+    pub(super) peer: SocketAddr,
 }
 
 type Answer = Response<Tracked>;
@@ -93,11 +97,12 @@ impl hyper::service::Service<Request<Incoming>> for RequestService {
             }))));
         };
         let timed_out = Arc::new(AtomicBool::new(false));
-        let req = req.map(|body| TimedBody {
+        let mut req = req.map(|body| TimedBody {
             body,
             deadline: Box::pin(tokio::time::sleep(self.deadlines.body)),
             timed_out: Arc::clone(&timed_out),
         });
+        req.extensions_mut().insert(ConnectInfo(self.peer));
         let app = self.app.clone();
         let limit = self.deadlines.request;
         Box::pin(async move {

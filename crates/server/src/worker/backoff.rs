@@ -1,5 +1,7 @@
 //! When a failed job runs again: exponential backoff with full jitter, never sooner than
 //! the CRM said.
+//!
+//! Invariant: no attempt number and no time makes this overflow or panic.
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
@@ -26,7 +28,7 @@ pub fn next_run(
 ) -> DateTime<Utc> {
     let cap_ms = u64::try_from(cap(retry, attempt).as_millis()).unwrap_or(u64::MAX);
     let delay = Duration::from_millis(rand::rng().random_range(0..=cap_ms));
-    let at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+    let at = slatis_core::time::add(now, delay);
     not_before.map_or(at, |nb| at.max(nb))
 }
 
@@ -39,6 +41,7 @@ mod tests {
             max_attempts: 20,
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(60),
+            max_rate_limited: 100,
         }
     }
 
@@ -63,5 +66,23 @@ mod tests {
         }
         let later = now + chrono::Duration::seconds(600);
         assert!(next_run(&r, 1, now, Some(later)) >= later);
+    }
+
+    #[test]
+    fn any_attempt_number_and_time_is_safe() {
+        let r = retry();
+        assert_eq!(cap(&r, u32::MAX), r.max_backoff);
+        assert_eq!(cap(&r, 0), r.initial_backoff);
+        let now = Utc::now();
+        let at = next_run(&r, u32::MAX, now, None);
+        assert!(at >= now && at <= now + chrono::Duration::seconds(60));
+        let end = DateTime::<Utc>::MAX_UTC;
+        assert_eq!(next_run(&r, u32::MAX, end, None), end);
+        let huge = RetryConfig {
+            initial_backoff: Duration::MAX,
+            max_backoff: Duration::MAX,
+            ..retry()
+        };
+        assert!(next_run(&huge, u32::MAX, now, None) >= now);
     }
 }

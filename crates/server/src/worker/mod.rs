@@ -7,22 +7,30 @@
 //! - a connector instance that answered "rate limited" gets no job until its reset;
 //! - a running job's lease is renewed while it runs; on shutdown, jobs still running
 //!   after `delivery.shutdown_grace` are released, not lost;
-//! - finished events older than `storage.retention` are purged.
+//! - every claimed job ends its attempt with a recorded outcome, a panicking delivery
+//!   included (a retryable failure); what an outcome means is decided in [`outcome`];
+//! - finished events older than `storage.retention`, and record map entries not written
+//!   for `storage.record_map_retention`, are purged;
+//! - the dispatcher and the housekeeping task are supervised: one that dies is logged
+//!   and takes readiness down ([`crate::health`]).
 
 mod backoff;
+mod outcome;
 mod records;
 
 pub use backoff::{cap as backoff_cap, next_run};
 pub use records::ScopedRecords;
 
 use crate::Shared;
+use crate::health::{panic_text, supervise};
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
 use serde_json::Value;
 use slatis_core::DeliveryError;
 use slatis_core::config::{Config, Instance, Tenant};
 use slatis_core::job::{self, JobEvent, Progress, RunResult};
-use slatis_store::{ClaimRequest, ClaimedJob, Finish, JobId, Outcome};
+use slatis_core::time;
+use slatis_store::{ClaimRequest, ClaimedJob, Finish, JobId, Outcome, PurgeBefore};
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
@@ -45,26 +53,47 @@ struct Lanes {
     paused_until: HashMap<String, DateTime<Utc>>,
 }
 
-/// Runs the dispatcher and its housekeeping until `cancel`.
+/// Runs the dispatcher and its housekeeping, each supervised, until `cancel`.
 pub async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
     let worker_id = format!("w-{}", uuid::Uuid::now_v7().simple());
     let leased: Arc<Mutex<HashSet<JobId>>> = Arc::default();
-    let housekeeping = tokio::spawn(housekeeping(
+    let housekeeping = housekeeping(
         Arc::clone(&shared),
         worker_id.clone(),
         Arc::clone(&leased),
         cancel.clone(),
-    ));
-    dispatch(&shared, &worker_id, &leased, &cancel).await;
-    let _ = housekeeping.await;
+    );
+    let dispatcher = dispatch(
+        Arc::clone(&shared),
+        worker_id,
+        Arc::clone(&leased),
+        cancel.clone(),
+    );
+    tokio::join!(
+        supervise(&shared.health, "housekeeping", &cancel, housekeeping),
+        async {
+            if supervise(&shared.health, "dispatcher", &cancel, dispatcher).await {
+                // Its deliveries went with it: stop renewing their leases, so they lapse
+                // and are claimed again (after a restart, or by another replica).
+                lock(&leased).clear();
+            }
+        }
+    );
+}
+
+fn lock(leased: &Mutex<HashSet<JobId>>) -> std::sync::MutexGuard<'_, HashSet<JobId>> {
+    leased
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 async fn dispatch(
-    shared: &Arc<Shared>,
-    worker_id: &str,
-    leased: &Arc<Mutex<HashSet<JobId>>>,
-    cancel: &CancellationToken,
+    shared: Arc<Shared>,
+    worker_id: String,
+    leased: Arc<Mutex<HashSet<JobId>>>,
+    cancel: CancellationToken,
 ) {
+    let (shared, worker_id, leased) = (&shared, worker_id.as_str(), &leased);
     let mut lanes = Lanes::default();
     let mut tasks: JoinSet<(JobId, String, Option<DateTime<Utc>>)> = JoinSet::new();
     let mut claim_failures = 0u32;
@@ -110,27 +139,24 @@ async fn dispatch(
                     for job in jobs {
                         let lane = job.lane();
                         *lanes.in_flight.entry(lane.clone()).or_default() += 1;
-                        leased
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .insert(job.id);
+                        lock(leased).insert(job.id);
                         let shared = Arc::clone(shared);
                         let worker_id = worker_id.to_owned();
                         tasks.spawn(async move {
-                            let id = job.id;
-                            // A panic must not lose the lane's bookkeeping: the job keeps its
-                            // lease, which lapses, and it runs again (the attempt counted).
-                            let pause = AssertUnwindSafe(run_job(&shared, &worker_id, job))
+                            // A delivery's panic is recorded as its outcome inside; this
+                            // guard only keeps the lane's bookkeeping should recording panic
+                            // (the job keeps its lease, which lapses, and it runs again).
+                            let pause = AssertUnwindSafe(run_job(&shared, &worker_id, &job))
                                 .catch_unwind()
                                 .await
                                 .unwrap_or_else(|_| {
                                     tracing::error!(
-                                        job = id,
-                                        "delivery panicked; it runs again when its lease lapses"
+                                        job = job.id,
+                                        "recording a delivery's outcome panicked; it runs again when its lease lapses"
                                     );
                                     None
                                 });
-                            (id, lane, pause)
+                            (job.id, lane, pause)
                         });
                     }
                 }
@@ -177,10 +203,7 @@ fn finished(
 ) {
     match done {
         Ok((id, lane, pause)) => {
-            leased
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .remove(&id);
+            lock(leased).remove(&id);
             if let Some(n) = lanes.in_flight.get_mut(&lane) {
                 *n = n.saturating_sub(1);
             }
@@ -208,10 +231,7 @@ async fn drain(
     let waited = tokio::time::timeout(grace, async {
         while let Some(done) = tasks.join_next().await {
             if let Ok((id, _, _)) = done {
-                leased
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .remove(&id);
+                lock(leased).remove(&id);
             }
         }
     })
@@ -219,11 +239,7 @@ async fn drain(
     if waited.is_err() {
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
-        let ids: Vec<JobId> = leased
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .drain()
-            .collect();
+        let ids: Vec<JobId> = lock(leased).drain().collect();
         match shared.store.release(worker_id, &ids).await {
             Ok(n) => tracing::info!(
                 jobs = n,
@@ -266,13 +282,15 @@ fn resolve<'c>(
 ///
 /// The span is attached with `instrument`, never entered across an `.await`: a task can
 /// move between threads at an await, and a guard held over one corrupts the span stack.
-async fn run_job(shared: &Shared, worker_id: &str, job: ClaimedJob) -> Option<DateTime<Utc>> {
+async fn run_job(shared: &Shared, worker_id: &str, job: &ClaimedJob) -> Option<DateTime<Utc>> {
     let span = tracing::info_span!("delivery", tenant = %job.tenant, connector = %job.connector, event_id = %job.event_id, job = job.id, attempt = job.attempts);
     deliver(shared, worker_id, job).instrument(span).await
 }
 
-/// Runs one claimed job and records its outcome.
-async fn deliver(shared: &Shared, worker_id: &str, job: ClaimedJob) -> Option<DateTime<Utc>> {
+/// Runs one claimed job, unless it must not run again, and records its outcome. A
+/// delivery that panics has an outcome too, recorded at once: a retryable failure (so a
+/// job that panics every time ends after `max_attempts`, like any other).
+async fn deliver(shared: &Shared, worker_id: &str, job: &ClaimedJob) -> Option<DateTime<Utc>> {
     let config = shared.config();
     let started = Utc::now();
     let clock = std::time::Instant::now();
@@ -280,35 +298,74 @@ async fn deliver(shared: &Shared, worker_id: &str, job: ClaimedJob) -> Option<Da
         steps_done: job.steps_done,
         step_results: job.step_results.clone(),
     };
-    let run = match resolve(&config, &job) {
-        Err(e) => RunResult {
-            failure: Some((job.steps_done, e)),
-            progress,
-            trace: Vec::new(),
-        },
-        Ok((tenant, instance, body)) => {
-            let records = ScopedRecords {
-                store: &*shared.store,
-                tenant: &job.tenant,
-                connector: &job.connector,
+    let unrun = |e: DeliveryError| RunResult {
+        failure: Some((job.steps_done, e)),
+        progress: progress.clone(),
+        trace: Vec::new(),
+    };
+    let run = match outcome::poisoned(&config.delivery.retry, job) {
+        Some(e) => unrun(e),
+        None => AssertUnwindSafe(attempt(shared, &config, job, progress.clone()))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                tracing::error!(panic = %panic_text(&*panic), "the delivery panicked");
+                unrun(DeliveryError::retryable(
+                    "the delivery panicked (a bug in slatis-sync: see its log)",
+                ))
+            }),
+    };
+    record(shared, &config, worker_id, job, run, (started, clock)).await
+}
+
+/// Runs the job's steps from where earlier attempts left off.
+async fn attempt(
+    shared: &Shared,
+    config: &Config,
+    job: &ClaimedJob,
+    progress: Progress,
+) -> RunResult {
+    let (tenant, instance, body) = match resolve(config, job) {
+        Ok(found) => found,
+        Err(e) => {
+            return RunResult {
+                failure: Some((job.steps_done, e)),
+                progress,
+                trace: Vec::new(),
             };
-            let event = JobEvent {
-                id: &job.event_id,
-                event_type: &job.event_type,
-                received_at: job.received_at,
-                body: &body,
-            };
-            let run = job::Job {
-                config: &config,
-                tenant,
-                instance,
-                transport: &instance.transport,
-                event: &event,
-                attempt: job.attempts,
-            };
-            job::run(&run, progress, &records).await
         }
     };
+    let records = ScopedRecords {
+        store: &*shared.store,
+        tenant: &job.tenant,
+        connector: &job.connector,
+    };
+    let event = JobEvent {
+        id: &job.event_id,
+        event_type: &job.event_type,
+        received_at: job.received_at,
+        body: &body,
+    };
+    let run = job::Job {
+        config,
+        tenant,
+        instance,
+        transport: &instance.transport,
+        event: &event,
+        attempt: job.attempts,
+    };
+    job::run(&run, progress, &records).await
+}
+
+/// Logs, counts and stores how the attempt ended; returns a time to pause the lane until.
+async fn record(
+    shared: &Shared,
+    config: &Config,
+    worker_id: &str,
+    job: &ClaimedJob,
+    run: RunResult,
+    (started, clock): (DateTime<Utc>, std::time::Instant),
+) -> Option<DateTime<Utc>> {
     for t in &run.trace {
         for r in &t.requests {
             let body = r.body.as_ref().map(Value::to_string).unwrap_or_default();
@@ -319,32 +376,18 @@ async fn deliver(shared: &Shared, worker_id: &str, job: ClaimedJob) -> Option<Da
     let dry_run = run
         .has_dry_run()
         .then(|| serde_json::to_value(&run.trace).unwrap_or_default());
-    let retry = &config.delivery.retry;
-    let (outcome, class, pause, failed_step, error) = match run.failure {
-        None => (Outcome::Done, "done", None, None, None),
-        Some((step, e)) => {
-            let message = config.redactor.redact(e.message()).into_owned();
-            let (outcome, class, pause) = match e {
-                DeliveryError::Permanent { .. } => (Outcome::Dead, "dead", None),
-                DeliveryError::RateLimited { until, .. } => {
-                    (Outcome::RateLimited(until), "rate_limited", Some(until))
-                }
-                DeliveryError::Retryable { not_before, .. }
-                    if job.attempts < retry.max_attempts =>
-                {
-                    (
-                        Outcome::Retry(next_run(retry, job.attempts, finished_at, not_before)),
-                        "retry",
-                        None,
-                    )
-                }
-                DeliveryError::Retryable { .. } => (Outcome::Dead, "dead", None),
-            };
-            (outcome, class, pause, Some(step), Some(message))
-        }
-    };
+    let failed_step = run.failure.as_ref().map(|(step, _)| *step);
+    let verdict = outcome::judge(
+        &config.delivery.retry,
+        job,
+        run.failure.as_ref().map(|(_, e)| e),
+        finished_at,
+    );
+    let error = verdict
+        .error
+        .map(|e| config.redactor.redact(&e).into_owned());
     let elapsed_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
-    match (&outcome, &error, failed_step) {
+    match (&verdict.outcome, &error, failed_step) {
         (Outcome::Done, _, _) => {
             tracing::info!(elapsed_ms, steps = run.progress.steps_done, "delivered")
         }
@@ -352,17 +395,17 @@ async fn deliver(shared: &Shared, worker_id: &str, job: ClaimedJob) -> Option<Da
             tracing::warn!(step = step + 1, error = %e, "delivery dead-lettered")
         }
         (Outcome::Retry(at) | Outcome::RateLimited(at), Some(e), Some(step)) => {
-            tracing::info!(step = step + 1, error = %e, retry_at = %at.to_rfc3339(), class, "delivery failed, will retry");
+            tracing::info!(step = step + 1, error = %e, retry_at = %at.to_rfc3339(), class = verdict.class, "delivery failed, will retry");
         }
         _ => {}
     }
-    ::metrics::counter!("slatis_deliveries_total", "tenant" => job.tenant.clone(), "connector" => job.connector.clone(), "outcome" => class).increment(1);
+    ::metrics::counter!("slatis_deliveries_total", "tenant" => job.tenant.clone(), "connector" => job.connector.clone(), "outcome" => verdict.class).increment(1);
     ::metrics::histogram!("slatis_delivery_duration_seconds", "tenant" => job.tenant.clone(), "connector" => job.connector.clone())
         .record(clock.elapsed().as_secs_f64());
     let finish = Finish {
         job: job.id,
         worker: worker_id.to_owned(),
-        outcome,
+        outcome: verdict.outcome,
         steps_done: run.progress.steps_done,
         step_results: run.progress.step_results,
         failed_step,
@@ -380,7 +423,7 @@ async fn deliver(shared: &Shared, worker_id: &str, job: ClaimedJob) -> Option<Da
             tracing::error!(error = %e, "cannot record the delivery's outcome; it will run again when its lease lapses")
         }
     }
-    pause
+    verdict.pause
 }
 
 /// Lease renewal, lapsed-lease reclaim, retention purge and queue gauges.
@@ -398,8 +441,8 @@ async fn housekeeping(
         tokio::select! {
             () = cancel.cancelled() => return,
             _ = renew.tick() => {
-                let ids: Vec<JobId> = leased.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().copied().collect();
-                let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or_default();
+                let ids: Vec<JobId> = lock(&leased).iter().copied().collect();
+                let until = time::add(Utc::now(), lease);
                 if let Err(e) = shared.store.heartbeat(&worker_id, &ids, until).await {
                     tracing::warn!(error = %e, "cannot renew leases");
                 }
@@ -421,10 +464,10 @@ async fn housekeeping(
                 }
             }
             _ = purge.tick() => {
-                let retention = shared.config().storage.retention;
-                let before = Utc::now() - chrono::Duration::from_std(retention).unwrap_or_default();
+                let storage = shared.config().storage.clone();
+                let before = PurgeBefore::ago(Utc::now(), storage.retention, storage.record_map_retention);
                 match shared.store.purge(before).await {
-                    Ok(p) if p.events + p.dedupe_keys > 0 => tracing::info!(events = p.events, dedupe_keys = p.dedupe_keys, "purged finished events past retention"),
+                    Ok(p) if p.events + p.dedupe_keys + p.records > 0 => tracing::info!(events = p.events, dedupe_keys = p.dedupe_keys, records = p.records, "purged finished events and record map entries past retention"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "cannot purge"),
                 }

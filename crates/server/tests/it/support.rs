@@ -24,6 +24,8 @@ pub const SECRET: &str = "whsec_it";
 pub struct Script {
     pub calls: Vec<RenderedStep>,
     pub answers: VecDeque<Result<StepOutput, DeliveryError>>,
+    /// How many of the next calls panic (before the answers are used).
+    pub panics: usize,
 }
 
 /// Scripts by tenant, so tests running at once do not share one.
@@ -52,15 +54,20 @@ impl Connector for Scripted {
         step: &RenderedStep,
         cx: &StepContext<'_>,
     ) -> Result<StepOutput, DeliveryError> {
-        script(cx.tenant, |s| {
+        let answer = script(cx.tenant, |s| {
             s.calls.push(step.clone());
-            s.answers.pop_front().unwrap_or_else(|| {
+            if s.panics > 0 {
+                s.panics -= 1;
+                return None;
+            }
+            Some(s.answers.pop_front().unwrap_or_else(|| {
                 Ok(StepOutput {
                     id: Some(format!("rec{}", s.calls.len())),
                     created: true,
                 })
-            })
-        })
+            }))
+        });
+        answer.unwrap_or_else(|| panic!("the scripted connector panics, as told"))
     }
 }
 
@@ -69,15 +76,16 @@ fn build(_: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> {
 }
 
 const BUILD: BuildFn = build;
-inventory::submit! { ConnectorFactory { kind: "script", step_keys: &[], default_rate_limit: None, build: BUILD } }
+inventory::submit! { ConnectorFactory { kind: "script", step_keys: &[], path_keys: &[], default_rate_limit: None, build: BUILD } }
 
-pub fn yaml(db: &std::path::Path, tenant: &str, admin_token: &str) -> String {
+/// A config for `tenant` on the `db` file; `admin` holds the `admin:` keys beside `listen`.
+pub fn yaml(db: &std::path::Path, tenant: &str, admin: &str) -> String {
     format!(
         r#"
 server: {{ listen: 127.0.0.1:0, max_body_bytes: 2048 }}
-storage: {{ url: "sqlite://{db}", retention: 3650d }}
-admin: {{ listen: 127.0.0.1:0, token: "{admin_token}" }}
-delivery: {{ concurrency: 4, retry: {{ max_attempts: 3, initial_backoff: 10ms, max_backoff: 50ms }} }}
+storage: {{ url: "sqlite://{db}" }}
+admin: {{ listen: 127.0.0.1:0, {admin} }}
+delivery: {{ concurrency: 4, retry: {{ max_attempts: 3, initial_backoff: 10ms, max_backoff: 50ms, max_rate_limited: 3 }} }}
 tenants:
   {tenant}:
     signing_secrets: [{SECRET}]
@@ -97,11 +105,17 @@ pub struct World {
     pub dir: TempDir,
 }
 
+/// A world whose admin API takes `admin_token` (empty: off).
 pub async fn world(tenant: &str, admin_token: &str) -> World {
+    world_with_admin(tenant, &format!("token: \"{admin_token}\"")).await
+}
+
+/// A world with these `admin:` keys.
+pub async fn world_with_admin(tenant: &str, admin: &str) -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("it.db");
     let path = dir.path().join("config.yaml");
-    std::fs::write(&path, yaml(&db, tenant, admin_token)).expect("write config");
+    std::fs::write(&path, yaml(&db, tenant, admin)).expect("write config");
     let config = slatis_core::config::load_file(&path).unwrap_or_else(|e| panic!("{e}"));
     let store = slatis_store::open(&config.storage.url, Access::Owner)
         .await

@@ -1,26 +1,29 @@
 //! The embedded default backend: one SQLite file in WAL mode (rusqlite, SQLite bundled).
 //!
 //! Invariants:
-//! - one process owns a file ([`Access::Owner`] holds `FILE.lock`); a second `serve`
-//!   refuses to start, the `dlq` commands ([`Access::Shared`]) may run beside it;
+//! - one process owns a file ([`Access::Owner`] holds `FILE.lock`, FILE resolved through
+//!   symlinks and `..`: see [`file`]); a second `serve` refuses to start, the `dlq`
+//!   commands ([`Access::Shared`]) may run beside it; the files are private (0600);
 //! - every write goes through the group-commit [`writer`] thread; reads run on a few
 //!   read connections on the blocking pool;
 //! - an acknowledged event (and a replay, and the record map) is committed with
 //!   `synchronous = FULL`: it survives a power cut, not only a crash; claims, outcomes and
 //!   leases are committed with `NORMAL`, since losing one only repeats a delivery.
 
+mod file;
 mod writer;
 
 use crate::{
     Access, AttemptRecord, ClaimRequest, ClaimedJob, EventSummary, Finish, Ingested, JobDetail,
-    JobFilter, JobId, JobStatus, JobSummary, NewEvent, Outcome, Purged, QueueStats, RecordKey,
-    Replay, Result, Store, StoreError, lane,
+    JobFilter, JobId, JobStatus, JobSummary, NewEvent, Outcome, PurgeBefore, Purged, QueueStats,
+    RecordKey, Replay, Result, Store, StoreError, lane,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use serde_json::Value;
 use std::fs::File;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,6 +33,8 @@ use writer::{Durability, Writer};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_lane_index.sql"),
+    include_str!("../../migrations/sqlite/0003_rate_limited.sql"),
+    include_str!("../../migrations/sqlite/0004_record_map_age.sql"),
 ];
 
 /// How many read connections a store keeps.
@@ -66,7 +71,7 @@ fn file_of(url: &str) -> &str {
     rest.split('?').next().unwrap_or(rest)
 }
 
-fn connect(path: &str, flags: OpenFlags) -> Result<Connection> {
+fn connect(path: &Path, flags: OpenFlags) -> Result<Connection> {
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.execute_batch(
@@ -115,8 +120,10 @@ impl SqliteStore {
     }
 
     fn open_blocking(path: &str, access: Access) -> Result<Self> {
+        let real = file::prepare(path)?;
+        let path = real.as_path();
         let lock = match access {
-            Access::Owner => Some(lock_file(path)?),
+            Access::Owner => Some(file::lock(path)?),
             Access::Shared => None,
         };
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -134,7 +141,7 @@ impl SqliteStore {
             })
             .collect::<Result<Vec<_>>>()?;
         let writer = Writer::start(conn).map_err(|source| StoreError::Io {
-            path: path.to_owned(),
+            path: path.display().to_string(),
             source,
         })?;
         let readers = Arc::new(Readers {
@@ -185,29 +192,6 @@ impl SqliteStore {
         })
         .await
         .map_err(|_| StoreError::Closed)?
-    }
-}
-
-fn lock_file(path: &str) -> Result<File> {
-    let lock_path = format!("{path}.lock");
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|source| StoreError::Io {
-            path: lock_path.clone(),
-            source,
-        })?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
-            path: path.to_owned(),
-        }),
-        Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Io {
-            path: lock_path,
-            source,
-        }),
     }
 }
 
@@ -424,14 +408,14 @@ impl Store for SqliteStore {
             let mut ids: Vec<JobId> = match &which {
                 Replay::Ids(ids) => c
                     .prepare_cached(
-                        "UPDATE jobs SET status = 'pending', attempts = 0, run_at = ?1, updated_at = ?1 \
+                        "UPDATE jobs SET status = 'pending', attempts = 0, rate_limited = 0, run_at = ?1, updated_at = ?1 \
                          WHERE status = 'dead' AND id IN (SELECT value FROM json_each(?2)) RETURNING id",
                     )?
                     .query_map(params![now, ids_json(ids)], |r| r.get(0))?
                     .collect::<rusqlite::Result<_>>()?,
                 Replay::All { tenant } => c
                     .prepare_cached(
-                        "UPDATE jobs SET status = 'pending', attempts = 0, run_at = ?1, updated_at = ?1 \
+                        "UPDATE jobs SET status = 'pending', attempts = 0, rate_limited = 0, run_at = ?1, updated_at = ?1 \
                          WHERE status = 'dead' AND (?2 IS NULL OR tenant = ?2) RETURNING id",
                     )?
                     .query_map(params![now, tenant], |r| r.get(0))?
@@ -443,8 +427,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn purge(&self, before: DateTime<Utc>) -> Result<Purged> {
-        let before = ms(before);
+    async fn purge(&self, before: PurgeBefore) -> Result<Purged> {
+        let (records_before, before) = (ms(before.records), ms(before.events));
         self.write_relaxed(move |c| {
             let events = c
                 .prepare_cached(
@@ -455,9 +439,15 @@ impl Store for SqliteStore {
             let dedupe_keys = c
                 .prepare_cached("DELETE FROM dedupe_keys WHERE created_at < ?1")?
                 .execute([before])?;
+            let records = c
+                .prepare_cached(
+                    "DELETE FROM record_map INDEXED BY record_map_age WHERE updated_at < ?1",
+                )?
+                .execute([records_before])?;
             Ok(Purged {
                 events: count(events),
                 dedupe_keys: count(dedupe_keys),
+                records: count(records),
             })
         })
         .await
@@ -492,6 +482,10 @@ impl Store for SqliteStore {
             Ok(stats)
         })
         .await
+    }
+
+    fn write_failure(&self) -> Option<String> {
+        self.writer.failure()
     }
 
     async fn close(&self) {
@@ -576,15 +570,15 @@ fn claim(c: &Connection, req: ClaimRequest) -> Result<Vec<ClaimedJob>> {
         return Ok(Vec::new());
     }
     let ids = ids_json(&chosen);
-    let lease_until = now + i64::try_from(req.lease.as_millis()).unwrap_or(i64::MAX / 2);
+    let lease_until = now.saturating_add(i64::try_from(req.lease.as_millis()).unwrap_or(i64::MAX));
     c.prepare_cached(
         "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?1, lease_until = ?2, updated_at = ?3 \
          WHERE id IN (SELECT value FROM json_each(?4))",
     )?
     .execute(params![req.worker, lease_until, now, ids])?;
     let mut stmt = c.prepare_cached(
-        "SELECT j.id, j.event_id, j.tenant, j.connector, e.event_type, e.body, e.received_at, j.attempts, j.steps_done, \
-         j.step_results FROM jobs j JOIN events e ON e.id = j.event_id WHERE j.id IN (SELECT value FROM json_each(?1)) \
+        "SELECT j.id, j.event_id, j.tenant, j.connector, e.event_type, e.body, e.received_at, j.attempts, j.rate_limited, \
+         j.steps_done, j.step_results FROM jobs j JOIN events e ON e.id = j.event_id WHERE j.id IN (SELECT value FROM json_each(?1)) \
          ORDER BY j.id",
     )?;
     let rows = stmt.query_map([ids], |r| {
@@ -598,6 +592,7 @@ fn claim(c: &Connection, req: ClaimRequest) -> Result<Vec<ClaimedJob>> {
                 body: r.get("body")?,
                 received_at: time(r.get("received_at")?),
                 attempts: u32::try_from(r.get::<_, i64>("attempts")?).unwrap_or(u32::MAX),
+                rate_limited: u32::try_from(r.get::<_, i64>("rate_limited")?).unwrap_or(u32::MAX),
                 steps_done: usize::try_from(r.get::<_, i64>("steps_done")?).unwrap_or_default(),
                 step_results: Value::Null,
             },
@@ -647,7 +642,8 @@ fn other_lanes(c: &Connection, req: &ClaimRequest) -> Result<Vec<Vec<JobId>>> {
 }
 
 fn finish(c: &Connection, f: &Finish) -> Result<bool> {
-    let (status, run_at, outcome, uncount) = match &f.outcome {
+    // A rate-limited attempt moves from `attempts` to the job's `rate_limited` count.
+    let (status, run_at, outcome, limited) = match &f.outcome {
         Outcome::Done => ("done", f.finished_at, "done", 0),
         Outcome::Retry(at) => ("pending", *at, "retry", 0),
         Outcome::RateLimited(at) => ("pending", *at, "rate_limited", 1),
@@ -655,7 +651,8 @@ fn finish(c: &Connection, f: &Finish) -> Result<bool> {
     };
     let attempt: Option<i64> = c
         .prepare_cached(
-            "UPDATE jobs SET status = ?1, run_at = ?2, attempts = attempts - ?3, lease_owner = NULL, lease_until = NULL, \
+            "UPDATE jobs SET status = ?1, run_at = ?2, attempts = attempts - ?3, rate_limited = rate_limited + ?3, \
+             lease_owner = NULL, lease_until = NULL, \
              steps_done = ?4, step_results = ?5, dry_run = COALESCE(?6, dry_run), last_error = ?7, updated_at = ?8 \
              WHERE id = ?9 AND status = 'running' AND lease_owner = ?10 RETURNING attempts + ?3",
         )?
@@ -663,7 +660,7 @@ fn finish(c: &Connection, f: &Finish) -> Result<bool> {
             params![
                 status,
                 ms(run_at),
-                uncount,
+                limited,
                 i64::try_from(f.steps_done).unwrap_or(i64::MAX),
                 f.step_results.to_string(),
                 f.dry_run.as_ref().map(Value::to_string),

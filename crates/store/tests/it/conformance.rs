@@ -68,6 +68,15 @@ async fn add(
     }
 }
 
+/// Claims the one due job.
+async fn one(store: &dyn Store, worker: &str) -> ClaimedJob {
+    store
+        .claim(claim_req(worker, 1))
+        .await
+        .expect("claim")
+        .remove(0)
+}
+
 async fn ids(store: &dyn Store, worker: &str, limit: usize) -> Vec<JobId> {
     store
         .claim(claim_req(worker, limit))
@@ -277,6 +286,59 @@ pub async fn retries_wait_and_rate_limits_do_not_count(store: Arc<dyn Store>) {
     assert!(detail.attempts_log[0].retry_at.is_some());
 }
 
+pub async fn rate_limited_answers_have_their_own_count(store: Arc<dyn Store>) {
+    add(&*store, "acme", Some("b1"), "x", &["crm"]).await;
+    let mut now = Utc::now();
+    let mut id = 0;
+    for n in 0..4 {
+        let mut req = claim_req("w", 1);
+        req.now = now;
+        let j = store.claim(req).await.expect("claim").remove(0);
+        assert_eq!((j.attempts, j.rate_limited), (1, n), "after {n} 429s");
+        now += Delta::seconds(10);
+        let outcome = if n < 3 {
+            Outcome::RateLimited(now)
+        } else {
+            Outcome::Dead
+        };
+        assert!(
+            store
+                .finish(finish(&j, "w", outcome))
+                .await
+                .expect("finish")
+        );
+        id = j.id;
+    }
+    assert_eq!(
+        store.replay(Replay::Ids(vec![id])).await.expect("replay"),
+        vec![id]
+    );
+    let j = one(&*store, "w").await;
+    assert_eq!(
+        (j.attempts, j.rate_limited),
+        (1, 0),
+        "a replay starts both counts again"
+    );
+}
+
+pub async fn writes_that_commit_leave_no_write_failure(store: Arc<dyn Store>) {
+    assert_eq!(store.write_failure(), None, "a fresh store takes writes");
+    add(&*store, "acme", Some("b1"), "x", &["crm"]).await;
+    let j = one(&*store, "w").await;
+    assert!(
+        store
+            .finish(finish(&j, "w", Outcome::Done))
+            .await
+            .expect("finish")
+    );
+    assert_eq!(store.write_failure(), None);
+    store.close().await;
+    assert!(
+        store.write_failure().is_some(),
+        "a closed store takes no writes, and says so"
+    );
+}
+
 pub async fn dead_letters_are_listed_and_replayed(store: Arc<dyn Store>) {
     store
         .ingest(event(
@@ -440,14 +502,15 @@ pub async fn purge_removes_only_finished_old_events(store: Arc<dyn Store>) {
         .await
         .expect("done");
     let purged = store
-        .purge(Utc::now() + Delta::seconds(1))
+        .purge(events_before(Utc::now() + Delta::seconds(1)))
         .await
         .expect("purge");
     assert_eq!(
         purged,
         Purged {
             events: 2,
-            dedupe_keys: 3
+            dedupe_keys: 3,
+            records: 0,
         }
     );
     let left = store.events(None, 10).await.expect("events");
@@ -458,11 +521,94 @@ pub async fn purge_removes_only_finished_old_events(store: Arc<dyn Store>) {
     );
     assert_eq!(
         store
-            .purge(Utc::now() - Delta::seconds(60))
+            .purge(events_before(Utc::now() - Delta::seconds(60)))
             .await
             .expect("purge"),
         Purged::default()
     );
+}
+
+/// Purges events before `t`, and no record map entry.
+fn events_before(t: chrono::DateTime<Utc>) -> PurgeBefore {
+    PurgeBefore {
+        events: t,
+        records: chrono::DateTime::<Utc>::MIN_UTC,
+    }
+}
+
+/// Purges record map entries written before `t`, and no event.
+fn records_before(t: chrono::DateTime<Utc>) -> PurgeBefore {
+    PurgeBefore {
+        events: chrono::DateTime::<Utc>::MIN_UTC,
+        records: t,
+    }
+}
+
+/// A moment strictly between what was written before the call and what is written after.
+async fn a_moment_between() -> chrono::DateTime<Utc> {
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let t = Utc::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    t
+}
+
+fn record_key(value: &str) -> RecordKey {
+    RecordKey {
+        tenant: "acme".into(),
+        connector: "pipedrive".into(),
+        object: "activities".into(),
+        property: "slatis_booking_id".into(),
+        value: value.into(),
+    }
+}
+
+pub async fn purge_removes_record_map_entries_by_the_age_of_their_last_write(
+    store: Arc<dyn Store>,
+) {
+    store
+        .record_put(&record_key("bkg_old"), Some("1"))
+        .await
+        .expect("put");
+    let between = a_moment_between().await;
+    store
+        .record_put(&record_key("bkg_new"), Some("2"))
+        .await
+        .expect("put");
+    // events are kept: only the record map cutoff is recent
+    add(&*store, "acme", Some("b1"), "kept", &[]).await;
+    let purged = store.purge(records_before(between)).await.expect("purge");
+    assert_eq!(
+        purged,
+        Purged {
+            events: 0,
+            dedupe_keys: 0,
+            records: 1,
+        }
+    );
+    assert_eq!(
+        store.record_get(&record_key("bkg_old")).await.expect("get"),
+        None
+    );
+    assert_eq!(
+        store
+            .record_get(&record_key("bkg_new"))
+            .await
+            .expect("get")
+            .as_deref(),
+        Some("2")
+    );
+    // a write refreshes an entry's age: an upsert keeps using it
+    let before_refresh = a_moment_between().await;
+    store
+        .record_put(&record_key("bkg_new"), Some("2"))
+        .await
+        .expect("put again");
+    let purged = store
+        .purge(records_before(before_refresh))
+        .await
+        .expect("purge");
+    assert_eq!(purged.records, 0);
+    assert_eq!(store.events(None, 10).await.expect("events").len(), 1);
 }
 
 pub async fn concurrent_ingests_all_commit(store: Arc<dyn Store>) {
@@ -526,10 +672,13 @@ macro_rules! all_conformance_tests {
             a_dead_letter_does_not_block_its_booking,
             lanes_share_claims_fairly,
             retries_wait_and_rate_limits_do_not_count,
+            rate_limited_answers_have_their_own_count,
+            writes_that_commit_leave_no_write_failure,
             dead_letters_are_listed_and_replayed,
             lapsed_leases_are_claimed_again,
             the_record_map_remembers_and_forgets,
             purge_removes_only_finished_old_events,
+            purge_removes_record_map_entries_by_the_age_of_their_last_write,
             concurrent_ingests_all_commit,
         );
     };

@@ -79,3 +79,110 @@ async fn bad_urls_are_refused() {
         );
     }
 }
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// The database, its WAL and SHM and the lock file are the owner's alone.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_files_are_readable_by_their_owner_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("t.db");
+    let store = open(&format!("sqlite://{}", db.display()), Access::Owner)
+        .await
+        .expect("open");
+    store
+        .ingest(crate::conformance::event(
+            "acme",
+            Some("b"),
+            "private",
+            &["crm"],
+        ))
+        .await
+        .expect("ingest");
+    for suffix in ["", "-wal", "-shm", ".lock"] {
+        let file = dir.path().join(format!("t.db{suffix}"));
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    store.close().await;
+}
+
+/// A database left readable by others (an older version, a copy) is tightened at open.
+#[cfg(unix)]
+#[tokio::test]
+async fn looser_files_are_tightened_at_open() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("t.db");
+    let url = format!("sqlite://{}", db.display());
+    open(&url, Access::Owner)
+        .await
+        .expect("create")
+        .close()
+        .await;
+    for suffix in ["", ".lock"] {
+        let file = dir.path().join(format!("t.db{suffix}"));
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+    let store = open(&url, Access::Shared).await.expect("open");
+    assert_eq!(mode(&db), 0o600);
+    store.close().await;
+    let store = open(&url, Access::Owner).await.expect("open");
+    assert_eq!(mode(&dir.path().join("t.db.lock")), 0o600);
+    store.close().await;
+}
+
+/// The lock follows the file, not the path written: a symlink, a `..` detour or a
+/// relative path to a database that has an owner are refused.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_second_owner_by_another_path_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let real_dir = dir.path().join("data");
+    std::fs::create_dir(&real_dir).expect("mkdir");
+    std::fs::create_dir(dir.path().join("other")).expect("mkdir");
+    let db = real_dir.join("t.db");
+    let owner = open(&format!("sqlite://{}", db.display()), Access::Owner)
+        .await
+        .expect("owner");
+    std::os::unix::fs::symlink(&db, dir.path().join("link.db")).expect("symlink");
+    std::os::unix::fs::symlink(&real_dir, dir.path().join("linkdir")).expect("symlink");
+    let cwd = std::env::current_dir().expect("cwd");
+    let relative: std::path::PathBuf = cwd
+        .components()
+        .skip(1)
+        .map(|_| std::path::Component::ParentDir.as_os_str())
+        .chain(db.components().skip(1).map(|c| c.as_os_str()))
+        .collect();
+    let others = [
+        dir.path().join("link.db"),
+        dir.path().join("linkdir").join("t.db"),
+        dir.path()
+            .join("other")
+            .join("..")
+            .join("data")
+            .join("t.db"),
+        real_dir.join(".").join("t.db"),
+        relative,
+    ];
+    for other in others {
+        let err = open(&format!("sqlite://{}", other.display()), Access::Owner)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{} must be refused", other.display()));
+        assert!(
+            matches!(err, StoreError::Locked { .. }),
+            "{}: {err}",
+            other.display()
+        );
+    }
+    owner.close().await;
+}

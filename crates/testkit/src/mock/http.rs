@@ -1,17 +1,18 @@
 //! A stateful mock HTTP destination for the generic http connector.
 //!
 //! It records every request it gets, answers 201 `{"id": "<n>"}` to POST and 200
-//! `{"id": …}` to anything else, and can be told to misbehave for the next requests:
-//! answer a status (with `Retry-After`), answer slowly, or drop the connection
-//! mid-answer.
+//! `{"id": …}` to anything else, and can be told to misbehave for the next requests
+//! ([`Fault`]): answer a status (with `Retry-After`, or any headers), answer slowly, drop
+//! the connection mid-answer, or send a body that never ends or drips in — or, in chaos
+//! mode ([`MockHttp::chaos`]), misbehave at random.
 
 use super::Fault;
-use super::reply::{bind, spawn};
+use super::reply::{Reply, bind, spawn};
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -30,7 +31,8 @@ pub struct Received {
     pub body: Vec<u8>,
     /// When it arrived.
     pub at: Instant,
-    /// The status it was answered with (0: not answered, or the connection dropped).
+    /// The status it was answered with (0: not answered, or the answer did not complete:
+    /// dropped, endless or dripped).
     pub status: u16,
 }
 
@@ -53,7 +55,22 @@ impl Received {
 struct MockState {
     received: Vec<Received>,
     faults: VecDeque<Fault>,
+    /// Chaos mode: the share of requests that misbehave, and how.
+    chaos: Option<(f64, Vec<Fault>)>,
     next_id: u64,
+}
+
+impl MockState {
+    /// The fault for the next request: the queued one, else maybe a random one.
+    fn next_fault(&mut self) -> Option<Fault> {
+        self.faults.pop_front().or_else(|| {
+            let (rate, faults) = self.chaos.as_ref()?;
+            if faults.is_empty() || !rand::random_bool(*rate) {
+                return None;
+            }
+            faults.get(rand::random_range(0..faults.len())).cloned()
+        })
+    }
 }
 
 /// The running mock.
@@ -101,6 +118,12 @@ impl MockHttp {
         for _ in 0..n {
             s.faults.push_back(fault.clone());
         }
+    }
+
+    /// Chaos mode: from now on, each request that has no queued fault misbehaves with
+    /// probability `rate` (0 to 1), with one of `faults` picked at random.
+    pub fn chaos(&self, rate: f64, faults: Vec<Fault>) {
+        self.lock().chaos = Some((rate.clamp(0.0, 1.0), faults));
     }
 
     /// Every request so far, in arrival order.
@@ -166,52 +189,16 @@ async fn handle(
             at: Instant::now(),
             status: 0,
         });
-        (s.faults.pop_front(), s.next_id, s.received.len() - 1)
+        (s.next_fault(), s.next_id, s.received.len() - 1)
     };
-    if let Some(Fault::Slow(d)) = &fault {
-        tokio::time::sleep(*d).await;
-    }
-    let status = match &fault {
-        Some(Fault::Status { status, .. }) => *status,
-        Some(Fault::Drop) => 0,
-        _ if method == Method::POST => 201,
-        _ => 200,
+    let created = if method == Method::POST { 201 } else { 200 };
+    let (reply, after) = Fault::answer(fault, Reply::empty, || {
+        Reply::json(created, serde_json::json!({ "id": id.to_string() }))
+    });
+    let set_status = |status: u16| {
+        if let Some(r) = lock().received.get_mut(index) {
+            r.status = status;
+        }
     };
-    lock().received[index].status = status;
-    match fault {
-        Some(Fault::Status {
-            status,
-            retry_after,
-            body,
-        }) => {
-            let mut response = (
-                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                body,
-            )
-                .into_response();
-            if let Some(s) = retry_after {
-                response.headers_mut().insert("retry-after", s.into());
-            }
-            response
-        }
-        Some(Fault::Drop) => {
-            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
-                Ok(Bytes::from_static(b"{\"id\":")),
-                Err(std::io::Error::other("connection dropped")),
-            ];
-            Response::builder()
-                .status(StatusCode::OK)
-                .header("content-type", "application/json")
-                .body(Body::from_stream(futures_util::stream::iter(chunks)))
-                .unwrap_or_default()
-        }
-        _ => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            (
-                status,
-                axum::Json(serde_json::json!({ "id": id.to_string() })),
-            )
-                .into_response()
-        }
-    }
+    after.deliver(reply, set_status).await
 }

@@ -40,6 +40,9 @@
 //!   before answering, so a client that gives up leaves the change made; `Drop` applies
 //!   it, sends the status line, headers and half the body (a body-less answer as a 200),
 //!   then drops the connection.
+//!   `Headers` answers like an empty-bodied `Status`, with each header sent exactly as
+//!   given (over the mock's own); `Endless` and `Drip` apply the call, then send a body
+//!   that never ends, or one byte at a time.
 //!
 //! Invariants:
 //! - Record ids come from one counter shared by every object type, starting at 101, so an
@@ -52,10 +55,11 @@
 //! - A request that fails (4xx, or a [`Fault::Status`]) changes nothing; a batch upsert is
 //!   applied whole or not at all.
 //! - Every request is recorded ([`MockHubSpot::requests`]), 401s and 429s included, with
-//!   the status it was answered (0 while unanswered, or when the connection was dropped).
+//!   the status it was answered (0 while unanswered, or when the answer did not complete:
+//!   dropped, endless or dripped).
 
 use super::Fault;
-use super::reply::{Answer, Payload, Reply, bind, spawn};
+use super::reply::{After, Answer, Reply, bind, spawn};
 use super::wire::{decode_segment, pair, parse_pairs};
 use axum::Router;
 use axum::body::Bytes;
@@ -120,6 +124,10 @@ pub struct HubSpotOptions {
     pub oauth: Option<(String, String, String)>,
     /// How long an OAuth access token lives (default 1800 s).
     pub access_token_ttl: Duration,
+    /// What token answers say in `expires_in` in place of the lifetime's seconds, as a
+    /// broken or hostile endpoint might (huge, negative, text); the tokens still live
+    /// `access_token_ttl`. `None` (default): the lifetime.
+    pub token_expires_in: Option<Value>,
     /// The rolling window of the per-window limit (default 10 s).
     pub window: Duration,
     /// How many authenticated calls the rolling window allows (default 100).
@@ -141,6 +149,7 @@ impl Default for HubSpotOptions {
             tokens: vec!["pat-test-token".to_owned()],
             oauth: None,
             access_token_ttl: Duration::from_secs(1800),
+            token_expires_in: None,
             window: Duration::from_secs(10),
             max_per_window: 100,
             search_per_second: 5,
@@ -166,7 +175,8 @@ pub struct HubSpotRequest {
     pub token: Option<String>,
     /// The body.
     pub body: Vec<u8>,
-    /// The status it was answered with (0: not answered, or the connection was dropped).
+    /// The status it was answered with (0: not answered, or the answer did not complete:
+    /// dropped, endless or dripped).
     pub status: u16,
     /// When it arrived.
     pub at: Instant,
@@ -1037,13 +1047,6 @@ fn route(method: &Method, path: &str) -> Route {
     }
 }
 
-/// What to do once the answer is ready.
-enum After {
-    Answer,
-    Slow(Duration),
-    Drop,
-}
-
 struct Inner {
     options: HubSpotOptions,
     /// OAuth access token → when it expires.
@@ -1117,32 +1120,13 @@ impl Inner {
             self.rate_limited += 1;
             (reply, After::Answer)
         } else {
-            match self.faults.pop_front() {
-                Some(Fault::Status {
-                    status,
-                    retry_after,
-                    body,
-                }) => {
-                    let mut reply = if body.is_empty() {
-                        error(status, "internal error", Some("INTERNAL_ERROR"))
-                    } else {
-                        Reply {
-                            status,
-                            body: Payload::Raw(body),
-                            headers: Vec::new(),
-                        }
-                    };
-                    if let Some(seconds) = retry_after {
-                        reply.headers.push(("retry-after", seconds.to_string()));
-                    }
-                    (reply, After::Answer)
-                }
-                Some(Fault::Slow(d)) => (self.apply(route, uri, body), After::Slow(d)),
-                Some(Fault::Drop) => (self.apply(route, uri, body), After::Drop),
-                None => (self.apply(route, uri, body), After::Answer),
-            }
+            Fault::answer(
+                self.faults.pop_front(),
+                |status| error(status, "internal error", Some("INTERNAL_ERROR")),
+                || self.apply(route, uri, body),
+            )
         };
-        reply.headers.extend(headers);
+        reply.add_headers(headers);
         (reply, after)
     }
 
@@ -1298,7 +1282,7 @@ impl Inner {
             json!({
                 "access_token": token,
                 "refresh_token": field("refresh_token"),
-                "expires_in": ttl.as_secs(),
+                "expires_in": self.options.token_expires_in.clone().unwrap_or_else(|| json!(ttl.as_secs())),
                 "token_type": "bearer",
             }),
         )
@@ -2106,14 +2090,5 @@ async fn handle(
             r.status = status;
         }
     };
-    match after {
-        After::Answer => {}
-        After::Slow(d) => tokio::time::sleep(d).await,
-        After::Drop => {
-            set_status(0);
-            return reply.into_response(true);
-        }
-    }
-    set_status(reply.status);
-    reply.into_response(false)
+    after.deliver(reply, set_status).await
 }

@@ -53,6 +53,9 @@
 //!   (Pipedrive's `Internal server error` envelope when its body is empty); `Slow` applies
 //!   the call, then waits before answering; `Drop` applies it, sends the status line,
 //!   headers and half the body, then drops the connection.
+//!   `Headers` answers like an empty-bodied `Status`, with each header sent exactly as
+//!   given (over the mock's own); `Endless` and `Drip` apply the call, then send a body
+//!   that never ends, or one byte at a time.
 //!
 //! Invariants:
 //! - Ids are integers from one counter per object type, starting at 1, never reused.
@@ -70,7 +73,7 @@
 //!   afterwards).
 //! - Every request is recorded ([`MockPipedrive::requests`]), the token endpoint, 401s and
 //!   429s included, with the status it was answered (0 while unanswered, or when the
-//!   connection was dropped).
+//!   answer did not complete: dropped, endless or dripped).
 //!
 //! Where it knowingly differs from Pipedrive: no users, pipelines, stages, labels, notes,
 //! leads or products (any positive `owner_id`, `pipeline_id`, `stage_id` and label id is
@@ -82,7 +85,7 @@
 //! are per token rather than per user and company.
 
 use super::Fault;
-use super::reply::{Answer, Payload, Reply, bind, spawn};
+use super::reply::{After, Answer, Reply, bind, spawn};
 use super::wire::{base64_decode, base64_encode, decode_segment, pair, parse_pairs};
 use axum::Router;
 use axum::body::Bytes;
@@ -132,6 +135,10 @@ pub struct PipedriveOptions {
     pub oauth: Option<(String, String, String)>,
     /// How long an OAuth access token lives (default 3599 s).
     pub access_token_ttl: Duration,
+    /// What token answers say in `expires_in` in place of the lifetime's seconds, as a
+    /// broken or hostile endpoint might (huge, negative, text); the tokens still live
+    /// `access_token_ttl`. `None` (default): the lifetime.
+    pub token_expires_in: Option<Value>,
     /// How many calls a token may make per rolling [`Self::burst_window`] (default 20).
     pub burst: usize,
     /// The rolling window of both burst limits (default 2 s).
@@ -152,6 +159,7 @@ impl Default for PipedriveOptions {
             api_tokens: vec!["pd-test-token".to_owned()],
             oauth: None,
             access_token_ttl: Duration::from_secs(3599),
+            token_expires_in: None,
             burst: 20,
             burst_window: Duration::from_secs(2),
             search_burst: 10,
@@ -176,7 +184,8 @@ pub struct PipedriveRequest {
     pub token_in_url: bool,
     /// The body.
     pub body: Vec<u8>,
-    /// The status it was answered with (0: not answered, or the connection was dropped).
+    /// The status it was answered with (0: not answered, or the answer did not complete:
+    /// dropped, endless or dripped).
     pub status: u16,
     /// When it arrived.
     pub at: Instant,
@@ -1212,13 +1221,6 @@ fn route(method: &Method, path: &str) -> Route {
     }
 }
 
-/// What to do once the answer is ready.
-enum After {
-    Answer,
-    Slow(Duration),
-    Drop,
-}
-
 /// The credentials a request carries.
 #[derive(Debug, Default)]
 struct Credentials {
@@ -1345,32 +1347,13 @@ impl Inner {
         } else if !self.account_open {
             (account_closed(), After::Answer)
         } else {
-            match self.faults.pop_front() {
-                Some(Fault::Status {
-                    status,
-                    retry_after,
-                    body,
-                }) => {
-                    let mut reply = if body.is_empty() {
-                        error(status, "Internal server error")
-                    } else {
-                        Reply {
-                            status,
-                            body: Payload::Raw(body),
-                            headers: Vec::new(),
-                        }
-                    };
-                    if let Some(seconds) = retry_after {
-                        reply.headers.push(("retry-after", seconds.to_string()));
-                    }
-                    (reply, After::Answer)
-                }
-                Some(Fault::Slow(d)) => (self.apply(route, uri, body), After::Slow(d)),
-                Some(Fault::Drop) => (self.apply(route, uri, body), After::Drop),
-                None => (self.apply(route, uri, body), After::Answer),
-            }
+            Fault::answer(
+                self.faults.pop_front(),
+                |status| error(status, "Internal server error"),
+                || self.apply(route, uri, body),
+            )
         };
-        reply.headers.extend(headers);
+        reply.add_headers(headers);
         (reply, after)
     }
 
@@ -1480,7 +1463,7 @@ impl Inner {
                 "token_type": "Bearer",
                 "refresh_token": refresh,
                 "scope": OAUTH_SCOPE,
-                "expires_in": ttl.as_secs(),
+                "expires_in": self.options.token_expires_in.clone().unwrap_or_else(|| json!(ttl.as_secs())),
                 "api_domain": self.base_url,
             }),
         )
@@ -1901,14 +1884,5 @@ async fn handle(
             r.status = status;
         }
     };
-    match after {
-        After::Answer => {}
-        After::Slow(d) => tokio::time::sleep(d).await,
-        After::Drop => {
-            set_status(0);
-            return reply.into_response(true);
-        }
-    }
-    set_status(reply.status);
-    reply.into_response(false)
+    after.deliver(reply, set_status).await
 }

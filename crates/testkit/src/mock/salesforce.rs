@@ -50,6 +50,9 @@
 //!   `UNKNOWN_EXCEPTION` body when its body is empty); `Slow` applies the call, then waits
 //!   before answering; `Drop` applies it, sends the status line, headers and half the body
 //!   (a body-less answer as a 200), then drops the connection.
+//!   `Headers` answers like an empty-bodied `Status`, with each header sent exactly as
+//!   given (over the mock's own); `Endless` and `Drip` apply the call, then send a body
+//!   that never ends, or one byte at a time.
 //!
 //! Invariants:
 //! - Record ids are 18 characters: the object's key prefix (`00Q` Lead, `003` Contact,
@@ -63,8 +66,8 @@
 //! - A deleted record stays known (reads and writes of it are 404 `ENTITY_IS_DELETED`) but
 //!   is invisible to SOQL, upsert, duplicate rules and [`MockSalesforce::records`].
 //! - Every request is recorded ([`MockSalesforce::requests`]), the token endpoint and 401s
-//!   included, with the status it was answered (0 while unanswered, or when the connection
-//!   was dropped).
+//!   included, with the status it was answered (0 while unanswered, or when the answer did
+//!   not complete: dropped, endless or dripped).
 //!
 //! Where it knowingly differs from Salesforce: no system fields (`CreatedDate`,
 //! `SystemModstamp`, `IsDeleted`, the compound `Name` of Contact and Lead), no derived
@@ -75,7 +78,7 @@
 //! a hard one.
 
 use super::Fault;
-use super::reply::{Answer, Payload, Reply, bind, spawn};
+use super::reply::{After, Answer, Reply, bind, spawn};
 use super::wire::{decode_segment, pair, parse_pairs};
 use axum::Router;
 use axum::body::Bytes;
@@ -164,7 +167,8 @@ pub struct SalesforceRequest {
     pub api_version: Option<String>,
     /// The body.
     pub body: Vec<u8>,
-    /// The status it was answered with (0: not answered, or the connection was dropped).
+    /// The status it was answered with (0: not answered, or the answer did not complete:
+    /// dropped, endless or dripped).
     pub status: u16,
     /// When it arrived.
     pub at: Instant,
@@ -1256,13 +1260,6 @@ struct ExternalId<'a> {
     value: &'a str,
 }
 
-/// What to do once the answer is ready.
-enum After {
-    Answer,
-    Slow(Duration),
-    Drop,
-}
-
 // ---------------------------------------------------------------------------------------
 // State
 
@@ -1352,35 +1349,18 @@ impl Inner {
             );
             (reply, After::Answer)
         } else {
-            match self.faults.pop_front() {
-                Some(Fault::Status {
-                    status,
-                    retry_after,
-                    body,
-                }) => {
-                    let mut reply = if body.is_empty() {
-                        api_error(
-                            status,
-                            "UNKNOWN_EXCEPTION",
-                            "An unexpected error occurred.",
-                            None,
-                        )
-                    } else {
-                        Reply {
-                            status,
-                            body: Payload::Raw(body),
-                            headers: Vec::new(),
-                        }
-                    };
-                    if let Some(seconds) = retry_after {
-                        reply.headers.push(("retry-after", seconds.to_string()));
-                    }
-                    (reply, After::Answer)
-                }
-                Some(Fault::Slow(d)) => (self.apply(&version, call, uri, body), After::Slow(d)),
-                Some(Fault::Drop) => (self.apply(&version, call, uri, body), After::Drop),
-                None => (self.apply(&version, call, uri, body), After::Answer),
-            }
+            Fault::answer(
+                self.faults.pop_front(),
+                |status| {
+                    api_error(
+                        status,
+                        "UNKNOWN_EXCEPTION",
+                        "An unexpected error occurred.",
+                        None,
+                    )
+                },
+                || self.apply(&version, call, uri, body),
+            )
         };
         reply.headers.push(("sforce-limit-info", usage));
         (reply, after)
@@ -2423,14 +2403,5 @@ async fn handle(
             r.status = status;
         }
     };
-    match after {
-        After::Answer => {}
-        After::Slow(d) => tokio::time::sleep(d).await,
-        After::Drop => {
-            set_status(0);
-            return reply.into_response(true);
-        }
-    }
-    set_status(reply.status);
-    reply.into_response(false)
+    after.deliver(reply, set_status).await
 }

@@ -1,58 +1,18 @@
-<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>slatis-sync</title>
-<style>
-  body { font: 14px system-ui, sans-serif; margin: 0; background: #f6f7f9; color: #1d2330; }
-  header { background: #1d2330; color: #fff; padding: .8em 1.5em; display: flex; gap: 2em; align-items: baseline; }
-  header h1 { font-size: 1.1em; margin: 0; }
-  main { padding: 1em 1.5em; }
-  .cards { display: flex; gap: 1em; margin-bottom: 1em; }
-  .card { background: #fff; border-radius: 6px; padding: .8em 1.2em; box-shadow: 0 1px 3px #0001; min-width: 8em; }
-  .card b { display: block; font-size: 1.6em; }
-  .dead b { color: #b3261e; }
-  table { border-collapse: collapse; width: 100%; background: #fff; box-shadow: 0 1px 3px #0001; }
-  th, td { text-align: left; padding: .35em .6em; border-bottom: 1px solid #eceef2; vertical-align: top; }
-  th { background: #fafbfc; font-weight: 600; }
-  tr.row:hover { background: #f1f4fb; cursor: pointer; }
-  .s-done { color: #1e7b34; } .s-dead { color: #b3261e; font-weight: 600; } .s-pending { color: #8a5a00; } .s-running { color: #1a56b0; }
-  nav button, .btn { font: inherit; padding: .3em .8em; border: 1px solid #c9ced8; background: #fff; border-radius: 4px; cursor: pointer; }
-  nav button.on { background: #1d2330; color: #fff; }
-  pre { background: #f3f4f7; padding: .6em; overflow: auto; max-height: 20em; white-space: pre-wrap; }
-  #detail { background: #fff; margin-top: 1em; padding: 1em; box-shadow: 0 1px 3px #0001; display: none; }
-  .err { max-width: 40em; color: #6b1b16; }
-  .tenants span { margin-right: 1em; }
-</style>
-</head>
-<body>
-<header><h1>slatis-sync</h1><span id="tenants" class="tenants"></span><span id="updated" style="margin-left:auto;opacity:.7"></span></header>
-<main>
-  <div class="cards">
-    <div class="card"><b id="c-pending">–</b>pending</div>
-    <div class="card"><b id="c-running">–</b>running</div>
-    <div class="card"><b id="c-done">–</b>delivered</div>
-    <div class="card dead"><b id="c-dead">–</b>dead letters</div>
-    <div class="card"><b id="c-age">–</b>oldest due</div>
-  </div>
-  <nav>
-    <button data-view="jobs" class="on">Jobs</button>
-    <button data-view="dead">Dead letters</button>
-    <button data-view="events">Events</button>
-    <button id="replay-all" class="btn" style="margin-left:1em">Replay all dead letters</button>
-  </nav>
-  <p></p>
-  <table><thead id="head"></thead><tbody id="rows"></tbody></table>
-  <section id="detail"></section>
-</main>
-<script>
+// The slatis-sync dashboard: served from /admin/assets (the admin CSP allows no inline
+// script or style). State-changing calls carry the session's CSRF token.
 const $ = (id) => document.getElementById(id);
 let view = 'jobs';
+const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const esc = (s) => String(s ?? '').replace(/[&<>"]/g, (c) => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
-async function api(path, opts) {
-  const r = await fetch('/admin/api/' + path, Object.assign({ credentials: 'same-origin' }, opts));
+async function call(url, opts) {
+  const r = await fetch(url, Object.assign({ credentials: 'same-origin' }, opts));
   if (r.status === 401) { location.reload(); throw new Error('signed out'); }
-  return r.json();
+  if (r.status === 403) { alert('Refused: ' + (await r.json()).error); throw new Error('refused'); }
+  return r;
+}
+async function api(path) { return (await call('/admin/api/' + path)).json(); }
+async function post(path) {
+  return (await call('/admin/api/' + path, { method: 'POST', headers: { 'X-CSRF-Token': csrf } })).json();
 }
 function when(t) { return t ? new Date(t).toLocaleString() : ''; }
 async function refresh() {
@@ -74,7 +34,7 @@ async function refresh() {
 async function showJob(id) {
   const j = await api('jobs/' + id);
   const d = $('detail');
-  d.style.display = 'block';
+  d.hidden = false;
   d.innerHTML = `<h3>Job ${j.id} — ${esc(j.tenant)} / ${esc(j.connector)} — <span class="s-${j.status}">${j.status}</span>
     ${j.status === 'dead' ? `<button class="btn" id="replay-one">Replay</button>` : ''}</h3>
     <p>${esc(j.event_type)} for booking ${esc(j.booking_id)}, event ${esc(j.event_id)}; ${j.steps_done} step(s) done</p>
@@ -85,7 +45,7 @@ async function showJob(id) {
     <h4>Step results</h4><pre>${esc(JSON.stringify(j.step_results, null, 2))}</pre>
     <h4>Event</h4><pre>${esc(JSON.stringify(j.event, null, 2))}</pre>`;
   const b = $('replay-one');
-  if (b) b.onclick = async () => { await api(`dead-letters/${j.id}/replay`, { method: 'POST' }); showJob(j.id); refresh(); };
+  if (b) b.onclick = async () => { await post(`dead-letters/${j.id}/replay`); showJob(j.id); refresh(); };
 }
 document.querySelectorAll('nav button[data-view]').forEach((b) => b.onclick = () => {
   document.querySelectorAll('nav button[data-view]').forEach((x) => x.classList.toggle('on', x === b));
@@ -96,9 +56,10 @@ $('rows').onclick = (e) => {
   if (tr && tr.dataset.job) showJob(tr.dataset.job);
   if (tr && tr.dataset.event) { view = 'jobs'; api('jobs?event_id=' + tr.dataset.event).then((j) => j.jobs[0] && showJob(j.jobs[0].id)); }
 };
-$('replay-all').onclick = async () => { const r = await api('dead-letters/replay', { method: 'POST' }); alert(`replayed ${r.replayed.length} job(s)`); refresh(); };
+$('replay-all').onclick = async () => { const r = await post('dead-letters/replay'); alert(`replayed ${r.replayed.length} job(s)`); refresh(); };
+$('sign-out').onclick = async () => {
+  await call('/admin/logout', { method: 'POST', headers: { 'X-CSRF-Token': csrf } });
+  location.reload();
+};
 refresh();
 setInterval(refresh, 3000);
-</script>
-</body>
-</html>
