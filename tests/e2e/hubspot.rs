@@ -15,7 +15,7 @@ fn config(db: &std::path::Path, mock: &MockHubSpot, limits: &str) -> String {
     format!(
         r#"
 server: {{ listen: 127.0.0.1:0 }}
-storage: {{ url: "sqlite://{db}", retention: 3650d }}
+storage: {{ url: "sqlite://{db}" }}
 delivery: {{ concurrency: 16, retry: {{ max_attempts: 30, initial_backoff: 100ms, max_backoff: 500ms }} }}
 tenants:
   acme:

@@ -16,7 +16,7 @@ fn config(db: &std::path::Path, pd: &MockPipedrive) -> String {
     format!(
         r#"
 server: {{ listen: 127.0.0.1:0 }}
-storage: {{ url: "sqlite://{db}", retention: 3650d }}
+storage: {{ url: "sqlite://{db}" }}
 delivery: {{ retry: {{ max_attempts: 10, initial_backoff: 100ms, max_backoff: 300ms }} }}
 tenants:
   initech:

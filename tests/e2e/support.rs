@@ -12,8 +12,7 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_slatis-sync"))
 }
 
-/// A test config: tenant `acme` with an http connector `api` at `dest`. Its retention
-/// (also the replay window) is long because the fixtures carry fixed event times.
+/// A test config: tenant `acme` with an http connector `api` at `dest`.
 pub fn config(db: &Path, dest: &str, retry: &str) -> String {
     format!(
         r#"
@@ -22,7 +21,6 @@ server:
   max_body_bytes: 4096
 storage:
   url: sqlite://{db}
-  retention: 3650d
 delivery:
   concurrency: 8
   shutdown_grace: 5s

@@ -17,6 +17,19 @@ pub fn dedupe_key(raw: &[u8]) -> Vec<u8> {
     Sha256::digest(raw).to_vec()
 }
 
+/// `raw` with its top-level `timestamp` set to `at` (RFC 3339 with milliseconds and `Z`,
+/// as Slatis writes it), for a test delivery sent now; `None` when `raw` is not a JSON
+/// object with a `timestamp`. The rest is kept (key order too), re-serialised compactly.
+pub fn restamp(raw: &[u8], at: DateTime<Utc>) -> Option<Vec<u8>> {
+    let Ok(Value::Object(mut body)) = serde_json::from_slice(raw) else {
+        return None;
+    };
+    *body.get_mut("timestamp")? = at
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        .into();
+    serde_json::to_vec(&body).ok()
+}
+
 /// Why a signed body is not a Slatis event (answered with 400).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EnvelopeError {
@@ -232,6 +245,19 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn restamping_sets_only_the_top_level_timestamp() {
+        let raw =
+            br#"{"event":"A","timestamp":"2020-01-01T00:00:00.000Z","data":{"timestamp":"x"}}"#;
+        let out = restamp(raw, at("2026-05-01T14:05:00Z")).expect("restamped");
+        assert_eq!(
+            out,
+            br#"{"event":"A","timestamp":"2026-05-01T14:05:00.000Z","data":{"timestamp":"x"}}"#
+        );
+        assert_eq!(restamp(br#"{"event":"A"}"#, Utc::now()), None);
+        assert_eq!(restamp(b"not json", Utc::now()), None);
     }
 
     #[test]

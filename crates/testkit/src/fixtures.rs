@@ -66,17 +66,11 @@ pub fn signature_vectors() -> Vec<Vector> {
 }
 
 /// A `BOOKING_*` event for booking `id` with attendee `name` / `email`, as Slatis sends
-/// it (v1 envelope), with a fixed event time (the same call gives the same bytes).
+/// it (v1 envelope).
 pub fn booking(event: &str, id: &str, name: &str, email: &str) -> String {
-    booking_at(event, id, name, email, "2026-11-27T10:05:00.000Z")
-}
-
-/// [`booking`] with the event time `timestamp` (RFC 3339), e.g. now for a load that
-/// must not look like replays.
-pub fn booking_at(event: &str, id: &str, name: &str, email: &str, timestamp: &str) -> String {
     serde_json::json!({
         "event": event,
-        "timestamp": timestamp,
+        "timestamp": "2026-11-27T10:05:00.000Z",
         "webhook_id": "wh_test",
         "data": {
             "id": id,

@@ -478,7 +478,7 @@ impl Loader {
                 .ok(),
         };
         if let Some(s) = &server {
-            self.issues.extend(s.check());
+            self.check_server(s);
         }
         let storage: Option<StorageConfig> = match root.remove("storage") {
             None | Some(Value::Null) => parse_value(&Value::Object(Map::new()), "storage").ok(),
@@ -564,6 +564,30 @@ impl Loader {
         }
         if a.session_ttl < Duration::from_secs(1) || a.session_ttl > SESSION_TTL_MAX {
             self.issue("admin.session_ttl", "must be between 1s and 30d");
+        }
+    }
+
+    fn check_server(&mut self, s: &ServerConfig) {
+        for (key, d) in [
+            ("header_timeout", s.header_timeout),
+            ("body_timeout", s.body_timeout),
+            ("request_timeout", s.request_timeout),
+            ("shutdown_timeout", s.shutdown_timeout),
+        ] {
+            let path = format!("server.{key}");
+            self.within(&path, d, Duration::from_millis(1), server::MAX_TIMEOUT);
+        }
+        if s.body_timeout > s.request_timeout {
+            self.issue(
+                "server.body_timeout",
+                "must not be longer than server.request_timeout",
+            );
+        }
+        if !(1..=server::MAX_CONNECTIONS).contains(&s.max_connections) {
+            self.issue(
+                "server.max_connections",
+                format!("must be between 1 and {}", server::MAX_CONNECTIONS),
+            );
         }
     }
 

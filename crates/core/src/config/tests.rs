@@ -122,13 +122,16 @@ fn every_signature_check_costs_the_most_secrets_of_any_tenant() {
 
 #[test]
 fn server_limits_are_checked_at_load_with_their_line() {
-    let errs =
-        errors("server:\n  listen: 127.0.0.1:0\n  body_timeout: 30s\n  max_connections: 0\n");
+    let errs = errors(
+        "server:\n  header_timeout: 0s\n  body_timeout: 30s\n  max_connections: 0\n  shutdown_timeout: 11m\n",
+    );
     assert_eq!(
         errs,
         [
+            "line 2: server.header_timeout: must be between 1ms and 10m (is 0ms)",
             "line 3: server.body_timeout: must not be longer than server.request_timeout",
-            "line 4: server.max_connections: must be between 1 and 1000000"
+            "line 4: server.max_connections: must be between 1 and 1000000",
+            "line 5: server.shutdown_timeout: must be between 1ms and 10m (is 11m)"
         ]
     );
 }

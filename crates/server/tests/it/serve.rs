@@ -3,10 +3,12 @@
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
+use axum::extract::ConnectInfo;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use slatis_server::serve::{self, Limits};
 use slatis_testkit::raw::{self, Seen};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -21,8 +23,8 @@ fn limits() -> Limits {
     }
 }
 
-/// A router with a handler that never answers, one that answers after 200 ms, and one
-/// that reads the body and turns any failure into a 400.
+/// A router with a handler that never answers, one that answers after 200 ms, one that
+/// names the peer, and one that reads the body and turns any failure into a 400.
 fn app() -> Router {
     Router::new()
         .route("/stuck", get(std::future::pending::<&'static str>))
@@ -32,6 +34,10 @@ fn app() -> Router {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 "done"
             }),
+        )
+        .route(
+            "/peer",
+            get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
         )
         .route(
             "/read",
@@ -59,6 +65,20 @@ fn answer(seen: Seen) -> raw::Answer {
         Seen::Answer(a) => a,
         other => panic!("no answer: {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn each_request_knows_its_peer() {
+    let (addr, _cancel, _task) = start(limits()).await;
+    let a = answer(
+        raw::exchange(
+            &addr,
+            b"GET /peer HTTP/1.1\r\nhost: t\r\n\r\n",
+            Duration::from_secs(5),
+        )
+        .await,
+    );
+    assert_eq!((a.status, a.body.as_slice()), (200, &b"127.0.0.1"[..]));
 }
 
 #[tokio::test]

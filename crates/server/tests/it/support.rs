@@ -139,12 +139,14 @@ pub async fn call(router: axum::Router, req: Request<Body>) -> (StatusCode, serd
     )
 }
 
+/// A request with `body` as this run delivers it (`signer::fresh`), signed.
 pub fn signed(path: &str, body: &str) -> Request<Body> {
+    let body = slatis_testkit::signer::fresh(body.as_bytes());
     Request::post(path)
         .header(
             slatis_core::signature::HEADER,
-            slatis_core::signature::sign(SECRET.as_bytes(), body.as_bytes()),
+            slatis_core::signature::sign(SECRET.as_bytes(), &body),
         )
-        .body(Body::from(body.to_owned()))
+        .body(Body::from(body))
         .expect("request")
 }
