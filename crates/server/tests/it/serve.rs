@@ -60,6 +60,11 @@ async fn start(limits: Limits) -> (String, CancellationToken, JoinHandle<()>) {
     (addr, cancel, task)
 }
 
+/// Sends `request` on a fresh connection; its answer.
+async fn ask(addr: &str, request: &[u8]) -> raw::Answer {
+    answer(raw::exchange(addr, request, Duration::from_secs(5)).await)
+}
+
 fn answer(seen: Seen) -> raw::Answer {
     match seen {
         Seen::Answer(a) => a,
@@ -70,28 +75,14 @@ fn answer(seen: Seen) -> raw::Answer {
 #[tokio::test]
 async fn each_request_knows_its_peer() {
     let (addr, _cancel, _task) = start(limits()).await;
-    let a = answer(
-        raw::exchange(
-            &addr,
-            b"GET /peer HTTP/1.1\r\nhost: t\r\n\r\n",
-            Duration::from_secs(5),
-        )
-        .await,
-    );
+    let a = ask(&addr, b"GET /peer HTTP/1.1\r\nhost: t\r\n\r\n").await;
     assert_eq!((a.status, a.body.as_slice()), (200, &b"127.0.0.1"[..]));
 }
 
 #[tokio::test]
 async fn a_request_not_answered_in_time_gets_503_and_is_closed() {
     let (addr, _cancel, _task) = start(limits()).await;
-    let a = answer(
-        raw::exchange(
-            &addr,
-            b"GET /stuck HTTP/1.1\r\nhost: t\r\n\r\n",
-            Duration::from_secs(5),
-        )
-        .await,
-    );
+    let a = ask(&addr, b"GET /stuck HTTP/1.1\r\nhost: t\r\n\r\n").await;
     assert_eq!(a.status, 503);
     assert_eq!(a.header("connection"), Some("close"));
     assert!(a.json()["error"].is_string(), "{:?}", a.json());
@@ -124,14 +115,11 @@ async fn a_late_body_is_408_whatever_the_handler_made_of_it() {
             .is_some()
     );
     // a body that arrives in time is read as usual
-    let a = answer(
-        raw::exchange(
-            &addr,
-            b"POST /read HTTP/1.1\r\nhost: t\r\ncontent-length: 3\r\n\r\nabc",
-            Duration::from_secs(5),
-        )
-        .await,
-    );
+    let a = ask(
+        &addr,
+        b"POST /read HTTP/1.1\r\nhost: t\r\ncontent-length: 3\r\n\r\nabc",
+    )
+    .await;
     assert_eq!(a.status, 200);
 }
 
