@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 use tower::ServiceExt;
 
 /// A request body that did not arrive within `server.body_timeout`.
@@ -99,7 +99,8 @@ impl hyper::service::Service<Request<Incoming>> for RequestService {
         let timed_out = Arc::new(AtomicBool::new(false));
         let mut req = req.map(|body| TimedBody {
             body,
-            deadline: Box::pin(tokio::time::sleep(self.deadlines.body)),
+            deadline: Instant::now() + self.deadlines.body,
+            sleep: None,
             timed_out: Arc::clone(&timed_out),
         });
         req.extensions_mut().insert(ConnectInfo(self.peer));
@@ -126,28 +127,47 @@ impl hyper::service::Service<Request<Incoming>> for RequestService {
     }
 }
 
-/// A request body that fails with [`BodyTimeout`] once its deadline has passed.
+/// A request body that fails with [`BodyTimeout`] once its deadline has passed. The
+/// timer is set only when the body has to be waited for (a body already received, the
+/// usual case, costs no timer).
 pub(super) struct TimedBody {
     body: Incoming,
-    deadline: Pin<Box<Sleep>>,
+    deadline: Instant,
+    sleep: Option<Pin<Box<Sleep>>>,
     timed_out: Arc<AtomicBool>,
 }
 
+impl TimedBody {
+    fn timeout(&self) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.timed_out.store(true, Ordering::Relaxed);
+        Poll::Ready(Some(Err(Box::new(BodyTimeout))))
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 impl hyper::body::Body for TimedBody {
     type Data = Bytes;
-    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        if self.deadline.as_mut().poll(cx).is_ready() {
-            self.timed_out.store(true, Ordering::Relaxed);
-            return Poll::Ready(Some(Err(Box::new(BodyTimeout))));
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if Instant::now() >= self.deadline {
+            return self.timeout();
         }
-        Pin::new(&mut self.body)
-            .poll_frame(cx)
-            .map(|frame| frame.map(|f| f.map_err(Into::into)))
+        if let Poll::Ready(frame) = Pin::new(&mut self.body).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        let deadline = self.deadline;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if sleep.as_mut().poll(cx).is_ready() {
+            return self.timeout();
+        }
+        Poll::Pending
     }
 
     fn is_end_stream(&self) -> bool {
