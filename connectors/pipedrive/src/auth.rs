@@ -2,8 +2,11 @@
 //! logged), or an OAuth app whose access token is refreshed before it expires and once
 //! after a 401; the token answer's `api_domain` is then the API's base.
 //!
-//! Invariants: refreshes are single-flight; a dry run asks for no token.
+//! Invariants: refreshes are single-flight; a dry run asks for no token; the header value
+//! is marked sensitive (masked in dry-run records, `Sensitive` in `Debug`), and
+//! [`Credentials`] has no `Debug`.
 
+use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 use slatis_core::DeliveryError;
 use slatis_core::connector::{DryRunReply, Outbound};
@@ -22,6 +25,23 @@ pub struct Credentials {
     pub value: String,
     /// The API's base (company domain, or the OAuth `api_domain`).
     pub base: String,
+}
+
+impl Credentials {
+    /// The header value to send, marked sensitive.
+    ///
+    /// # Errors
+    /// Permanent when the token cannot be a header value (a control character in it).
+    pub fn header_value(&self) -> Result<HeaderValue, DeliveryError> {
+        let mut value = HeaderValue::from_str(&self.value).map_err(|_| {
+            DeliveryError::permanent(format!(
+                "the {} credential holds a character a header cannot carry",
+                self.header
+            ))
+        })?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
 }
 
 /// An OAuth app.
