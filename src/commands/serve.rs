@@ -32,10 +32,11 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
         path.display(),
         shown_url
     );
-    println!("ingress listening on http://{}", running.ingress);
+    // The admin line first: the ingress line says every listener is up.
     if let Some(admin) = running.admin {
         println!("admin listening on http://{admin} (dashboard /admin, metrics /metrics)");
     }
+    println!("ingress listening on http://{}", running.ingress);
     for (name, conns) in &tenants {
         println!(
             "  POST http://{}/webhooks/{name} → {}",
