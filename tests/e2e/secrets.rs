@@ -512,3 +512,40 @@ async fn no_secret_reaches_any_output() {
         );
     }
 }
+
+/// `validate` on config.example.yaml with no variables but these.
+fn validate_example(vars: &[(&str, &str)]) -> (bool, String) {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.yaml");
+    let out = std::process::Command::new(bin())
+        .args(["validate", "--config", example])
+        .env_clear()
+        .envs(vars.iter().copied())
+        .output()
+        .expect("run validate");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn the_example_refuses_its_placeholder_secret_once_a_tenant_sends() {
+    let (ok, text) = validate_example(&[("ACME_HUBSPOT_DRY_RUN", "false")]);
+    assert!(!ok, "{text}");
+    assert!(text.contains("1 error"), "{text}");
+    assert!(
+        text.contains("tenants.acme.signing_secrets[0]: is a public placeholder")
+            && text.contains("set ACME_SLATIS_SECRET"),
+        "{text}"
+    );
+    assert!(!text.contains("whsec_acme_example"), "{text}");
+    let (ok, text) = validate_example(&[
+        ("ACME_HUBSPOT_DRY_RUN", "false"),
+        ("ACME_SLATIS_SECRET", "whsec_3b9c1e7a5d2f"),
+    ]);
+    assert!(ok, "{text}");
+}
