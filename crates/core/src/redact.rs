@@ -156,16 +156,6 @@ impl Redactor {
         }
     }
 
-    /// How many values it masks.
-    pub fn len(&self) -> usize {
-        self.secrets.len()
-    }
-
-    /// Whether it masks no value (URLs are still cleaned).
-    pub fn is_empty(&self) -> bool {
-        self.secrets.is_empty()
-    }
-
     /// `text` with every known secret masked, and every URL in it (`scheme://…`) without
     /// its user info and query values.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {

@@ -52,14 +52,11 @@ pub fn interpolate(
             } else {
                 Exposure::Public
             });
-            match class {
-                Exposure::Secret | Exposure::Carrier => {
-                    if class == Exposure::Secret && !expanded.text.contains("{{") {
-                        found.secrets.push(expanded.text.clone());
-                    }
-                    found.secrets.extend(used.iter().cloned());
-                }
-                Exposure::Public => {}
+            if class == Exposure::Secret && !expanded.text.contains("{{") {
+                found.secrets.push(expanded.text.clone());
+            }
+            if class >= Exposure::Carrier {
+                found.secrets.extend(used.iter().cloned());
             }
             found.values.extend(used);
             if !expanded.refs.is_empty() {

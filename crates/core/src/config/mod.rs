@@ -23,7 +23,6 @@ mod steps;
 mod yaml;
 
 pub use env::{Lookup, substitute};
-pub use secrets::{PLACEHOLDER_SIGNING_SECRETS, is_placeholder};
 pub use yaml::join;
 
 use crate::connector::{self, BuildContext, Connector, RateLimit, Transport};
