@@ -14,6 +14,7 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
         tracing::warn!("{w}");
     }
     let url = config.storage.url.clone();
+    let shown_url = config.redactor.url(&url);
     let store = slatis_store::open(&url, Access::Owner).await?;
     let tenants: Vec<(String, Vec<String>)> = config
         .tenants
@@ -29,9 +30,9 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
         "slatis-sync {} — config {}, storage {}",
         env!("CARGO_PKG_VERSION"),
         path.display(),
-        url
+        shown_url
     );
-    // The admin line comes first: a harness that waits for the ingress line has both.
+    // The admin line first: the ingress line says every listener is up.
     if let Some(admin) = running.admin {
         println!("admin listening on http://{admin} (dashboard /admin, metrics /metrics)");
     }

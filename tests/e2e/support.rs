@@ -104,10 +104,6 @@ impl Setup {
         Server::start(&bin(), &self.config, &[])
     }
 
-    pub fn start_with(&self, env: &[(&str, &str)]) -> Server {
-        Server::start(&bin(), &self.config, env)
-    }
-
     /// Runs a CLI command with this config.
     pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
         let mut all: Vec<&str> = args.to_vec();

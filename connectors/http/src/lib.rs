@@ -29,11 +29,11 @@ use slatis_core::connector::{
 };
 use slatis_core::step::{Action, RenderedStep, Step, Tree};
 use slatis_core::template::Text;
-use slatis_core::{DeliveryError, signature, url_path};
+use slatis_core::{DeliveryError, redact, signature, url_path};
 use std::collections::BTreeMap;
 
-/// `type: http` instance keys.
-#[derive(Debug, Deserialize)]
+/// `type: http` instance keys. (No `Debug`: it holds credentials.)
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct HttpConfig {
     /// The API's base URL; each step's `path` is joined to it.
@@ -46,8 +46,8 @@ struct HttpConfig {
     sign: Option<SignConfig>,
 }
 
-/// `sign:` — how forwarded bodies are signed.
-#[derive(Debug, Deserialize)]
+/// `sign:` — how forwarded bodies are signed. (No `Debug`: it holds the key.)
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SignConfig {
     /// The HMAC key.
@@ -61,8 +61,9 @@ fn default_sign_header() -> String {
     signature::HEADER.to_owned()
 }
 
-/// A built `type: http` instance.
-#[derive(Debug)]
+/// A built `type: http` instance. Credential header values (by the header's name) and
+/// each body signature are marked sensitive, so dry-run records mask them; its `Debug`
+/// masks every header value.
 struct HttpConnector {
     /// `base_url` without its trailing `/`, as text each path is appended to.
     base_url: String,
@@ -70,6 +71,24 @@ struct HttpConnector {
     base: reqwest::Url,
     headers: Vec<(HeaderName, HeaderValue)>,
     sign: Option<(Vec<u8>, HeaderName)>,
+}
+
+impl std::fmt::Debug for HttpConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(name, _)| (name.as_str(), redact::MASK))
+            .collect();
+        f.debug_struct("HttpConnector")
+            .field("base_url", &redact::mask_url(&self.base_url))
+            .field("headers", &headers)
+            .field(
+                "sign",
+                &self.sign.as_ref().map(|(_, header)| (redact::MASK, header)),
+            )
+            .finish()
+    }
 }
 
 const STEP_KEYS: &[&str] = &["method", "path", "headers", "json", "body", "content_type"];
@@ -86,7 +105,10 @@ fn build(cx: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> 
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_str(value),
         ) {
-            (Ok(n), Ok(v)) => headers.push((n, v)),
+            (Ok(n), Ok(mut v)) => {
+                v.set_sensitive(redact::is_credential_header(name));
+                headers.push((n, v));
+            }
             (Err(_), _) => {
                 issues.push(cx.issue(&format!("headers.{name}"), "not a valid header name"))
             }
@@ -244,7 +266,12 @@ impl Connector for HttpConnector {
         };
         if let Some((bytes, content_type)) = body {
             if let Some((secret, header)) = &self.sign {
-                request = request.header(header, signature::sign(secret, &bytes));
+                let mut value =
+                    HeaderValue::from_str(&signature::sign(secret, &bytes)).map_err(|_| {
+                        DeliveryError::permanent("the body signature is not a header value")
+                    })?;
+                value.set_sensitive(true);
+                request = request.header(header, value);
             }
             request = request
                 .header(reqwest::header::CONTENT_TYPE, content_type)
@@ -295,5 +322,32 @@ fn parse_method(m: &str) -> Option<Method> {
         "PATCH" => Some(Method::PATCH),
         "DELETE" => Some(Method::DELETE),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_credential() {
+        let mut auth = HeaderValue::from_static("Bearer tok_debug_secret");
+        auth.set_sensitive(true);
+        let url = "https://u:pw_debug_secret@api.example.com/v1?key=key_debug_secret";
+        let c = HttpConnector {
+            base_url: url.into(),
+            base: reqwest::Url::parse(url).expect("url"),
+            headers: vec![(HeaderName::from_static("authorization"), auth)],
+            sign: Some((
+                b"sign_debug_secret".to_vec(),
+                HeaderName::from_static("x-sig"),
+            )),
+        };
+        let text = format!("{c:?}");
+        assert!(!text.contains("debug_secret"), "{text}");
+        assert!(
+            text.contains("api.example.com") && text.contains("authorization"),
+            "{text}"
+        );
     }
 }

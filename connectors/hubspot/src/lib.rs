@@ -37,8 +37,8 @@ use std::time::Duration;
 
 pub use error::HubSpotError;
 
-/// `type: hubspot` instance keys.
-#[derive(Debug, Deserialize)]
+/// `type: hubspot` instance keys. (No `Debug`: it holds credentials.)
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct HubSpotConfig {
     /// A private-app access token (`pat-…`).
@@ -56,8 +56,8 @@ struct HubSpotConfig {
     search_rate_limit: RateLimit,
 }
 
-/// `oauth:` — an OAuth app's credentials.
-#[derive(Debug, Deserialize)]
+/// `oauth:` — an OAuth app's credentials. (No `Debug`: it holds credentials.)
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OAuthConfig {
     /// The app's client id.

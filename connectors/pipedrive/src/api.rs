@@ -52,7 +52,7 @@ impl Api<'_> {
             let mut request = self
                 .http
                 .request(method.clone(), &format!("{}/api/v2{path}", creds.base))
-                .header(creds.header, &creds.value);
+                .header(creds.header, creds.header_value()?);
             if !query.is_empty() {
                 request = request.query(query);
             }

@@ -4,8 +4,10 @@
 //!
 //! Invariants: refreshes are single-flight; a dry run asks for no token; how long a token
 //! is used comes from `slatis_core::connector::token` (bounded, whatever `expires_in`
-//! says).
+//! says); the header value is marked sensitive (masked in dry-run records, `Sensitive`
+//! in `Debug`), and [`Credentials`] has no `Debug`.
 
+use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 use slatis_core::DeliveryError;
 use slatis_core::connector::{DryRunReply, Outbound, token};
@@ -21,6 +23,23 @@ pub struct Credentials {
     pub value: String,
     /// The API's base (company domain, or the OAuth `api_domain`).
     pub base: String,
+}
+
+impl Credentials {
+    /// The header value to send, marked sensitive.
+    ///
+    /// # Errors
+    /// Permanent when the token cannot be a header value (a control character in it).
+    pub fn header_value(&self) -> Result<HeaderValue, DeliveryError> {
+        let mut value = HeaderValue::from_str(&self.value).map_err(|_| {
+            DeliveryError::permanent(format!(
+                "the {} credential holds a character a header cannot carry",
+                self.header
+            ))
+        })?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
 }
 
 /// An OAuth app.

@@ -48,8 +48,8 @@ pub use error::PipedriveError;
 /// The objects this connector writes.
 const OBJECTS: [&str; 4] = ["persons", "organizations", "deals", "activities"];
 
-/// `type: pipedrive` instance keys.
-#[derive(Debug, Deserialize)]
+/// `type: pipedrive` instance keys. (No `Debug`: it holds credentials.)
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PipedriveConfig {
     /// The company domain (`https://acme.pipedrive.com`); with OAuth the token's
@@ -67,8 +67,8 @@ struct PipedriveConfig {
     search_rate_limit: RateLimit,
 }
 
-/// `oauth:` keys.
-#[derive(Debug, Deserialize)]
+/// `oauth:` keys. (No `Debug`: it holds credentials.)
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OAuthConfig {
     /// The app's client id.

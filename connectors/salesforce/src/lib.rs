@@ -36,8 +36,8 @@ use std::time::Duration;
 
 pub use error::SalesforceError;
 
-/// `type: salesforce` instance keys.
-#[derive(Debug, Deserialize)]
+/// `type: salesforce` instance keys. (No `Debug`: it holds credentials.)
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SalesforceConfig {
     /// Where tokens come from: `https://login.salesforce.com`, `https://test.salesforce.com`
@@ -63,8 +63,8 @@ enum FlowName {
     JwtBearer,
 }
 
-/// `auth:` keys.
-#[derive(Debug, Deserialize)]
+/// `auth:` keys. (No `Debug`: it holds credentials.)
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AuthConfig {
     /// The flow.

@@ -45,7 +45,8 @@ pub enum StoreError {
         /// The database file.
         path: String,
     },
-    /// `storage.url` is not one this build understands.
+    /// `storage.url` is not one this build understands (shown without user info or query
+    /// values: a database URL carries its password).
     #[error("unsupported storage.url `{0}`: use sqlite://FILE or postgres://…")]
     UnsupportedUrl(String),
     /// A file could not be opened or locked.
@@ -193,6 +194,8 @@ pub async fn open(url: &str, access: Access) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::open(url, access).await?))
     } else {
-        Err(StoreError::UnsupportedUrl(url.to_owned()))
+        Err(StoreError::UnsupportedUrl(slatis_core::redact::mask_url(
+            url,
+        )))
     }
 }

@@ -99,6 +99,11 @@ impl Server {
             .clone()
     }
 
+    /// The process id (to send it a signal, e.g. SIGHUP to reload its config).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the process at once (SIGKILL): nothing is flushed, nothing is released.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

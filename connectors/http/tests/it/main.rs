@@ -236,6 +236,15 @@ async fn a_dry_run_records_and_sends_nothing() {
     );
     assert_eq!(header("x-static").as_deref(), Some("yes"));
     assert_eq!(
+        header(slatis_core::signature::HEADER).as_deref(),
+        Some("***"),
+        "the body signature is marked sensitive"
+    );
+    let written = serde_json::to_string(&requests).expect("json");
+    for secret in ["tok_http_it_secret", "sign_http_it_secret"] {
+        assert!(!written.contains(secret), "{written}");
+    }
+    assert_eq!(
         requests[0].body.as_ref().expect("body")["name"],
         "José María García Pérez"
     );

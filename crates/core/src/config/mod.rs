@@ -3,18 +3,22 @@
 //! Loading runs in this order, and every stage collects all the errors it finds rather
 //! than stopping at the first:
 //! 1. parse the YAML (serde-saphyr) into a tree that keeps line numbers;
-//! 2. substitute `${VAR}` into string values only ([`env`]);
+//! 2. substitute `${VAR}` into string values only ([`env`]), learning which values are
+//!    secrets;
 //! 3. read each section into typed structs that deny unknown keys;
 //! 4. build each connector instance through its registered factory;
 //! 5. compile every step and template ([`steps`]).
 //!
 //! Invariants: a [`Config`] that exists is valid (all templates compile, every connector
-//! type is compiled in, every step names an instance of its tenant); every error names
-//! its YAML path and, where the parser knows it, its line.
+//! type is compiled in, every step names an instance of its tenant, no tenant that sends
+//! for real has a placeholder signing secret); every error names its YAML path and,
+//! where the parser knows it, its line, and holds no secret or variable value
+//! ([`secrets`]).
 
 pub mod duration;
 mod env;
 pub mod lenient;
+mod secrets;
 mod server;
 mod steps;
 mod yaml;
@@ -24,13 +28,13 @@ pub use server::ServerConfig;
 pub use yaml::join;
 
 use crate::connector::{self, BuildContext, Connector, RateLimit, Transport};
-use crate::redact::Redactor;
+use crate::redact::{MASK, Redactor, mask_url};
 use crate::step::Step;
 use crate::template::Templates;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -114,8 +118,8 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// `storage:` — where events and jobs live.
-#[derive(Debug, Clone, Deserialize)]
+/// `storage:` — where events and jobs live. (`Debug` hides the URL's password.)
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
     /// `sqlite://FILE` (the embedded default) or `postgres://…`.
@@ -131,8 +135,8 @@ pub struct StorageConfig {
     pub record_map_retention: Duration,
 }
 
-/// `admin:` — the admin API, dashboard and metrics listener.
-#[derive(Debug, Clone, Deserialize)]
+/// `admin:` — the admin API, dashboard and metrics listener. (`Debug` masks the token.)
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// Where `/admin`, `/admin/api/…`, `/metrics`, `/healthz` and `/readyz` are served.
@@ -156,6 +160,27 @@ pub const ADMIN_TOKEN_MIN: usize = 32;
 
 /// The longest `admin.session_ttl` accepted.
 const SESSION_TTL_MAX: Duration = Duration::from_secs(30 * 86_400);
+
+impl fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StorageConfig")
+            .field("url", &mask_url(&self.url))
+            .field("retention", &self.retention)
+            .field("record_map_retention", &self.record_map_retention)
+            .finish()
+    }
+}
+
+impl fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| MASK))
+            .field("session_ttl", &self.session_ttl)
+            .field("secure_cookie", &self.secure_cookie)
+            .finish()
+    }
+}
 
 /// `delivery.retry:` — how failed deliveries are retried.
 #[derive(Debug, Clone, Deserialize)]
@@ -395,27 +420,35 @@ pub fn load_str(src: &str, env: Lookup<'_>) -> Result<Config, ConfigError> {
         issues: vec![ConfigIssue {
             path: String::new(),
             line: e.line,
-            message: format!("not valid YAML: {}", e.message),
+            message: format!(
+                "not valid YAML: {}",
+                secrets::clean(&e.message, &Redactor::default())
+            ),
         }],
     })?;
     let mut lines = yaml::Lines::default();
     let mut root = root.into_json("", &mut lines);
     let mut issues = Vec::new();
-    let mut secrets = Vec::new();
-    env::interpolate(&mut root, "", env, &mut issues, &mut secrets);
+    let mut found = env::Found::default();
+    env::interpolate(&mut root, "", env, &mut issues, &mut found);
+    let redactor = Redactor::new(found.secrets.iter().cloned());
     let mut loader = Loader {
         issues,
         templates: Templates::default(),
         warnings: Vec::new(),
+        variables: found.variables,
     };
-    let config = loader.root(root, Redactor::new(secrets));
+    let config = loader.root(root, redactor);
     let mut issues = loader.issues;
     if issues.is_empty()
         && let Some(config) = config
     {
         return Ok(config);
     }
+    // Errors mask every variable value too: a misplaced `${SECRET}` is still a secret.
+    let shown = Redactor::new(found.secrets.into_iter().chain(found.values));
     for issue in &mut issues {
+        issue.message = secrets::clean(&issue.message, &shown);
         if issue.line.is_none() {
             issue.line = lines.of(&issue.path);
         }
@@ -436,7 +469,10 @@ pub fn parse_value<T: DeserializeOwned>(value: &Value, place: &str) -> Result<T,
             p if p.starts_with('[') => format!("{place}{p}"),
             p => join(place, p),
         };
-        ConfigIssue::new(path, e.into_inner().to_string())
+        ConfigIssue::new(
+            path,
+            secrets::clean(&e.into_inner().to_string(), &Redactor::default()),
+        )
     })
 }
 
@@ -444,6 +480,8 @@ struct Loader {
     issues: Vec<ConfigIssue>,
     templates: Templates,
     warnings: Vec<String>,
+    /// The variables each path's value came from.
+    variables: HashMap<String, Vec<String>>,
 }
 
 impl Loader {
@@ -707,14 +745,6 @@ impl Loader {
                 "at least one signing secret is needed",
             );
         }
-        for (i, s) in raw.signing_secrets.iter().enumerate() {
-            if s.is_empty() {
-                self.issue(
-                    format!("{place}.signing_secrets[{i}]"),
-                    "a signing secret must not be empty",
-                );
-            }
-        }
         let mut connectors = BTreeMap::new();
         for (iname, ivalue) in raw.connectors {
             let iplace = join(&join(place, "connectors"), &iname);
@@ -722,6 +752,13 @@ impl Loader {
                 connectors.insert(iname, instance);
             }
         }
+        let all_dry_run = connectors.values().all(|c: &Instance| c.dry_run);
+        self.issues.extend(secrets::signing_secret_issues(
+            place,
+            &raw.signing_secrets,
+            all_dry_run,
+            &self.variables,
+        ));
         let mut routes = BTreeMap::new();
         for (event, steps) in raw.routes {
             let rplace = join(&join(place, "routes"), &event);

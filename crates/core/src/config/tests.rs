@@ -2,6 +2,7 @@ use super::*;
 use crate::connector::{ConnectorFactory, StepContext, StepOutput};
 use crate::delivery::DeliveryError;
 use crate::step::RenderedStep;
+use std::collections::HashMap;
 
 /// A connector for these tests only: takes `url` in its config, `note` and `at` (a URL
 /// path) in its steps.
@@ -469,5 +470,137 @@ fn admin_and_storage_defaults_and_the_token_minimum() {
     assert!(
         errs.iter().all(|e| !e.contains(short)),
         "never echoed: {errs:?}"
+    );
+}
+
+/// `load_str` with these variables.
+fn load_with(src: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    load_str(src, &move |name| vars.get(name).cloned())
+}
+
+#[test]
+fn config_errors_hold_no_secret_literal_or_from_a_variable() {
+    const LIT: &str = "whsec_LITERAL_4b5c6d";
+    const VAR: &str = "whsec_VARIABLE_7e8f9a";
+    let cases = [
+        // type errors: the value is a string where a list or a map belongs
+        format!("tenants: {{ a: {{ signing_secrets: \"{LIT}\" }} }}\n"),
+        "tenants: { a: { signing_secrets: \"${S}\" } }\n".to_owned(),
+        format!("delivery: {{ retry: \"{LIT}\" }}\n"),
+        "delivery: { retry: \"${S}\" }\n".to_owned(),
+        // a variable misplaced into a number, a duration, a URL
+        "delivery: { retry: { max_attempts: \"${S}\" } }\n".to_owned(),
+        "storage: { retention: \"${S}\" }\n".to_owned(),
+        "tenants: { a: { signing_secrets: [x], connectors: { c: { type: probe, url: 1, dry_run: \"${S}\" } } } }\n".to_owned(),
+        // an unclosed reference in a secret
+        format!("admin: {{ listen: 127.0.0.1:0, token: \"{LIT}${{\" }}\n"),
+        // syntax errors around a literal secret
+        format!("tenants:\n  a:\n    signing_secrets: [\"{LIT}\", \n"),
+        format!("tenants:\n  a:\n    signing_secrets:\n      - {LIT}\n     - {LIT}\n"),
+        format!("admin:\n  token: \"{LIT}\n"),
+    ];
+    for src in &cases {
+        let e = load_with(src, &[("S", VAR)])
+            .err()
+            .unwrap_or_else(|| panic!("{src} loaded"));
+        let text = e.to_string();
+        for secret in [LIT, VAR, "LITERAL", "VARIABLE"] {
+            assert!(!text.contains(secret), "{src}\n{text}");
+        }
+        assert!(text.contains("line "), "{text}");
+    }
+}
+
+#[test]
+fn a_placeholder_signing_secret_needs_every_connector_in_dry_run() {
+    let sending = [("SECRET", "whsec_acme_example"), ("DRY", "false")];
+    let e = load_with(GOOD, &sending)
+        .err()
+        .unwrap_or_else(|| panic!("loaded"));
+    let text = e.to_string();
+    assert_eq!(e.issues.len(), 1, "{text}");
+    assert_eq!(e.issues[0].path, "tenants.acme.signing_secrets[0]");
+    assert!(
+        text.contains("public placeholder") && text.contains("set SECRET"),
+        "{text}"
+    );
+    assert!(!text.contains("whsec_acme_example"), "{text}");
+    load_with(GOOD, &[("SECRET", "whsec_acme_example")])
+        .unwrap_or_else(|e| panic!("a tenant in dry run may use a placeholder: {e}"));
+    load_with(GOOD, &[("SECRET", "whsec_9c8b7a6f5e4d"), ("DRY", "false")])
+        .unwrap_or_else(|e| panic!("a real secret: {e}"));
+    let literal = GOOD.replace("\"${SECRET}\"", "whsec_demo");
+    let e = load_with(&literal, &[("DRY", "false")])
+        .err()
+        .unwrap_or_else(|| panic!("loaded"));
+    assert!(
+        e.to_string().contains("write the tenant's signing secret"),
+        "{e}"
+    );
+    let e = load_with(GOOD, &[("SECRET", "")])
+        .err()
+        .unwrap_or_else(|| panic!("loaded"));
+    assert!(
+        e.to_string().contains("must not be empty: set SECRET"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_redactor_knows_literal_secrets_and_variables_in_urls() {
+    let src = GOOD
+        .replace(
+            "url: \"https://crm.example\"",
+            "url: \"https://crm.example/${PATH}?key=${QUERY}\"",
+        )
+        .replace(
+            "storage:\n",
+            "admin: { listen: 127.0.0.1:0, token: admin-literal-token-1234-5678-9abc-def0 }\nstorage:\n",
+        );
+    let c = load_with(
+        &src,
+        &[
+            ("SECRET", "whsec_abcdef"),
+            ("PATH", "path-token-1"),
+            ("QUERY", "query-token-2"),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    for secret in [
+        "whsec_abcdef",
+        "path-token-1",
+        "query-token-2",
+        "admin-literal-token-1234-5678-9abc-def0",
+    ] {
+        assert_eq!(
+            c.redactor.redact(&format!("<{secret}>")),
+            "<***>",
+            "{secret}"
+        );
+    }
+    assert_eq!(
+        c.redactor.redact("crm.example"),
+        "crm.example",
+        "literal URL text is shown"
+    );
+    let debug = format!("{:?} {:?} {:?}", c.admin, c.storage, c.redactor);
+    assert!(
+        !debug.contains("admin-literal-token-1234-5678-9abc-def0"),
+        "{debug}"
+    );
+}
+
+#[test]
+fn storage_debug_hides_the_password() {
+    let c = load("storage: { url: \"postgres://app:pw-123456@db/x\" }\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let debug = format!("{:?}", c.storage);
+    assert!(
+        !debug.contains("pw-123456") && debug.contains("@db/x"),
+        "{debug}"
     );
 }

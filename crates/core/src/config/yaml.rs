@@ -55,10 +55,11 @@ impl Lines {
     }
 }
 
-/// A YAML syntax error, with the parser's own rendering (line, column, snippet).
+/// A YAML syntax error: the parser's description, line and column — never a snippet of
+/// the file, which could show a secret written in it.
 #[derive(Debug, Clone)]
 pub struct SyntaxError {
-    /// The message, with a snippet of the offending YAML.
+    /// The parser's description and where (`… at line 3, column 7`).
     pub message: String,
     /// The line, where the parser knows it.
     pub line: Option<u64>,
@@ -85,7 +86,12 @@ pub fn parse(src: &str) -> Result<Node, SyntaxError> {
         })
         .map_err(|e| SyntaxError {
             line: e.location().map(|l| l.line()).filter(|l| *l > 0),
-            message: e.render(),
+            message: e
+                .without_snippet()
+                .render_with_options(serde_saphyr::render_options! {
+                    formatter: &serde_saphyr::UserMessageFormatter,
+                    snippets: serde_saphyr::SnippetMode::Off,
+                }),
         })
 }
 
@@ -232,6 +238,21 @@ mod tests {
     fn syntax_errors_carry_a_line() {
         let e = parse("a: [1, 2\nb: 3\n").expect_err("broken");
         assert!(e.line.is_some(), "{e:?}");
+    }
+
+    #[test]
+    fn syntax_errors_show_no_text_of_the_file() {
+        for src in [
+            "a:\n  secret: whsec_LEAK_1\n  b: [whsec_LEAK_2, \n",
+            "a: \"whsec_LEAK_1\nb: 'whsec_LEAK_2\n",
+            "k: whsec_LEAK_1\nk: whsec_LEAK_2\n",
+            "a:\n  - whsec_LEAK_1\n  b: whsec_LEAK_2\n",
+            "a: whsec_LEAK_1\n\tb: whsec_LEAK_2\n",
+        ] {
+            let e = parse(src).expect_err(src);
+            assert!(!e.message.contains("LEAK"), "{src:?}: {}", e.message);
+            assert!(e.message.contains("line"), "{src:?}: {}", e.message);
+        }
     }
 
     #[test]

@@ -99,11 +99,16 @@ impl BuildContext<'_> {
         ConfigIssue::new(crate::config::join(self.place, key), message)
     }
 
-    /// An issue at `key` unless `url` is an http(s) URL.
+    /// An issue at `key` unless `url` is an http(s) URL. The message never quotes the
+    /// URL (it may carry a credential).
     pub fn url_issue(&self, key: &str, url: &str) -> Option<ConfigIssue> {
         match reqwest::Url::parse(url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => None,
-            _ => Some(self.issue(key, format!("`{url}` is not an http(s) URL"))),
+            Ok(u) => Some(self.issue(key, format!("must be an http(s) URL, not {}:", u.scheme()))),
+            Err(e) => Some(self.issue(
+                key,
+                format!("is not an http(s) URL ({e}); write e.g. https://api.example.com"),
+            )),
         }
     }
 }

@@ -121,7 +121,7 @@ impl Limiter {
 pub struct DryRunRecord {
     /// The HTTP method.
     pub method: String,
-    /// The full URL.
+    /// The URL, without user info, its query values masked.
     pub url: String,
     /// Headers, credentials masked.
     pub headers: Vec<(String, String)>,
@@ -417,17 +417,22 @@ impl Outbound<'_> {
         })
     }
 
+    /// The request as it may be written down: sensitive header values (credentials the
+    /// connector marked) and credential headers masked, known secrets masked everywhere,
+    /// the URL without user info or query values.
     fn record(&self, request: &reqwest::Request) -> DryRunRecord {
         let r = &self.transport.redactor;
         let headers = request
             .headers()
             .iter()
             .map(|(k, v)| {
-                (
-                    k.to_string(),
+                let shown = if v.is_sensitive() {
+                    crate::redact::MASK.to_owned()
+                } else {
                     r.header(k.as_str(), &String::from_utf8_lossy(v.as_bytes()))
-                        .into_owned(),
-                )
+                        .into_owned()
+                };
+                (k.to_string(), shown)
             })
             .collect();
         let body = request
@@ -442,7 +447,7 @@ impl Outbound<'_> {
             });
         DryRunRecord {
             method: request.method().to_string(),
-            url: r.redact(request.url().as_str()).into_owned(),
+            url: r.url(request.url().as_str()),
             headers,
             body,
         }
