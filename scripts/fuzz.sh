@@ -40,6 +40,7 @@ for t in "${targets[@]}"; do
   [ -d "fuzz/seeds/$t" ] || { echo "no seeds for target $t" >&2; exit 2; }
   out="fuzz/out/$t"
   rm -rf "$out"
+  mkdir -p fuzz/out
   echo "== fuzzing $t for ${seconds}s"
   cargo afl fuzz -V "$seconds" -i "fuzz/seeds/$t" -o "$out" "fuzz/target/release/$t" >"$out.log" 2>&1 \
     || { echo "afl-fuzz failed for $t:"; tail -20 "$out.log"; exit 1; }

@@ -1,7 +1,8 @@
 //! Fuzz target: a signed body as the ingress parses it.
 //!
 //! Properties: parsing never panics; an accepted envelope's `event` is the body's string
-//! `event` field, and its booking id is `data.id` as text.
+//! `event` field, and its booking id is `data.id` as text; reading its signed
+//! `timestamp` never panics, and an absent or null one is none.
 
 use slatis_core::Envelope;
 
@@ -15,6 +16,11 @@ fn main() {
                 assert!(!id.is_empty());
             }
             let _ = env.data();
+            if matches!(body.get("timestamp"), None | Some(serde_json::Value::Null)) {
+                assert_eq!(env.timestamp(), Ok(None));
+            } else {
+                let _ = env.timestamp();
+            }
         }
     });
 }
