@@ -829,7 +829,7 @@ async fn the_hostile_corpus_gets_its_answers_and_a_webhook_still_gets_through() 
     assert!(
         !log.lines().any(|l| l.contains("refused")),
         "refusals are logged at debug only:\n{log}"
-    );    // the figures RELIABILITY.md quotes (`cargo test --test e2e hostile -- --nocapture`)
+    ); // the figures RELIABILITY.md quotes (`cargo test --test e2e hostile -- --nocapture`)
     eprintln!(
         "hostile corpus: {} requests answered as expected, 3000 idle connections closed, then a signed webhook accepted in {:?}",
         cases.len(),

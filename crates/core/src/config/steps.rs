@@ -2,7 +2,8 @@
 //! templates, and cross-checks (instances exist, ids are unique, `steps.<id>` names an
 //! earlier step of the same connector).
 
-use super::{ConfigIssue, Instance, Loader, join, lenient, parse_value};
+use super::loader::Loader;
+use super::{ConfigIssue, Instance, join, lenient, parse_value};
 use crate::step::{Action, MatchSpec, Step, Tree, ValueType};
 use serde::Deserialize;
 use serde_json::{Map, Value};

@@ -1,8 +1,10 @@
 use super::*;
-use crate::connector::{ConnectorFactory, StepContext, StepOutput};
+use crate::connector::{BuildContext, ConnectorFactory, StepContext, StepOutput};
 use crate::delivery::DeliveryError;
 use crate::step::RenderedStep;
+use serde::Deserialize;
 use std::collections::HashMap;
+use std::time::Duration;
 
 /// A connector for these tests only: takes `url` in its config, `note` and `at` (a URL
 /// path) in its steps.

@@ -453,6 +453,8 @@ async fn every_hostile_crm_ends_in_a_bounded_retry_or_a_clear_dead_letter() {
         "{} of {n} cases failed:\n{}",
         failed.len(),
         failed.join("\n")
-    );    // the figure RELIABILITY.md quotes (`cargo test -p slatis-server --test it corpus -- --nocapture`)
-    eprintln!("hostile-CRM corpus: {n} cases, each a bounded retry, a clear dead letter or a delivery");
+    ); // the figure RELIABILITY.md quotes (`cargo test -p slatis-server --test it corpus -- --nocapture`)
+    eprintln!(
+        "hostile-CRM corpus: {n} cases, each a bounded retry, a clear dead letter or a delivery"
+    );
 }
