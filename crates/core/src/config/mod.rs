@@ -5,7 +5,7 @@
 //! 1. parse the YAML (serde-saphyr) into a tree that keeps line numbers;
 //! 2. substitute `${VAR}` into string values only ([`env`]), learning which values are
 //!    secrets;
-//! 3. read each section into typed structs that deny unknown keys;
+//! 3. read each section into typed structs that deny unknown keys ([`sections`], [`loader`]);
 //! 4. build each connector instance through its registered factory;
 //! 5. compile every step and template ([`steps`]).
 //!
