@@ -362,7 +362,7 @@ impl HubSpot {
                 .await,
         )
         .await?;
-        m.only_one(ids, object, "match on a unique property")
+        m.choose(ids, object, "match on a unique property")
     }
 
     async fn create(

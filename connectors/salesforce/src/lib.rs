@@ -347,7 +347,7 @@ impl Salesforce {
         let ids = api
             .query_ids(object, &m.property, &m.value, assume_found)
             .await?;
-        m.only_one(
+        m.choose(
             ids,
             &format!("{object} records"),
             "match on a unique or external-id field",

@@ -1,13 +1,21 @@
 //! Steps: as compiled from the config ([`Step`]) and as rendered for one delivery
 //! ([`RenderedStep`]).
 //!
-//! Invariant: rendering builds values, never text that is parsed again: a template's
-//! output becomes one JSON string (or a converted number, boolean or JSON value for a
-//! typed property), so a step's body is valid JSON whatever the booking holds.
+//! Invariants:
+//! - rendering builds values, never text that is parsed again: a template's output becomes
+//!   one JSON string (or a converted number, boolean or JSON value for a typed property),
+//!   so a step's body is valid JSON whatever the booking holds;
+//! - a property's write mode decides when it is sent, the same for every connector: a
+//!   create sends every property ([`RenderedStep::create_properties`]); an update sends the
+//!   `always` ones and the `empty` ones whose field the CRM holds empty, never the `create`
+//!   ones ([`RenderedStep::update_properties`]);
+//! - several records matching a `match` resolve the same way in every connector
+//!   ([`RenderedMatch::choose`], by `on_many`).
 
 use crate::template::{RenderContext, TemplateError, Templates, Text};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// What a step does.
@@ -79,6 +87,33 @@ pub enum Tree {
     Object(Vec<(String, Tree)>),
 }
 
+/// Which record a `match` takes when several records hold its value (`match.on_many`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnMany {
+    /// The one created first (the default: the record sales has worked with longest).
+    #[default]
+    Oldest,
+    /// The one created last.
+    Newest,
+    /// None: the step fails permanently, naming the records.
+    Fail,
+}
+
+/// When a property is written (`properties.<name>.on`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteMode {
+    /// On every create and update (the default).
+    #[default]
+    Always,
+    /// Only when the step creates the record.
+    Create,
+    /// On create, and on update only while the CRM's field is empty (missing, null or
+    /// `""`): what a sales rep filled in is never overwritten.
+    Empty,
+}
+
 /// How `update`, `upsert`, `delete` and `find` find their record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MatchSpec {
@@ -86,8 +121,11 @@ pub struct MatchSpec {
     pub property: String,
     /// The value it must equal (a template).
     pub value: Text,
-    /// Salesforce: the property is an external id field, so use the native upsert.
+    /// The property holds unique values (an external id): the CRM's own upsert or
+    /// lookup by that property is used.
     pub external_id: bool,
+    /// Which record to take when several match.
+    pub on_many: OnMany,
 }
 
 /// A step as compiled at load.
@@ -107,6 +145,8 @@ pub struct Step {
     pub matcher: Option<MatchSpec>,
     /// Field → value.
     pub properties: Vec<(String, Tree)>,
+    /// The write mode of each property that is not written `always`.
+    pub write_modes: BTreeMap<String, WriteMode>,
     /// Links to other records.
     pub associate: Vec<Tree>,
     /// Runs only when this renders to something other than `""` / `false`.
@@ -148,12 +188,17 @@ impl Step {
                 property: m.property.clone(),
                 value: t.render(&m.value, cx)?,
                 external_id: m.external_id,
+                on_many: m.on_many,
             }),
         };
         let mut properties = Map::new();
+        let mut write_modes = BTreeMap::new();
         for (key, tree) in &self.properties {
             if let Some(v) = render_tree(tree, t, cx, self.omit_empty)? {
                 properties.insert(key.clone(), v);
+                if let Some(mode) = self.write_modes.get(key) {
+                    write_modes.insert(key.clone(), *mode);
+                }
             }
         }
         let associate = self
@@ -175,6 +220,7 @@ impl Step {
             object: self.object.clone(),
             matcher,
             properties,
+            write_modes,
             associate,
             extras,
             optional: self.optional,
@@ -274,33 +320,41 @@ pub struct RenderedMatch {
     pub property: String,
     /// The rendered value.
     pub value: String,
-    /// Salesforce: the property is an external id field.
+    /// The property holds unique values (an external id).
     pub external_id: bool,
+    /// Which record to take when several match.
+    pub on_many: OnMany,
 }
 
 impl RenderedMatch {
-    /// The one record among `ids` (what a CRM found for this match), or none; several is a
-    /// permanent error that names them: `{n} {noun} have {property} = {value} (ids …); a
-    /// match must name one record: {hint}`.
+    /// The record this match resolves to among `ids_oldest_first` (every record the CRM
+    /// found for it, ordered by creation, oldest first), by `on_many`; `None` when there is
+    /// none. With `on_many: fail`, several is a permanent error that names them: `{n}
+    /// {noun} have {property} = {value} (ids …); a match must name one record: {hint}`.
     ///
     /// # Errors
-    /// Permanent, when `ids` holds more than one record.
-    pub fn only_one(
+    /// Permanent, with `on_many: fail` and several records.
+    pub fn choose(
         &self,
-        ids: Vec<String>,
+        mut ids_oldest_first: Vec<String>,
         noun: &str,
         hint: &str,
     ) -> Result<Option<String>, crate::DeliveryError> {
-        match <[String; 1]>::try_from(ids) {
-            Ok([one]) => Ok(Some(one)),
-            Err(ids) if ids.is_empty() => Ok(None),
-            Err(ids) => Err(crate::DeliveryError::permanent(format!(
-                "{} {noun} have {} = {:?} (ids {}); a match must name one record: {hint}",
-                ids.len(),
-                self.property,
-                self.value,
-                ids.join(", ")
-            ))),
+        match self.on_many {
+            OnMany::Oldest => Ok(ids_oldest_first.into_iter().next()),
+            OnMany::Newest => Ok(ids_oldest_first.pop()),
+            OnMany::Fail => match <[String; 1]>::try_from(ids_oldest_first) {
+                Ok([one]) => Ok(Some(one)),
+                Err(ids) if ids.is_empty() => Ok(None),
+                Err(ids) => Err(crate::DeliveryError::permanent(format!(
+                    "{} {noun} have {} = {:?} (ids {}); a match must name one record \
+                     (match.on_many: fail): {hint}, or set match.on_many to oldest or newest",
+                    ids.len(),
+                    self.property,
+                    self.value,
+                    ids.join(", ")
+                ))),
+            },
         }
     }
 }
@@ -319,8 +373,12 @@ pub struct RenderedStep {
     /// How it finds its record.
     #[serde(rename = "match")]
     pub matcher: Option<RenderedMatch>,
-    /// Field → value, after `omit_empty`.
+    /// Field → value, after `omit_empty`: every property, whatever its write mode (read
+    /// them through [`Self::create_properties`] and [`Self::update_properties`]).
     pub properties: Map<String, Value>,
+    /// The write mode of each property that is not written `always`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub write_modes: BTreeMap<String, WriteMode>,
     /// Rendered links.
     pub associate: Vec<Value>,
     /// Rendered connector-specific keys.
@@ -338,6 +396,51 @@ impl RenderedStep {
     /// A connector-specific key that must be text.
     pub fn extra_str(&self, key: &str) -> Option<&str> {
         self.extras.get(key).and_then(Value::as_str)
+    }
+
+    /// The write mode of `property`.
+    pub fn write_mode(&self, property: &str) -> WriteMode {
+        self.write_modes.get(property).copied().unwrap_or_default()
+    }
+
+    /// What a create sends: every property.
+    pub fn create_properties(&self) -> Map<String, Value> {
+        self.properties.clone()
+    }
+
+    /// The properties written `on: empty`: an update must know whether the CRM's field is
+    /// empty before it sends them (connectors read the record first when this is not
+    /// empty).
+    pub fn empty_only(&self) -> impl Iterator<Item = &str> {
+        self.write_modes
+            .iter()
+            .filter(|(_, m)| **m == WriteMode::Empty)
+            .map(|(k, _)| k.as_str())
+    }
+
+    /// What an update sends: the `always` properties, and the `empty` ones for which
+    /// `is_empty(field)` says the CRM's field is empty; never the `create` ones.
+    pub fn update_properties(&self, is_empty: impl Fn(&str) -> bool) -> Map<String, Value> {
+        self.properties
+            .iter()
+            .filter(|(k, _)| match self.write_mode(k) {
+                WriteMode::Always => true,
+                WriteMode::Create => false,
+                WriteMode::Empty => is_empty(k),
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+/// Whether a CRM field's value counts as empty for `on: empty`: missing, null, `""` (or
+/// only white space), or an empty list.
+pub fn is_blank(value: Option<&Value>) -> bool {
+    match value {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => s.trim().is_empty(),
+        Some(Value::Array(a)) => a.is_empty(),
+        Some(_) => false,
     }
 }
 
@@ -376,6 +479,7 @@ mod tests {
             object: None,
             matcher: None,
             properties: vec![],
+            write_modes: BTreeMap::new(),
             associate: vec![],
             when: None,
             omit_empty: false,
@@ -403,28 +507,79 @@ mod tests {
     }
 
     #[test]
-    fn a_match_names_one_record_or_none() {
-        let m = RenderedMatch {
+    fn on_many_picks_the_oldest_the_newest_or_fails() {
+        let m = |on_many| RenderedMatch {
             property: "email".into(),
             value: "a@b.co".into(),
             external_id: false,
+            on_many,
         };
-        assert_eq!(m.only_one(vec![], "contacts", "h"), Ok(None));
+        let ids = || vec!["7".to_owned(), "8".to_owned(), "9".to_owned()];
+        for on_many in [OnMany::Oldest, OnMany::Newest, OnMany::Fail] {
+            assert_eq!(m(on_many).choose(vec![], "contacts", "h"), Ok(None));
+            assert_eq!(
+                m(on_many).choose(vec!["7".into()], "contacts", "h"),
+                Ok(Some("7".into()))
+            );
+        }
         assert_eq!(
-            m.only_one(vec!["7".into()], "contacts", "h"),
+            m(OnMany::Oldest).choose(ids(), "contacts", "h"),
             Ok(Some("7".into()))
         );
-        let e = m
-            .only_one(
-                vec!["7".into(), "9".into()],
-                "contacts",
-                "use a unique property",
-            )
+        assert_eq!(
+            m(OnMany::Newest).choose(ids(), "contacts", "h"),
+            Ok(Some("9".into()))
+        );
+        let e = m(OnMany::Fail)
+            .choose(ids(), "contacts", "use a unique property")
             .expect_err("several");
         assert_eq!(e.class(), "permanent");
         assert_eq!(
             e.message(),
-            "2 contacts have email = \"a@b.co\" (ids 7, 9); a match must name one record: use a unique property"
+            "3 contacts have email = \"a@b.co\" (ids 7, 8, 9); a match must name one record \
+             (match.on_many: fail): use a unique property, or set match.on_many to oldest or newest"
+        );
+    }
+
+    #[test]
+    fn write_modes_decide_what_a_create_and_an_update_send() {
+        let mut t = Templates::default();
+        let mut step = body_step(&mut t);
+        step.extras.clear();
+        for (name, src) in [
+            ("email", "a@b.co"),
+            ("first", "Ada"),
+            ("source", "slatis"),
+            ("phone", ""),
+        ] {
+            step.properties
+                .push((name.into(), Tree::Text(t.compile(name, src).expect("c"))));
+        }
+        step.write_modes = BTreeMap::from([
+            ("first".to_owned(), WriteMode::Empty),
+            ("source".to_owned(), WriteMode::Create),
+            ("phone".to_owned(), WriteMode::Empty),
+        ]);
+        step.omit_empty = true;
+        let r = step
+            .render(&t, &RenderContext::new(json!({})))
+            .expect("renders");
+        assert_eq!(
+            Value::Object(r.create_properties()),
+            json!({"email": "a@b.co", "first": "Ada", "source": "slatis"}),
+            "a create sends every property (a blank one is still dropped by omit_empty)"
+        );
+        assert_eq!(r.empty_only().collect::<Vec<_>>(), vec!["first"]);
+        let crm = json!({"first": "Augusta", "email": "old@b.co"});
+        assert_eq!(
+            Value::Object(r.update_properties(|k| is_blank(crm.get(k)))),
+            json!({"email": "a@b.co"}),
+            "a name the CRM holds stays; `create` is never an update"
+        );
+        let crm = json!({"first": " "});
+        assert_eq!(
+            Value::Object(r.update_properties(|k| is_blank(crm.get(k)))),
+            json!({"email": "a@b.co", "first": "Ada"})
         );
     }
 

@@ -1,10 +1,10 @@
 //! Compiling a route's steps: generic keys (DESIGN §3.1), the connector's own keys,
-//! templates, and cross-checks (instances exist, ids are unique, `steps.<id>` names an
-//! earlier step of the same connector).
+//! templates, property write modes (`{value, on, type}`), and cross-checks (instances
+//! exist, ids are unique, `steps.<id>` names an earlier step of the same connector).
 
 use super::loader::Loader;
 use super::{ConfigIssue, Instance, join, lenient, parse_value};
-use crate::step::{Action, MatchSpec, Step, Tree, ValueType};
+use crate::step::{Action, MatchSpec, OnMany, Step, Tree, ValueType, WriteMode};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -51,6 +51,8 @@ struct RawMatch {
     value: Value,
     #[serde(default, deserialize_with = "lenient::boolean")]
     external_id: bool,
+    #[serde(default)]
+    on_many: OnMany,
 }
 
 /// Compiles the steps of one route (`tenants.T.routes.EVENT`).
@@ -207,14 +209,19 @@ fn compile_step(
             property: m.property,
             value,
             external_id: m.external_id,
+            on_many: m.on_many,
         }
     });
+    let mut write_modes = BTreeMap::new();
     let properties = raw
         .properties
         .into_iter()
         .map(|(k, v)| {
             let pplace = join(&join(place, "properties"), &k);
-            let t = tree(loader, &pplace, v, &mut sources);
+            let (t, mode) = property(loader, &pplace, v, &mut sources);
+            if mode != WriteMode::Always {
+                write_modes.insert(k.clone(), mode);
+            }
             (k, t)
         })
         .collect();
@@ -245,6 +252,7 @@ fn compile_step(
         object: raw.object,
         matcher,
         properties,
+        write_modes,
         associate,
         when,
         omit_empty: raw.omit_empty,
@@ -344,6 +352,48 @@ fn tree(loader: &mut Loader, place: &str, value: Value, sources: &mut Vec<String
 
 fn is_typed(map: &Map<String, Value>) -> bool {
     map.len() == 2 && map.contains_key("value") && map.get("type").is_some_and(Value::is_string)
+}
+
+/// A property's value and write mode: `{value, on}` (with `type` too, or not) names a write
+/// mode; anything else is a value written `always`.
+fn property(
+    loader: &mut Loader,
+    place: &str,
+    value: Value,
+    sources: &mut Vec<String>,
+) -> (Tree, WriteMode) {
+    let Value::Object(mut map) = value else {
+        return (tree(loader, place, value, sources), WriteMode::Always);
+    };
+    let Some(on) = map
+        .get("on")
+        .filter(|_| {
+            map.contains_key("value")
+                && map
+                    .keys()
+                    .all(|k| matches!(k.as_str(), "value" | "on" | "type"))
+        })
+        .cloned()
+    else {
+        return (
+            tree(loader, place, Value::Object(map), sources),
+            WriteMode::Always,
+        );
+    };
+    map.remove("on");
+    let mode = serde_json::from_value::<WriteMode>(on).unwrap_or_else(|_| {
+        loader.issue(
+            join(place, "on"),
+            "must be always, create (only when the record is created) or empty (only while the CRM's field is empty)",
+        );
+        WriteMode::Always
+    });
+    let value = if map.contains_key("type") {
+        Value::Object(map)
+    } else {
+        map.remove("value").unwrap_or_default()
+    };
+    (tree(loader, place, value, sources), mode)
 }
 
 /// Every `steps.<id>` a template reads must be an earlier step of the same connector.

@@ -1,7 +1,8 @@
 use super::*;
 use crate::connector::{BuildContext, ConnectorFactory, StepContext, StepOutput};
 use crate::delivery::DeliveryError;
-use crate::step::RenderedStep;
+use crate::step::{RenderedStep, Tree, ValueType, WriteMode};
+use crate::template::Text;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -604,5 +605,76 @@ fn storage_debug_hides_the_password() {
     assert!(
         !debug.contains("pw-123456") && debug.contains("@db/x"),
         "{debug}"
+    );
+}
+
+#[test]
+fn on_many_and_write_modes_are_read_from_the_step() {
+    let src = GOOD
+        .replace(
+            "match: { property: email, value: \"{{lower data.attendee.email}}\" }",
+            "match: { property: email, value: \"{{lower data.attendee.email}}\", on_many: newest }",
+        )
+        .replace(
+            "firstname: \"{{first_name data.attendee.name}}\"",
+            "firstname: { value: \"{{first_name data.attendee.name}}\", on: empty }\n            source: { value: slatis, on: create }\n            score: { value: \"{{data.n}}\", type: integer, on: empty }\n            plain: { value: x, on: always }",
+        );
+    let c = load(&src).unwrap_or_else(|e| panic!("{e}"));
+    let step = c.tenants["acme"]
+        .steps("BOOKING_CREATED", "crm")
+        .next()
+        .expect("step");
+    let m = step.matcher.as_ref().expect("match");
+    assert_eq!(m.on_many, crate::step::OnMany::Newest);
+    assert_eq!(
+        step.write_modes,
+        BTreeMap::from([
+            ("firstname".to_owned(), WriteMode::Empty),
+            ("score".to_owned(), WriteMode::Empty),
+            ("source".to_owned(), WriteMode::Create),
+        ])
+    );
+    let score = step.properties.iter().find(|(k, _)| k == "score");
+    assert!(
+        matches!(score, Some((_, Tree::Typed(_, ValueType::Integer)))),
+        "{score:?}"
+    );
+    let plain = step.properties.iter().find(|(k, _)| k == "plain");
+    assert!(
+        matches!(plain, Some((_, Tree::Text(Text::Const(s)))) if s == "x"),
+        "{plain:?}"
+    );
+    // defaults: oldest, always
+    let c = load(GOOD).unwrap_or_else(|e| panic!("{e}"));
+    let step = c.tenants["acme"]
+        .steps("BOOKING_CREATED", "crm")
+        .next()
+        .expect("step");
+    assert_eq!(
+        step.matcher.as_ref().map(|m| m.on_many),
+        Some(crate::step::OnMany::Oldest)
+    );
+    assert!(step.write_modes.is_empty());
+}
+
+#[test]
+fn a_bad_on_many_or_write_mode_names_its_key() {
+    let bad_mode = GOOD.replace("fixed: 3", "fixed: { value: \"3\", on: sometimes }");
+    let errs = errors(&bad_mode);
+    assert!(
+        errs.iter()
+            .any(|e| e
+                .contains("routes.BOOKING_CREATED[0].properties.fixed.on: must be always, create")),
+        "{errs:?}"
+    );
+    let bad_many = GOOD.replace(
+        "value: \"{{lower data.attendee.email}}\" }",
+        "value: \"{{lower data.attendee.email}}\", on_many: first }",
+    );
+    let errs = errors(&bad_many);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("routes.BOOKING_CREATED[0].match.on_many")),
+        "{errs:?}"
     );
 }
