@@ -11,5 +11,7 @@ mod wire;
 pub use fault::Fault;
 pub use http::{MockHttp, Received};
 pub use hubspot::{HubSpotOptions, HubSpotRecord, HubSpotRequest, MockHubSpot};
-pub use pipedrive::{MockPipedrive, PipedriveOptions, PipedriveRecord, PipedriveRequest};
+pub use pipedrive::{
+    MockPipedrive, PipedriveOptions, PipedriveRecord, PipedriveRefusal, PipedriveRequest,
+};
 pub use salesforce::{MockSalesforce, SalesforceOptions, SalesforceRecord, SalesforceRequest};

@@ -5,7 +5,7 @@
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
-use slatis_testkit::mock::{Fault, MockPipedrive, PipedriveOptions};
+use slatis_testkit::mock::{Fault, MockPipedrive, PipedriveOptions, PipedriveRefusal};
 use std::time::Duration;
 
 const TOKEN: &str = "pd-test-token";
@@ -149,11 +149,23 @@ fn person(name: &str, email: &str) -> Value {
     json!({ "name": name, "emails": [{ "value": email, "primary": true, "label": "work" }] })
 }
 
+/// v2's answer to a refused body.
+fn refused(message: &str) -> Value {
+    json!({ "success": false, "error": message, "code": "ERR_BAD_REQUEST" })
+}
+
 fn error_body(message: &str) -> Value {
+    error_body_with(
+        message,
+        "Please check developers.pipedrive.com for more information about Pipedrive API.",
+    )
+}
+
+fn error_body_with(message: &str, info: &str) -> Value {
     json!({
         "success": false,
         "error": message,
-        "error_info": "Please check developers.pipedrive.com for more information about Pipedrive API.",
+        "error_info": info,
         "data": null,
         "additional_data": null,
     })
@@ -353,8 +365,6 @@ async fn persons_are_created_in_v2_shape_and_may_share_an_email() {
         "persons",
         json!({
             "name": "Ada Lovelace",
-            "first_name": "Ada",
-            "last_name": "Lovelace",
             "emails": [{ "value": "Ada@Example.com" }, { "value": "ada@work.example", "label": "other" }],
             "phones": [{ "value": "+44 20 1234 5678", "primary": true, "label": "mobile" }],
             "visible_to": 7,
@@ -367,7 +377,11 @@ async fn persons_are_created_in_v2_shape_and_may_share_an_email() {
     let data = &a.body["data"];
     assert_eq!(data["id"], 1);
     assert_eq!(data["name"], "Ada Lovelace");
-    assert_eq!(data["first_name"], "Ada");
+    assert_eq!(
+        (&data["first_name"], &data["last_name"]),
+        (&json!("Ada"), &json!("Lovelace")),
+        "Pipedrive splits the name"
+    );
     assert_eq!(data["owner_id"], 1);
     assert_eq!(data["org_id"], Value::Null);
     assert_eq!(
@@ -408,9 +422,13 @@ async fn persons_are_created_in_v2_shape_and_may_share_an_email() {
     for (body, message) in [
         (
             json!({"name": "X", "email": "x@example.com"}),
-            "Unknown field: email",
+            "Unknown field 'email'",
         ),
-        (json!({"name": "X", "id": 5}), "Unknown field: id"),
+        (json!({"name": "X", "id": 5}), "Unknown field 'id'"),
+        (
+            json!({"name": "X", "first_name": "X"}),
+            "Unknown field 'first_name'",
+        ),
         (
             json!({"emails": [{"value": "x@example.com"}]}),
             "Field 'name' is required",
@@ -434,7 +452,7 @@ async fn persons_are_created_in_v2_shape_and_may_share_an_email() {
     ] {
         let a = create(&mock, "persons", body).await;
         assert_eq!(a.status, 400, "{message}");
-        assert_eq!(a.body, error_body(message));
+        assert_eq!(a.body, refused(message));
     }
     let not_json = send(&mock, Method::POST, "/api/v2/persons", Some(json!([1]))).await;
     assert_eq!(not_json.status, 400);
@@ -544,7 +562,7 @@ async fn exact_search_ignores_case_and_waits_for_the_index() {
     .await;
     let org = mock.seed(
         "organizations",
-        json!({"name": "Analytical Engines", "address": "12 St James's Sq, London"}),
+        json!({"name": "Analytical Engines", "address": {"value": "12 St James's Sq, London"}}),
     );
     let created = create(
         &mock,
@@ -648,8 +666,10 @@ async fn search_pages_with_a_cursor_and_covers_organizations_and_deals() {
             person(&format!("Guest {n}"), "guest@example.com"),
         );
     }
+    // Search has no sort: its own relevance order, here the most recently changed first.
+    mock.seed("persons", person("Guest 5", "guest@example.com"));
     let first = search(&mock, "persons", &[("term", "guest"), ("limit", "2")]).await;
-    assert_eq!(first.ids(), [1, 2]);
+    assert_eq!(first.ids(), [6, 5]);
     let cursor = first.body["additional_data"]["next_cursor"]
         .as_str()
         .expect("a next cursor")
@@ -660,7 +680,7 @@ async fn search_pages_with_a_cursor_and_covers_organizations_and_deals() {
         &[("term", "guest"), ("limit", "2"), ("cursor", &cursor)],
     )
     .await;
-    assert_eq!(second.ids(), [3, 4]);
+    assert_eq!(second.ids(), [4, 3]);
     let bad = search(&mock, "persons", &[("term", "guest"), ("cursor", "%%%")]).await;
     assert_eq!(bad.status, 400);
 
@@ -726,7 +746,7 @@ async fn custom_fields_are_kept_searched_and_checked() {
     assert_eq!(a.status, 400);
     assert_eq!(
         a.body,
-        error_body(&format!("Custom field {unknown_key} does not exist"))
+        refused(&format!("Custom field {unknown_key} does not exist"))
     );
     // Defined for deals only.
     let a = create(
@@ -738,7 +758,7 @@ async fn custom_fields_are_kept_searched_and_checked() {
     assert_eq!(a.status, 400);
     // Top-level custom keys are v1 style, unknown to v2.
     let a = create(&mock, "deals", json!({"title": "X", BOOKING_KEY: "v"})).await;
-    assert_eq!(a.body["error"], format!("Unknown field: {BOOKING_KEY}"));
+    assert_eq!(a.body["error"], format!("Unknown field '{BOOKING_KEY}'"));
     assert_eq!(mock.records("deals").len(), 1);
 
     let exact = [
@@ -762,15 +782,19 @@ async fn define_field_wants_a_pipedrive_key() {
 }
 
 #[tokio::test]
-#[should_panic(expected = "Unknown field: email")]
+#[should_panic(expected = "Unknown field 'email'")]
 async fn seed_checks_like_the_api() {
     let mock = MockPipedrive::start(quick()).await;
     mock.seed("persons", json!({"name": "X", "email": "x@example.com"}));
 }
 
 #[tokio::test]
-async fn activities_are_validated() {
-    let mock = MockPipedrive::start(quick()).await;
+async fn activities_are_validated_and_link_their_person_through_the_primary_participant() {
+    let mock = MockPipedrive::start(PipedriveOptions {
+        burst: 100,
+        ..quick()
+    })
+    .await;
     let person = mock.seed("persons", person("Ada", "ada@example.com"));
     let deal = mock.seed("deals", json!({"title": "Intro", "person_id": person}));
     let a = create(
@@ -780,13 +804,13 @@ async fn activities_are_validated() {
             "subject": "Intro call",
             "type": "meeting",
             "deal_id": deal,
-            "person_id": person,
             "due_date": "2030-05-01",
             "due_time": "09:30",
             "duration": "01:00",
             "busy": true,
             "location": { "value": "Room 4" },
             "participants": [{ "person_id": person, "primary": true }],
+            "attendees": [{ "email": "ada@example.com", "name": "Ada" }],
             "public_description": "Booked via Slatis",
             "note": "<p>hello</p>",
             "priority": 2,
@@ -802,51 +826,40 @@ async fn activities_are_validated() {
         data["participants"],
         json!([{ "person_id": person, "primary": true }])
     );
+    assert_eq!(
+        data["person_id"], person,
+        "set from the primary participant"
+    );
     assert_eq!(data["done"], false);
-    let plain = create(
-        &mock,
-        "activities",
-        json!({"due_date": "2030-05-02", "location": "Zoom"}),
-    )
-    .await;
+    assert!(data.get("custom_fields").is_none(), "activities have none");
+    let plain = create(&mock, "activities", json!({"due_date": "2030-05-02"})).await;
     assert_eq!(plain.status, 200);
-    assert_eq!(plain.body["data"]["location"], "Zoom", "kept as given");
     assert_eq!(plain.body["data"]["type"], "call");
     assert_eq!(plain.body["data"]["subject"], "Call");
+    assert_eq!(plain.body["data"]["person_id"], Value::Null);
+    assert_eq!(
+        create(&mock, "activities", json!({})).await.status,
+        200,
+        "no field is required"
+    );
 
-    let bad_type = create(
-        &mock,
-        "activities",
-        json!({"type": "webinar", "due_date": "2030-05-01"}),
-    )
-    .await;
-    assert_eq!(bad_type.status, 400);
-    assert_eq!(bad_type.body["error"], "Invalid activity type");
     for (body, field) in [
         (json!({"due_date": "01/05/2030"}), "due_date"),
         (json!({"due_date": "2030-02-30"}), "due_date"),
+        (json!({"due_time": "9:30"}), "due_time"),
+        (json!({"due_time": "24:00"}), "due_time"),
+        (json!({"duration": "1h"}), "duration"),
+        (json!({"busy": "yes"}), "busy"),
+        (json!({"done": 1}), "done"),
+        (json!({"location": "Zoom"}), "location"),
+        (json!({"type": "webinar"}), "type"),
+        (json!({"person_id": person}), "person_id"),
+        (json!({"deal_id": 99}), "deal_id"),
+        (json!({"deal_id": "3"}), "deal_id"),
+        (json!({"org_id": 99}), "org_id"),
+        (json!({"custom_fields": {}}), "custom_fields"),
         (
-            json!({"due_date": "2030-05-01", "due_time": "9:30"}),
-            "due_time",
-        ),
-        (
-            json!({"due_date": "2030-05-01", "due_time": "24:00"}),
-            "due_time",
-        ),
-        (
-            json!({"due_date": "2030-05-01", "duration": "1h"}),
-            "duration",
-        ),
-        (json!({"due_date": "2030-05-01", "busy": "yes"}), "busy"),
-        (json!({"due_date": "2030-05-01", "location": 4}), "location"),
-        (
-            json!({"due_date": "2030-05-01", "person_id": 99}),
-            "person_id",
-        ),
-        (json!({"due_date": "2030-05-01", "deal_id": 99}), "deal_id"),
-        (json!({"due_date": "2030-05-01", "org_id": 99}), "org_id"),
-        (
-            json!({"due_date": "2030-05-01", "participants": [{"person_id": 99, "primary": false}]}),
+            json!({"participants": [{"person_id": 99, "primary": false}]}),
             "participants",
         ),
     ] {
@@ -858,17 +871,7 @@ async fn activities_are_validated() {
             "{message} should name {field}"
         );
     }
-    let missing = create(&mock, "activities", json!({"subject": "No date"})).await;
-    assert_eq!(missing.status, 400);
-    assert_eq!(missing.body["error"], "Field 'due_date' is required");
-    let unknown = create(
-        &mock,
-        "activities",
-        json!({"due_date": "2030-05-01", "attendees": []}),
-    )
-    .await;
-    assert_eq!(unknown.body["error"], "Unknown field: attendees");
-    assert_eq!(mock.records("activities").len(), 2);
+    assert_eq!(mock.records("activities").len(), 3);
 
     let done = send(
         &mock,
@@ -880,7 +883,11 @@ async fn activities_are_validated() {
     assert_eq!(done.body["data"]["done"], true);
     assert_eq!(done.body["data"]["subject"], "Intro call");
     let listed = get(&mock, "/api/v2/activities?done=true").await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
     assert_eq!(listed.ids(), [data["id"].as_i64().expect("id")]);
+    let hers = get(&mock, &format!("/api/v2/activities?person_id={person}")).await;
+    assert_eq!(hers.status, 200, "{}", hers.body);
+    assert_eq!(hers.ids(), [data["id"].as_i64().expect("id")]);
 }
 
 #[tokio::test]
@@ -1017,17 +1024,17 @@ async fn deals_link_existing_persons_and_organizations() {
         ),
         (
             json!({"title": "X", "status": "pending"}),
-            "Invalid value for field 'status': expected one of open, won, lost, deleted",
+            "Invalid value for field 'status': expected one of open, won, lost",
         ),
         (
             json!({"title": "X", "expected_close_date": "2030-06-30T00:00:00Z"}),
-            "Invalid value for field 'expected_close_date': expected a date (YYYY-MM-DD) or null",
+            "Invalid value for field 'expected_close_date': expected a date (YYYY-MM-DD)",
         ),
         (json!({"value": 5}), "Field 'title' is required"),
     ] {
         let a = create(&mock, "deals", body).await;
         assert_eq!(a.status, 400);
-        assert_eq!(a.body, error_body(message));
+        assert_eq!(a.body, refused(message));
     }
     assert_eq!(mock.records("deals").len(), 1);
     let by_person = get(&mock, &format!("/api/v2/deals?person_id={person}")).await;
@@ -1276,4 +1283,246 @@ async fn drop_fault_applies_the_change_and_breaks_the_body() {
     assert!(body.is_err(), "the body should break off");
     assert_eq!(mock.records("organizations").len(), 1);
     assert_eq!(mock.requests()[0].status, 0);
+}
+
+/// Each refusal the mock implements, with the doc it comes from: the answer is v2's 400,
+/// the mock records why, and nothing changes.
+#[tokio::test]
+async fn each_refusal_is_a_400_with_the_doc_it_comes_from() {
+    let mock = MockPipedrive::start(PipedriveOptions {
+        burst: 100,
+        ..quick()
+    })
+    .await;
+    mock.define_field("persons", BOOKING_KEY, "Slatis booking");
+    let ada = mock.seed("persons", person("Ada", "ada@example.com"));
+    let migration = "https://pipedrive.readme.io/docs/pipedrive-api-v2-migration-guide";
+    let custom = "https://pipedrive.readme.io/docs/core-api-concepts-custom-fields";
+    let cases: Vec<(PipedriveRefusal, &str, Method, &str, Option<Value>)> = vec![
+        (
+            PipedriveRefusal::NotAnObject,
+            migration,
+            Method::POST,
+            "/api/v2/persons",
+            Some(json!([{"name": "X"}])),
+        ),
+        (
+            PipedriveRefusal::UnknownField,
+            migration,
+            Method::POST,
+            "/api/v2/persons",
+            Some(json!({"name": "X", "email": "x@example.com"})),
+        ),
+        (
+            PipedriveRefusal::UnknownField,
+            migration,
+            Method::POST,
+            "/api/v2/deals",
+            Some(json!({"title": "X", BOOKING_KEY: "v1 style"})),
+        ),
+        (
+            PipedriveRefusal::UnknownField,
+            migration,
+            Method::POST,
+            "/api/v2/activities",
+            Some(json!({"busy_flag": true})),
+        ),
+        (
+            PipedriveRefusal::NoCustomFields,
+            custom,
+            Method::POST,
+            "/api/v2/activities",
+            Some(json!({"subject": "X", "custom_fields": {BOOKING_KEY: "bkg_1"}})),
+        ),
+        (
+            PipedriveRefusal::UnknownCustomField,
+            custom,
+            Method::POST,
+            "/api/v2/deals",
+            Some(json!({"title": "X", "custom_fields": {BOOKING_KEY: "only persons have it"}})),
+        ),
+        (
+            PipedriveRefusal::ReadOnlyField,
+            "https://devcommunity.pipedrive.com/t/api-v1-to-v2-upgrade-post-activities-http-400-responses/19734",
+            Method::POST,
+            "/api/v2/activities",
+            Some(json!({"person_id": ada})),
+        ),
+        (
+            PipedriveRefusal::WrongType,
+            migration,
+            Method::POST,
+            "/api/v2/activities",
+            Some(json!({"participants": [{"person_id": ada.to_string(), "primary": true}]})),
+        ),
+        (
+            PipedriveRefusal::WrongType,
+            migration,
+            Method::POST,
+            "/api/v2/activities",
+            Some(json!({"done": 0})),
+        ),
+        (
+            PipedriveRefusal::WrongType,
+            migration,
+            Method::POST,
+            "/api/v2/activities",
+            Some(json!({"location": "Zoom"})),
+        ),
+        (
+            PipedriveRefusal::BadFormat,
+            "https://developers.pipedrive.com/docs/api/v1/Activities#addActivity",
+            Method::POST,
+            "/api/v2/activities",
+            Some(json!({"due_time": "10:00:00"})),
+        ),
+        (
+            PipedriveRefusal::BadFormat,
+            "https://developers.pipedrive.com/docs/api/v1/Activities#addActivity",
+            Method::POST,
+            "/api/v2/persons",
+            Some(json!({"name": "X", "emails": [{"value": "nope"}]})),
+        ),
+        (
+            PipedriveRefusal::BadEnum,
+            "https://developers.pipedrive.com/docs/api/v1/ActivityTypes",
+            Method::POST,
+            "/api/v2/activities",
+            Some(json!({"type": "webinar"})),
+        ),
+        (
+            PipedriveRefusal::BadEnum,
+            "https://developers.pipedrive.com/docs/api/v1/ActivityTypes",
+            Method::POST,
+            "/api/v2/persons",
+            Some(json!({"name": "X", "visible_to": 2})),
+        ),
+        (
+            PipedriveRefusal::Required,
+            "https://github.com/pipedrive/client-nodejs/blob/master/src/versions/v2/models/add-deal-request.ts",
+            Method::POST,
+            "/api/v2/deals",
+            Some(json!({"value": 5})),
+        ),
+        (
+            PipedriveRefusal::MissingLink,
+            migration,
+            Method::POST,
+            "/api/v2/deals",
+            Some(json!({"title": "X", "person_id": 999})),
+        ),
+        (
+            PipedriveRefusal::BadQuery,
+            "https://github.com/pipedrive/client-nodejs/blob/master/src/versions/v2/api/persons-api.ts",
+            Method::GET,
+            "/api/v2/persons?limit=501",
+            None,
+        ),
+        (
+            PipedriveRefusal::BadQuery,
+            "https://github.com/pipedrive/client-nodejs/blob/master/src/versions/v2/api/persons-api.ts",
+            Method::GET,
+            "/api/v2/activities?sort_by=subject",
+            None,
+        ),
+    ];
+    let mut seen = std::collections::HashSet::new();
+    for (why, doc, method, path, body) in cases {
+        assert_eq!(why.doc(), doc, "{why:?}");
+        let a = send(&mock, method, path, body.clone()).await;
+        assert_eq!(a.status, 400, "{why:?} {body:?}");
+        assert_eq!(a.body["success"], false);
+        assert_eq!(a.body["code"], "ERR_BAD_REQUEST");
+        assert!(a.body["error"].is_string());
+        let recorded = mock.requests().last().and_then(|r| r.refusal);
+        assert_eq!(recorded, Some(why), "{body:?}: {}", a.body);
+        seen.insert(why);
+    }
+    for why in PipedriveRefusal::ALL {
+        assert!(seen.contains(&why), "no case shows {why:?}");
+    }
+    assert_eq!(mock.records("persons").len(), 1);
+    assert!(mock.records("deals").is_empty() && mock.records("activities").is_empty());
+}
+
+#[tokio::test]
+async fn the_daily_budget_is_spent_by_cost_and_refuses_everything_until_it_resets() {
+    let mock = MockPipedrive::start(PipedriveOptions {
+        daily_budget: Some(16),
+        ..quick()
+    })
+    .await;
+    let list = get(&mock, "/api/v2/persons").await;
+    assert_eq!(list.status, 200);
+    assert_eq!(list.header("x-daily-ratelimit-token-limit"), Some("16"));
+    assert_eq!(
+        list.header("x-daily-ratelimit-token-remaining"),
+        Some("6"),
+        "a list costs 10"
+    );
+    let made = create(&mock, "persons", person("Ada", "ada@example.com")).await;
+    assert_eq!(
+        made.header("x-daily-ratelimit-token-remaining"),
+        Some("1"),
+        "a create costs 5"
+    );
+    let spent = create(&mock, "persons", person("Bob", "bob@example.com")).await;
+    assert_eq!(spent.status, 429);
+    assert_eq!(
+        spent.body,
+        error_body_with(
+            "Request over limit",
+            "Please check developers.pipedrive.com"
+        )
+    );
+    assert_eq!(spent.header("x-daily-ratelimit-token-remaining"), Some("0"));
+    assert_eq!(
+        spent.header("retry-after"),
+        None,
+        "the day's end is not a window"
+    );
+    assert_ne!(
+        spent.header("x-ratelimit-remaining"),
+        Some("0"),
+        "the burst window has room"
+    );
+    let read = get(&mock, "/api/v2/persons/1").await;
+    assert_eq!(read.status, 200, "a read costs 1");
+    assert_eq!(mock.daily_tokens_left(), Some(0));
+    assert_eq!(get(&mock, "/api/v2/persons/1").await.status, 429);
+    assert_eq!(
+        mock.records("persons").len(),
+        1,
+        "a refused call changes nothing"
+    );
+    assert_eq!(mock.rate_limited(), 2);
+    mock.reset_daily_budget();
+    let next_day = create(&mock, "persons", person("Bob", "bob@example.com")).await;
+    assert_eq!(next_day.status, 200);
+    assert_eq!(
+        next_day.header("x-daily-ratelimit-token-remaining"),
+        Some("11")
+    );
+}
+
+#[tokio::test]
+async fn lists_take_ids_and_sort_by_creation() {
+    let mock = MockPipedrive::start(quick()).await;
+    for n in 1..=4 {
+        mock.seed("persons", person(&format!("P{n}"), "same@example.com"));
+    }
+    let some = get(
+        &mock,
+        "/api/v2/persons?ids=3,1,4&sort_by=add_time&sort_direction=asc",
+    )
+    .await;
+    assert_eq!(some.ids(), [1, 3, 4]);
+    let newest = get(
+        &mock,
+        "/api/v2/persons?ids=3,1,4&sort_by=add_time&sort_direction=desc",
+    )
+    .await;
+    assert_eq!(newest.ids(), [4, 3, 1]);
+    let bad = get(&mock, "/api/v2/persons?ids=1,x").await;
+    assert_eq!(bad.status, 400);
 }
