@@ -7,14 +7,15 @@
 
 use crate::Pipedrive;
 use crate::error::PipedriveError;
+use chrono::{DateTime, Utc};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use slatis_core::connector::{DryRunReply, Limiter, Outbound, Reply, path_segment};
 
 type Result<T, E = PipedriveError> = std::result::Result<T, E>;
 
-/// The most records a recent-records lookup reads (pages of 500).
-const RECENT_PAGES: usize = 10;
+/// The most search hits read for one match (and the most ids one list takes).
+const SEARCH_LIMIT: usize = 100;
 
 /// One step's view of the API.
 pub struct Api<'a> {
@@ -22,6 +23,25 @@ pub struct Api<'a> {
     pub pd: &'a Pipedrive,
     /// The step's way out.
     pub http: &'a Outbound<'a>,
+}
+
+/// The ids of `records`, oldest first: by `add_time`, ties (and records without one) by
+/// id.
+pub fn by_creation(records: &[Value]) -> Vec<String> {
+    let mut keyed: Vec<(Option<DateTime<Utc>>, i64)> = records
+        .iter()
+        .filter_map(|r| {
+            let id = r.get("id").and_then(Value::as_i64)?;
+            let added = r
+                .get("add_time")
+                .and_then(Value::as_str)
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc));
+            Some((added, id))
+        })
+        .collect();
+    keyed.sort_unstable();
+    keyed.into_iter().map(|(_, id)| id.to_string()).collect()
 }
 
 fn id_of(v: &Value) -> Option<String> {
@@ -38,7 +58,7 @@ impl Api<'_> {
         method: Method,
         path: &str,
         query: &[(&str, String)],
-        body: Option<&Value>,
+        body: Option<&Map<String, Value>>,
         assume: DryRunReply,
         extra: Option<&Limiter>,
     ) -> Result<Reply> {
@@ -75,24 +95,26 @@ impl Api<'_> {
                 stale = Some(creds.value);
                 continue;
             }
-            return Err(PipedriveError::from_reply(&reply));
+            return Err(PipedriveError::from_reply(&reply, self.pd.budget));
         }
     }
 
-    /// Ids of `object` records whose `fields` equal `term` exactly (case-insensitive), oldest
-    /// first. Search lags writes.
+    /// Ids of `object` records whose `fields` equal `term` exactly (ignoring case), as
+    /// search answers them: in its relevance order, which is not creation order (v2
+    /// search has no sort: <https://github.com/pipedrive/client-nodejs/blob/master/src/versions/v2/api/persons-api.ts>).
+    /// At most [`SEARCH_LIMIT`]. Search lags writes.
     pub async fn search(
         &self,
         object: &str,
         fields: &str,
         term: &str,
         assume_found: bool,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<i64>> {
         let query = [
             ("term", term.to_owned()),
             ("fields", fields.to_owned()),
             ("exact_match", "true".to_owned()),
-            ("limit", "10".to_owned()),
+            ("limit", SEARCH_LIMIT.to_string()),
         ];
         let items = if assume_found {
             json!([{"item": {"id": 0}}])
@@ -110,35 +132,41 @@ impl Api<'_> {
                 Some(&self.pd.search_limiter),
             )
             .await?;
-        let answer = reply.json();
-        let mut ids: Vec<i64> = answer
+        Ok(reply
+            .json()
             .pointer("/data/items")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
             .filter_map(|i| i.pointer("/item/id").and_then(Value::as_i64))
-            .collect();
-        ids.sort_unstable();
-        Ok(ids.into_iter().map(|i| i.to_string()).collect())
+            .collect())
     }
 
-    /// The `object` records updated since `since`, read from the primary store (no search
-    /// lag), at most [`RECENT_PAGES`] pages.
-    pub async fn updated_since(
+    /// The records of `ids` that still exist, from the primary store, oldest first (by
+    /// `add_time`, ties by id): what `match.on_many` chooses among.
+    pub async fn oldest_first(&self, object: &str, ids: &[i64]) -> Result<Vec<String>> {
+        let list: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let records = self.list(object, vec![("ids", list.join(","))], 1).await?;
+        Ok(by_creation(&records))
+    }
+
+    /// `object` records from the primary store (no search lag) that match `filters`,
+    /// oldest first, at most `pages` pages of 500.
+    pub async fn list(
         &self,
         object: &str,
-        since: chrono::DateTime<chrono::Utc>,
+        filters: Vec<(&str, String)>,
+        pages: usize,
     ) -> Result<Vec<Value>> {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
-        for _ in 0..RECENT_PAGES {
-            let mut query = vec![
-                (
-                    "updated_since",
-                    since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                ),
+        for _ in 0..pages {
+            let mut query = filters.clone();
+            query.extend([
+                ("sort_by", "add_time".to_owned()),
+                ("sort_direction", "asc".to_owned()),
                 ("limit", "500".to_owned()),
-            ];
+            ]);
             if let Some(c) = &cursor {
                 query.push(("cursor", c.clone()));
             }
@@ -174,8 +202,25 @@ impl Api<'_> {
         Ok(out)
     }
 
+    /// One record, as v2 answers it (`data`).
+    pub async fn get(&self, object: &str, id: &str) -> Result<Value> {
+        let assume = DryRunReply::json(json!({"success": true, "data": {"id": 0}}));
+        let answer = self
+            .call(
+                Method::GET,
+                &format!("/{object}/{}", path_segment(id)?),
+                &[],
+                None,
+                assume,
+                None,
+            )
+            .await?
+            .json();
+        Ok(answer.get("data").cloned().unwrap_or_default())
+    }
+
     /// Creates a record.
-    pub async fn create(&self, object: &str, body: &Value) -> Result<String> {
+    pub async fn create(&self, object: &str, body: &Map<String, Value>) -> Result<String> {
         let assume = DryRunReply::json(json!({"success": true, "data": {"id": 0}}));
         let answer = self
             .call(
@@ -199,7 +244,7 @@ impl Api<'_> {
     }
 
     /// Updates a record.
-    pub async fn update(&self, object: &str, id: &str, body: &Value) -> Result<()> {
+    pub async fn update(&self, object: &str, id: &str, body: &Map<String, Value>) -> Result<()> {
         let assume = DryRunReply::json(json!({"success": true, "data": {"id": 0}}));
         self.call(
             Method::PATCH,

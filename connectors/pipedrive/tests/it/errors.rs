@@ -1,6 +1,6 @@
 //! Pipedrive's error envelope, classed and kept in the failure.
 
-use crate::harness::{ROUTES, TOKEN, account, config, deliver, failure, quick};
+use crate::harness::{ROUTES, TOKEN, account, config, deliver, failure, ok, quick};
 use chrono::Utc;
 use slatis_core::DeliveryError;
 use slatis_core::connector::MemoryRecordMap;
@@ -22,7 +22,7 @@ async fn errors_are_classed_with_pipedrives_message() {
     assert_eq!(e.class(), "permanent");
     assert!(
         e.message()
-            .contains("HTTP 400: Unknown field: favourite_colour"),
+            .contains("HTTP 400: Unknown field 'favourite_colour'"),
         "{e}"
     );
     pd.forbid("deals");
@@ -151,4 +151,69 @@ fn bad_config_is_a_load_error_naming_the_key() {
         ),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn a_spent_daily_budget_pauses_until_the_budget_resets() {
+    // enough for one booking (search 20, create 5, create 5), not for a second
+    let pd = account(PipedriveOptions {
+        daily_budget: Some(40),
+        ..quick()
+    })
+    .await;
+    let zone = "America/New_York";
+    let config = config(
+        &pd,
+        &format!("{TOKEN}, daily_budget_time_zone: {zone}"),
+        ROUTES,
+    );
+    ok(&config, &MemoryRecordMap::default(), BOOKING_CREATED).await;
+    let second = fixtures::booking("BOOKING_CREATED", "b2", "Bo Bright", "bo@example.com");
+    let e = failure(&deliver(&config, &MemoryRecordMap::default(), &second).await).clone();
+    let DeliveryError::RateLimited { until, message } = &e else {
+        panic!("{e:?}");
+    };
+    assert!(
+        message.contains("daily API token budget is spent"),
+        "{message}"
+    );
+    let local = until.with_timezone(&zone.parse::<chrono_tz::Tz>().expect("zone"));
+    assert_eq!(
+        local.time(),
+        chrono::NaiveTime::MIN,
+        "midnight in the budget's zone: {local}"
+    );
+    assert!(*until > Utc::now() && *until <= Utc::now() + chrono::Duration::days(1));
+    assert_eq!(pd.records("persons").len(), 1, "nothing more was written");
+    pd.reset_daily_budget();
+    ok(&config, &MemoryRecordMap::default(), &second).await;
+    assert_eq!(pd.records("persons").len(), 2);
+}
+
+#[test]
+fn steps_pipedrive_v2_would_refuse_are_load_errors() {
+    let instance = "tenants:\n  t:\n    signing_secrets: [s]\n    connectors:\n      pd: { type: pipedrive, base_url: \"https://x.pipedrive.com\", api_token: t, daily_budget_time_zone: Mars/Olympus }\n";
+    let text = slatis_core::config::load_str(instance, &|_| None)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        text.contains("connectors.pd.daily_budget_time_zone: is not an IANA time zone"),
+        "{text}"
+    );
+    let yaml = "tenants:\n  t:\n    signing_secrets: [s]\n    connectors:\n      pd: { type: pipedrive, base_url: \"https://x.pipedrive.com\", api_token: t }\n    routes:\n      BOOKING_CREATED:\n        - { connector: pd, action: upsert, object: activities, match: { property: 3b8e1f6a9c2d5e7f0a4b6c8d1e3f5a7b9c0d2e4f, value: x }, properties: { 3b8e1f6a9c2d5e7f0a4b6c8d1e3f5a7b9c0d2e4f: x, person_id: \"1\" } }\n        - { connector: pd, action: upsert, object: persons, match: { property: note_ref, value: x } }\n        - { connector: pd, action: update, object: activities, match: { property: subject, value: x } }\n";
+    let text = slatis_core::config::load_str(yaml, &|_| None)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    for want in [
+        "BOOKING_CREATED[0].match.property: Pipedrive activities have no custom fields and no search",
+        "BOOKING_CREATED[0].properties.3b8e1f6a9c2d5e7f0a4b6c8d1e3f5a7b9c0d2e4f: Pipedrive activities have no custom fields",
+        "https://pipedrive.readme.io/docs/core-api-concepts-custom-fields",
+        "BOOKING_CREATED[0].properties.person_id: an activity's person_id is read-only",
+        "BOOKING_CREATED[1].match.property: `note_ref` names activities",
+        "BOOKING_CREATED[2].match.property: Pipedrive activities have no custom fields and no search",
+    ] {
+        assert!(text.contains(want), "wanted {want:?} in:\n{text}");
+    }
 }

@@ -4,16 +4,15 @@ use slatis_core::DeliveryError;
 use slatis_core::config::{Config, load_str};
 use slatis_core::connector::MemoryRecordMap;
 use slatis_core::job::{self, JobEvent, Progress, RunResult};
-use slatis_testkit::mock::{MockPipedrive, PipedriveOptions};
+use slatis_testkit::mock::{MockPipedrive, PipedriveOptions, PipedriveRecord};
 
 // Linked for its inventory registration.
 use slatis_connector_pipedrive as _;
 
-/// The person field and the activity field that hold the booking id.
+/// The person field that keeps the booking that made the person.
 pub const PERSON_FIELD: &str = "9d4f0c2b7a1e5d3c8b6a4f2e0d9c7b5a3e1f8d6c";
-pub const ACTIVITY_FIELD: &str = "3b8e1f6a9c2d5e7f0a4b6c8d1e3f5a7b9c0d2e4f";
 
-/// config.example.yaml's Pipedrive routes, plus a delete.
+/// config.example.yaml's Pipedrive routes (`initech`), plus a delete.
 pub const ROUTES: &str = r#"
     routes:
       BOOKING_CREATED: &booking
@@ -24,35 +23,36 @@ pub const ROUTES: &str = r#"
           match: { property: email, value: "{{lower data.attendee.email}}" }
           omit_empty: true
           properties:
-            name: "{{data.attendee.name}}"
+            name: { value: "{{data.attendee.name}}", on: empty }
             email: "{{lower data.attendee.email}}"
-            9d4f0c2b7a1e5d3c8b6a4f2e0d9c7b5a3e1f8d6c: "{{data.id}}"
+            phone: "{{default data.attendee.phone ''}}"
+            9d4f0c2b7a1e5d3c8b6a4f2e0d9c7b5a3e1f8d6c: { value: "{{data.id}}", on: create }
         - connector: pd
           action: upsert
           object: activities
-          match: { property: 3b8e1f6a9c2d5e7f0a4b6c8d1e3f5a7b9c0d2e4f, value: "{{data.id}}" }
+          match: { property: note_ref, value: "{{data.id}}" }
+          omit_empty: true
           properties:
             subject: "{{default data.title 'Slatis booking'}} with {{data.attendee.name}}"
             type: meeting
             due_date: "{{date_only data.start_time}}"
             due_time: "{{date data.start_time '%H:%M' 'UTC'}}"
             duration: "{{duration_hhmm data.start_time data.end_time}}"
-            person_id: "{{steps.person.id}}"
             participants: [{ person_id: "{{steps.person.id}}", primary: true }]
+            note: { value: "{{default data.notes ''}}", on: create }
             done: false
-            3b8e1f6a9c2d5e7f0a4b6c8d1e3f5a7b9c0d2e4f: "{{data.id}}"
       BOOKING_RESCHEDULED: *booking
       BOOKING_CANCELLED:
         - connector: pd
           action: update
           object: activities
-          match: { property: 3b8e1f6a9c2d5e7f0a4b6c8d1e3f5a7b9c0d2e4f, value: "{{data.id}}" }
+          match: { property: note_ref, value: "{{data.id}}" }
           properties: { subject: "Canceled: {{default data.title 'Slatis booking'}} with {{data.attendee.name}}", done: true }
       BOOKING_NO_SHOW:
         - connector: pd
           action: delete
           object: activities
-          match: { property: 3b8e1f6a9c2d5e7f0a4b6c8d1e3f5a7b9c0d2e4f, value: "{{data.id}}" }
+          match: { property: note_ref, value: "{{data.id}}" }
 "#;
 
 /// API-token keys for the mock, limits well above what tests use.
@@ -67,12 +67,19 @@ pub fn config(mock: &MockPipedrive, keys: &str, routes: &str) -> Config {
     load_str(&yaml, &|_| None).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A mock account with the two booking fields and little search lag.
+/// A mock account with the person field.
 pub async fn account(options: PipedriveOptions) -> MockPipedrive {
     let m = MockPipedrive::start(options).await;
-    m.define_field("persons", PERSON_FIELD, "Slatis booking");
-    m.define_field("activities", ACTIVITY_FIELD, "Slatis booking");
+    m.define_field("persons", PERSON_FIELD, "Slatis first booking");
     m
+}
+
+/// The activity of `booking`: the one whose note carries its reference.
+pub fn activity(pd: &MockPipedrive, booking: &str) -> Option<PipedriveRecord> {
+    let tag = format!("[slatis:{booking}]");
+    pd.records("activities")
+        .into_iter()
+        .find(|a| a.text("note").is_some_and(|n| n.contains(&tag)))
 }
 
 pub fn quick() -> PipedriveOptions {

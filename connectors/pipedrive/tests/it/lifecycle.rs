@@ -2,7 +2,7 @@
 //! deleted.
 
 use crate::harness::{
-    ACTIVITY_FIELD, PERSON_FIELD, ROUTES, TOKEN, account, config, deliver, failure, ok, quick,
+    PERSON_FIELD, ROUTES, TOKEN, account, activity, config, deliver, failure, ok, quick,
 };
 use serde_json::json;
 use slatis_core::connector::MemoryRecordMap;
@@ -30,14 +30,23 @@ async fn a_booking_lives_once_in_pipedrive() {
         .find(|p| p.emails() == vec!["jose.garcia@example.com"])
         .expect("José (email lower-cased)");
     assert_eq!(jose.text("name"), Some("José María García Pérez"));
+    assert_eq!(
+        (jose.text("first_name"), jose.text("last_name")),
+        (Some("José"), Some("María García Pérez"))
+    );
+    assert_eq!(
+        jose.field("phones"),
+        Some(&json!([{"value": "+34 600 000 000", "primary": true, "label": "work"}]))
+    );
 
-    let activity = |booking: &str| {
-        pd.records("activities")
-            .into_iter()
-            .find(|a| a.custom(ACTIVITY_FIELD) == Some(&json!(booking)))
-            .unwrap_or_else(|| panic!("{booking}"))
-    };
+    let activity = |booking: &str| activity(&pd, booking).unwrap_or_else(|| panic!("{booking}"));
     let a = activity("bkg_01HZX4M2Q8");
+    assert_eq!(a.text("note"), Some("<p>[slatis:bkg_01HZX4M2Q8]</p>"));
+    assert_eq!(
+        activity("bkg_01HZX4M2Q9").text("note"),
+        Some("Asked about \"pricing\" & <enterprise> plan<p>[slatis:bkg_01HZX4M2Q9]</p>"),
+        "the booking's notes, then the reference"
+    );
     assert_eq!(a.text("type"), Some("meeting"));
     assert_eq!(
         (a.text("due_date"), a.text("due_time"), a.text("duration")),
@@ -46,7 +55,7 @@ async fn a_booking_lives_once_in_pipedrive() {
     assert_eq!(
         a.field("person_id"),
         Some(&json!(ada.id)),
-        "linked to the person, as a number"
+        "linked to the person through the primary participant"
     );
     assert_eq!(
         a.field("participants"),
@@ -86,7 +95,7 @@ async fn a_booking_lives_once_in_pipedrive() {
 }
 
 #[tokio::test]
-async fn a_person_upsert_uses_the_oldest_of_several_with_the_email_and_makes_none() {
+async fn a_person_upsert_uses_the_oldest_of_several_with_the_email_keeps_its_name_and_makes_none() {
     let pd = account(quick()).await;
     let older = pd.seed(
         "persons",
@@ -103,11 +112,17 @@ async fn a_person_upsert_uses_the_oldest_of_several_with_the_email_and_makes_non
         json!({"id": older.to_string(), "created": false})
     );
     assert_eq!(pd.records("persons").len(), 2, "no third person");
+    let person = pd.record("persons", older).expect("older");
     assert_eq!(
-        pd.record("persons", older)
-            .and_then(|p| p.text("name").map(str::to_owned))
-            .as_deref(),
-        Some("Ada Lovelace")
+        person.text("name"),
+        Some("Ada (old)"),
+        "name is written on: empty, and the person has one"
+    );
+    assert_eq!(person.custom(PERSON_FIELD), None, "written on: create only");
+    assert_eq!(
+        person.emails(),
+        ["ada@example.com"],
+        "the email it has: not added again"
     );
 }
 
@@ -210,7 +225,7 @@ async fn an_update_with_nothing_to_update_is_retried() {
     let e =
         failure(&deliver(&config, &MemoryRecordMap::default(), BOOKING_CANCELLED).await).clone();
     assert_eq!(e.class(), "retryable", "{e}");
-    assert!(e.message().contains("no activities with"), "{e}");
+    assert!(e.message().contains("no activities with note_ref"), "{e}");
 }
 
 /// A record id taken from the booking (`match: {property: id}`) is one path segment.

@@ -5,3 +5,4 @@ mod errors;
 mod harness;
 mod lifecycle;
 mod retries;
+mod writes;

@@ -1,7 +1,6 @@
 //! Retried jobs and concurrent upserts make no second person or activity.
 
-use crate::harness::{ACTIVITY_FIELD, ROUTES, TOKEN, account, config, deliver, deliver_at, quick};
-use serde_json::json;
+use crate::harness::{ROUTES, TOKEN, account, activity, config, deliver, deliver_at, quick};
 use slatis_core::connector::MemoryRecordMap;
 use slatis_testkit::fixtures::{self, BOOKING_CREATED};
 use slatis_testkit::mock::{Fault, PipedriveOptions};
@@ -52,7 +51,7 @@ async fn lost_answers_make_no_second_person_or_activity() {
     );
     // the worker's retry: a new process could hold an empty record map; attempt 2 looks at recent records
     let records = MemoryRecordMap::default();
-    pd.fail_next(3, Fault::Slow(Duration::from_millis(5))); // search, recent persons, person update
+    pd.fail_next(4, Fault::Slow(Duration::from_millis(5))); // search, recent persons, person read, recent activities
     pd.fail_next(1, Fault::Drop); // the activity is made, the connection dropped
     let second = deliver_at(&config, &records, BOOKING_CREATED, Some(first.progress), 2).await;
     assert_eq!(
@@ -64,12 +63,22 @@ async fn lost_answers_make_no_second_person_or_activity() {
     let third = deliver_at(&config, &records, BOOKING_CREATED, Some(second.progress), 3).await;
     assert!(third.failure.is_none(), "{:?}", third.failure);
     assert_eq!(pd.records("persons").len(), 1, "no second person");
-    let activities = pd.records("activities");
-    assert_eq!(activities.len(), 1, "no second activity");
-    assert_eq!(
-        activities[0].custom(ACTIVITY_FIELD),
-        Some(&json!("bkg_01HZX4M2Q8"))
+    assert_eq!(pd.records("activities").len(), 1, "no second activity");
+    let made = activity(&pd, "bkg_01HZX4M2Q8").expect("the activity");
+    let ada = pd.records("persons")[0].id;
+    let looked = pd
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.starts_with("/api/v2/activities?"))
+        .map(|r| r.path)
+        .collect::<Vec<_>>();
+    assert!(
+        looked
+            .iter()
+            .any(|p| p.contains("updated_since=") && p.contains(&format!("person_id={ada}"))),
+        "the retry read Ada's recent activities: {looked:?}"
     );
+    assert_eq!(made.field("person_id"), Some(&serde_json::json!(ada)));
 }
 
 #[tokio::test]
