@@ -177,7 +177,7 @@ mod tests {
         limited_in(headers, UTC)
     }
 
-    fn limited_in(headers: &[(&'static str, &str)], budget: Budget) -> DeliveryError {
+    pub(super) fn limited_in(headers: &[(&'static str, &str)], budget: Budget) -> DeliveryError {
         let mut map = reqwest::header::HeaderMap::new();
         for (name, value) in headers {
             map.insert(*name, value.parse().expect("header value"));
@@ -238,16 +238,7 @@ mod daily {
     }
 
     fn limited(headers: &[(&'static str, &str)], zone: Tz) -> DeliveryError {
-        let mut map = reqwest::header::HeaderMap::new();
-        for (name, value) in headers {
-            map.insert(*name, value.parse().expect("header value"));
-        }
-        let reply = Reply {
-            status: reqwest::StatusCode::TOO_MANY_REQUESTS,
-            headers: map,
-            body: br#"{"success":false,"error":"Request over limit"}"#.to_vec().into(),
-        };
-        PipedriveError::from_reply(&reply, Budget { zone }).into_delivery()
+        tests::limited_in(headers, Budget { zone })
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub const ROUTES: &str = r#"
             due_date: "{{date_only data.start_time}}"
             due_time: "{{date data.start_time '%H:%M' 'UTC'}}"
             duration: "{{duration_hhmm data.start_time data.end_time}}"
-            participants: [{ person_id: "{{steps.person.id}}", primary: true }]
+            participants: { value: [{ person_id: "{{steps.person.id}}", primary: true }], on: create }
             note: { value: "{{default data.notes ''}}", on: create }
             done: false
       BOOKING_RESCHEDULED: *booking
