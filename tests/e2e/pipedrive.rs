@@ -177,6 +177,16 @@ async fn the_example_tenant_runs_a_bookings_life_against_the_strict_mock() {
     let (_, listing, _) = run(&bin(), &["dlq", "list", "--config", EXAMPLE], &env);
     assert!(listing.contains("no dead letters"), "{listing}");
     assert!(pd.requests().iter().all(|r| !r.token_in_url));
+    // the README's estimate: ~30 tokens a new booking, fewer for the events after it
+    let spent = 30_000 - pd.daily_tokens_left().unwrap_or_default();
+    println!(
+        "tokens spent on the daily budget: {spent} in {} calls",
+        pd.requests().len()
+    );
+    assert!(
+        spent <= 5 * 40,
+        "five events, retries included, at most 40 tokens each: {spent}"
+    );
 }
 
 fn config(db: &std::path::Path, pd: &MockPipedrive) -> String {

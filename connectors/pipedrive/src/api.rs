@@ -25,8 +25,8 @@ pub struct Api<'a> {
     pub http: &'a Outbound<'a>,
 }
 
-/// The ids of `records`, oldest first: by `add_time`, ties (and records without one) by
-/// id.
+/// The ids of `records`, oldest first: by `add_time`, ties by id (records without a
+/// readable `add_time` first).
 pub fn by_creation(records: &[Value]) -> Vec<String> {
     let mut keyed: Vec<(Option<DateTime<Utc>>, i64)> = records
         .iter()
@@ -275,5 +275,23 @@ impl Api<'_> {
             Ok(_) | Err(PipedriveError::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_ordered_by_creation_then_id_whatever_order_they_came_in() {
+        let records = json!([
+            {"id": 3, "add_time": "2026-01-01T10:00:00Z"},
+            {"id": 9, "add_time": "2025-12-31T23:59:59Z"},
+            {"id": 2, "add_time": "2026-01-01T10:00:00Z"},
+            {"id": 5, "add_time": "garbage"},
+            {"name": "no id"}
+        ]);
+        let records = records.as_array().cloned().unwrap_or_default();
+        assert_eq!(by_creation(&records), ["5", "9", "2", "3"]);
     }
 }
