@@ -46,18 +46,25 @@ impl Budget {
     }
 }
 
-/// When a 429 is a spent daily limit: the moment it resets.
+/// When a 429 is a spent daily limit: the moment it resets. The budget's headers may be
+/// missing for a while after a quiet spell (Pipedrive's developer community), so a 429
+/// without `Retry-After` whose burst window still has room (`x-ratelimit-remaining` above
+/// 0) is read as the daily budget too: it is not the burst limit. (Misread, a burst 429
+/// would pause the instance for `max_backoff`; a daily one misread as a burst would be
+/// retried every few seconds into the dead letters.)
 fn daily_reset(reply: &Reply, budget: Budget) -> Option<DateTime<Utc>> {
-    let spent = |name: &str| {
+    let left = |name: &str| {
         reply
             .headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<i64>().ok())
-            .is_some_and(|left| left <= 0)
     };
+    let spent = |name: &str| left(name).is_some_and(|left| left <= 0);
     let now = Utc::now();
-    if spent("x-daily-ratelimit-token-remaining") {
+    let unexplained = reply.headers.get("retry-after").is_none()
+        && left("x-ratelimit-remaining").is_some_and(|room| room > 0);
+    if spent("x-daily-ratelimit-token-remaining") || unexplained {
         Some(Budget::next_reset(budget.zone, now))
     } else if spent("x-daily-requests-left") {
         Some(Budget::next_reset(Tz::UTC, now))
@@ -310,6 +317,26 @@ mod daily {
             panic!("{e:?}");
         };
         assert!(until - Utc::now() <= TimeDelta::seconds(2));
+        let unsaid = limited(&[("x-ratelimit-remaining", "17")], Tz::UTC);
+        let DeliveryError::RateLimited { until, .. } = unsaid else {
+            panic!("{unsaid:?}");
+        };
+        assert_eq!(
+            until.time(),
+            NaiveTime::MIN,
+            "room in the burst window: the daily budget, though its headers are missing"
+        );
+        let explained = limited(
+            &[("x-ratelimit-remaining", "17"), ("retry-after", "1")],
+            Tz::UTC,
+        );
+        let DeliveryError::RateLimited { until, .. } = explained else {
+            panic!("{explained:?}");
+        };
+        assert!(
+            until - Utc::now() <= TimeDelta::seconds(1),
+            "a Retry-After is a window"
+        );
         let garbage = limited(&[("x-daily-ratelimit-token-remaining", "lots")], Tz::UTC);
         let DeliveryError::RateLimited { until, .. } = garbage else {
             panic!("{garbage:?}");
