@@ -75,7 +75,7 @@ pub fn config(mock: &MockSalesforce, keys: &str, routes: &str) -> Config {
 /// A mock org with the Event external id `Booking_Uid__c`.
 pub async fn org(options: SalesforceOptions) -> MockSalesforce {
     let m = MockSalesforce::start(options).await;
-    m.define_field("Event", "Booking_Uid__c", true);
+    m.define_field("Activity", "Booking_Uid__c", true);
     m
 }
 

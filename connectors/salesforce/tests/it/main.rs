@@ -5,4 +5,5 @@ mod auth;
 mod errors;
 mod harness;
 mod lifecycle;
+mod on_many;
 mod soql;
