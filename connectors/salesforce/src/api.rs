@@ -57,7 +57,12 @@ impl Found {
 /// `?fields=Id,a,b`.
 fn field_list(fields: &[&str]) -> String {
     std::iter::once("Id")
-        .chain(fields.iter().copied().filter(|f| !f.eq_ignore_ascii_case("Id")))
+        .chain(
+            fields
+                .iter()
+                .copied()
+                .filter(|f| !f.eq_ignore_ascii_case("Id")),
+        )
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -151,7 +156,12 @@ impl Api<'_> {
     }
 
     /// A record's `fields`, by id.
-    pub async fn read(&self, object: &str, id: &str, fields: &[&str]) -> Result<Map<String, Value>> {
+    pub async fn read(
+        &self,
+        object: &str,
+        id: &str,
+        fields: &[&str],
+    ) -> Result<Map<String, Value>> {
         let path = format!("/sobjects/{object}/{}", path_segment(id)?);
         let list = field_list(fields);
         let reply = self

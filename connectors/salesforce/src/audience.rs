@@ -59,8 +59,14 @@ mod tests {
             ("https://globex--uat.sandbox.my.salesforce.com", SANDBOX),
             ("https://globex--uat.my.salesforce.com", SANDBOX),
             ("https://globex-dev-ed.scratch.my.salesforce.com", SANDBOX),
-            ("https://globex.my.site.com/customers/", "https://globex.my.site.com/customers"),
-            ("https://globex.force.com/customers", "https://globex.force.com/customers"),
+            (
+                "https://globex.my.site.com/customers/",
+                "https://globex.my.site.com/customers",
+            ),
+            (
+                "https://globex.force.com/customers",
+                "https://globex.force.com/customers",
+            ),
             ("https://globex.lightning.force.com", PRODUCTION),
             ("http://127.0.0.1:8443", PRODUCTION),
             ("not a url", PRODUCTION),

@@ -132,7 +132,12 @@ impl Run<'_> {
         if m.external_id {
             return Ok(self.by_external(m).await?.map(Located::from));
         }
-        if let Some(id) = self.cx.records.get(self.object, &m.property, &m.value).await? {
+        if let Some(id) = self
+            .cx
+            .records
+            .get(self.object, &m.property, &m.value)
+            .await?
+        {
             return Ok(Some(Located { id, fields: None }));
         }
         Ok(self.search(m, assume_found).await?.map(Located::from))
@@ -206,9 +211,7 @@ impl Run<'_> {
             None if !empty.is_empty() => (self.api.read(self.object, id, &empty).await?, true),
             None => (Map::new(), false),
         };
-        let body = self
-            .step
-            .update_properties(|k| is_blank(field(&fields, k)));
+        let body = self.step.update_properties(|k| is_blank(field(&fields, k)));
         if body.is_empty() {
             if !confirmed {
                 self.api.read(self.object, id, &[]).await?;

@@ -95,7 +95,13 @@ mod tests {
             "SELECT Id FROM Contact WHERE Email = 'o\\'b@x.io' ORDER BY CreatedDate ASC, Id ASC LIMIT 1"
         );
         assert_eq!(
-            select_matching("Contact", &["Phone", "id", "phone", "FirstName"], ("Email", "a@b.co"), true, 1),
+            select_matching(
+                "Contact",
+                &["Phone", "id", "phone", "FirstName"],
+                ("Email", "a@b.co"),
+                true,
+                1
+            ),
             "SELECT Id, Phone, FirstName FROM Contact WHERE Email = 'a@b.co' ORDER BY CreatedDate DESC, Id DESC LIMIT 1"
         );
     }

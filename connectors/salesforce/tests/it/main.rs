@@ -7,3 +7,4 @@ mod harness;
 mod lifecycle;
 mod on_many;
 mod soql;
+mod write_modes;

@@ -71,7 +71,15 @@ async fn oldest_and_newest_pick_by_creation_for_two_and_three_contacts() {
                 let r = ok(&config, &MemoryRecordMap::default(), &body).await;
                 let what = format!("{n} contacts, {on_many}, {event}");
                 let chosen = &oldest_first[pick];
-                assert_eq!(r.trace[0].output.as_ref().and_then(|o| o.id.clone()).as_deref(), Some(chosen.as_str()), "{what}");
+                assert_eq!(
+                    r.trace[0]
+                        .output
+                        .as_ref()
+                        .and_then(|o| o.id.clone())
+                        .as_deref(),
+                    Some(chosen.as_str()),
+                    "{what}"
+                );
                 for id in &oldest_first {
                     let want = (id == chosen).then(|| expected.to_owned());
                     assert_eq!(title(&sf, id), want, "{what}: {id}");
@@ -120,7 +128,12 @@ async fn one_contact_is_simply_the_match_and_none_is_created_once() {
         let (sf, ids) = twins(1).await;
         let config = config(&sf, CLIENT_CREDENTIALS, &routes(on_many));
         let records = MemoryRecordMap::default();
-        ok(&config, &records, &fixtures::booking("BOOKING_UPDATED", "b", "A B", EMAIL)).await;
+        ok(
+            &config,
+            &records,
+            &fixtures::booking("BOOKING_UPDATED", "b", "A B", EMAIL),
+        )
+        .await;
         assert_eq!(title(&sf, &ids[0]).as_deref(), Some("Updated"), "{on_many}");
         // nobody holds this one: the upsert creates it, once
         let other = fixtures::booking("BOOKING_CREATED", "b", "C D", "solo@example.com");
@@ -139,7 +152,12 @@ async fn the_search_asks_only_for_the_record_it_picks() {
     ] {
         let (sf, _) = twins(1).await;
         let config = config(&sf, CLIENT_CREDENTIALS, &routes(on_many));
-        ok(&config, &MemoryRecordMap::default(), &fixtures::booking("BOOKING_UPDATED", "b", "A B", EMAIL)).await;
+        ok(
+            &config,
+            &MemoryRecordMap::default(),
+            &fixtures::booking("BOOKING_UPDATED", "b", "A B", EMAIL),
+        )
+        .await;
         let queries: Vec<String> = sf
             .requests()
             .iter()
