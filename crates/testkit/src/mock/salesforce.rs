@@ -5,8 +5,8 @@
 //! [`MockSalesforce::url`].
 //!
 //! Modules, one idea each: `schema` (what the REST API accepts: objects, fields, types,
-//! lengths, picklists, required fields, the save checks, with the refusals it implements
-//! and their sources), `soql` (the query subset), `oauth` (the token endpoint and its JWT
+//! lengths, picklists, with the refusals it implements and their sources), `rules` (the
+//! record-level checks: required fields, an Event's times), `soql` (the query subset), `oauth` (the token endpoint and its JWT
 //! rules), `routes` (which call a request is; auth, limits and faults), `calls` (the
 //! record calls), `store` (the org's state and the save path), `answers` (Salesforce's
 //! answer bodies).
@@ -49,6 +49,7 @@ mod answers;
 mod calls;
 mod oauth;
 mod routes;
+mod rules;
 mod schema;
 mod soql;
 mod store;

@@ -19,9 +19,9 @@ use super::answers::{
     api_error, duplicates_detected, entity_deleted, field_error, invalid_field, no_such_column,
     not_found,
 };
+use super::rules::{event_times, missing_fields, required_missing};
 use super::schema::{
-    MOCK_USER, ObjectDef, Target, check_value, event_times, format_datetime, is_blank,
-    missing_fields, required_missing, standard_objects, text_of,
+    MOCK_USER, ObjectDef, Target, check_value, format_datetime, is_blank, standard_objects, text_of,
 };
 use super::{SalesforceOptions, SalesforceRecord, SalesforceRequest};
 use chrono::{DateTime, SubsecRound, Utc};
