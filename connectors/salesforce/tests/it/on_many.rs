@@ -3,7 +3,7 @@
 //! fails naming them — by SOQL, and when an external-id lookup answers 300. Creation
 //! order is made to differ from id order, so the pick follows `CreatedDate`.
 
-use crate::harness::{CLIENT_CREDENTIALS, config, deliver, failure, ok};
+use crate::harness::{CLIENT_CREDENTIALS, config, deliver, failure, ok, param};
 use chrono::{Duration, TimeZone, Utc};
 use serde_json::json;
 use slatis_core::connector::MemoryRecordMap;
@@ -162,12 +162,7 @@ async fn the_search_asks_only_for_the_record_it_picks() {
             .requests()
             .iter()
             .filter(|q| q.path.contains("/query"))
-            .filter_map(|q| {
-                let url = reqwest::Url::parse(&format!("http://mock{}", q.path)).ok()?;
-                url.query_pairs()
-                    .find(|(k, _)| k == "q")
-                    .map(|(_, v)| v.into_owned())
-            })
+            .filter_map(|q| param(q, "q"))
             .collect();
         assert_eq!(queries.len(), 1, "{on_many}: {queries:?}");
         assert!(queries[0].ends_with(tail), "{on_many}: {}", queries[0]);

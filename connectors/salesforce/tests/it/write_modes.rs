@@ -4,11 +4,11 @@
 //! `create` ones; a native upsert by external id with write modes finds first, then
 //! updates or creates.
 
-use crate::harness::{CLIENT_CREDENTIALS, config, deliver, deliver_from, failure, ok, org};
+use crate::harness::{CLIENT_CREDENTIALS, config, deliver, deliver_from, failure, ok, org, param};
 use serde_json::{Value, json};
 use slatis_core::connector::MemoryRecordMap;
 use slatis_testkit::fixtures;
-use slatis_testkit::mock::{Fault, MockSalesforce, SalesforceOptions, SalesforceRequest};
+use slatis_testkit::mock::{Fault, MockSalesforce, SalesforceOptions};
 
 const CONTACT_ROUTES: &str = r#"
     routes:
@@ -58,12 +58,7 @@ fn reads(sf: &MockSalesforce) -> Vec<String> {
     sf.requests()
         .iter()
         .filter(|q| q.method == "GET" && q.path.contains("/sobjects/"))
-        .filter_map(|q: &SalesforceRequest| {
-            let url = reqwest::Url::parse(&format!("http://mock{}", q.path)).ok()?;
-            url.query_pairs()
-                .find(|(k, _)| k == "fields")
-                .map(|(_, v)| v.into_owned())
-        })
+        .filter_map(|q| param(q, "fields"))
         .collect()
 }
 
