@@ -272,7 +272,8 @@ impl Api<'_> {
     /// The record whose external-id `field` is `value`, with `fields`.
     ///
     /// # Errors
-    /// [`SalesforceError::Several`] when Salesforce answers 300 (several records hold it).
+    /// [`SalesforceError::Several`] when Salesforce answers 300 (several records hold it);
+    /// [`SalesforceError::NotFound`] when the field is no External ID field.
     pub async fn get_external(
         &self,
         object: &str,
@@ -292,7 +293,13 @@ impl Api<'_> {
             .await
         {
             Ok(reply) => Ok(Found::from_json(&reply.json())),
-            Err(SalesforceError::NotFound { .. }) => Ok(None),
+            // 404 is also the answer for a field that is no External ID ("Provided external
+            // ID field does not exist or is not accessible"): that one is no "not found".
+            Err(SalesforceError::NotFound { message, .. })
+                if !message.contains("external ID field") =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
     }

@@ -229,3 +229,26 @@ async fn a_lost_create_answer_after_the_find_makes_no_second_event() {
     assert!(again.failure.is_none(), "{:?}", again.failure);
     assert_eq!(sf.records("Event").len(), 1);
 }
+
+#[tokio::test]
+async fn a_field_that_is_no_external_id_is_an_error_not_a_missing_record() {
+    let sf = org(SalesforceOptions::default()).await;
+    sf.define_field("Activity", "Booking_Uid__c", false);
+    let config = config(&sf, CLIENT_CREDENTIALS, EVENT_ROUTES);
+    let e = failure(
+        &deliver(
+            &config,
+            &MemoryRecordMap::default(),
+            fixtures::BOOKING_CREATED,
+        )
+        .await,
+    )
+    .clone();
+    assert_eq!(e.class(), "permanent", "{e}");
+    assert!(
+        e.message()
+            .contains("Provided external ID field does not exist"),
+        "{e}"
+    );
+    assert!(sf.records("Event").is_empty(), "nothing created");
+}
