@@ -77,6 +77,11 @@ async fn the_example_tenant_runs_a_bookings_life_in_salesforce() {
         assert_eq!(post(&url, body).await.0, 200);
         wait_until(booking, LANDS, || event_of(&sf, booking).is_some()).await;
     }
+    assert_eq!(
+        sf.api_usage(),
+        9,
+        "three calls a booking: find or read the Contact, create or update it, upsert the Event"
+    );
     let contacts = sf.records("Contact");
     assert_eq!(contacts.len(), 2, "{contacts:?}");
     let ada = contact_of(&contacts, "ada@example.com");
@@ -123,12 +128,18 @@ async fn the_example_tenant_runs_a_bookings_life_in_salesforce() {
     );
 
     // cancel removes the Event
+    let before = sf.api_usage();
     assert_eq!(post(&url, BOOKING_CANCELLED).await.0, 200);
     wait_until("the cancel", LANDS, || {
         event_of(&sf, "bkg_01HZX4M2Q8").is_none()
     })
     .await;
     assert_eq!(sf.deleted_records("Event").len(), 1);
+    assert_eq!(
+        sf.api_usage(),
+        before + 2,
+        "a cancel: find the Event, delete it"
+    );
 
     // a new attendee whose Contact create is applied but its answer lost: the retry finds
     // it by email, and makes neither a second Contact nor a second Event
