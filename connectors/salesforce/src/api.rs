@@ -1,5 +1,6 @@
-//! The Salesforce REST calls a step needs (`/services/data/vXX.X/…`), over the step's
-//! rate-limited [`Outbound`].
+//! The Salesforce record API a step needs (`/services/data/vXX.X/…`): create, update,
+//! delete and read by id, get by an external id, search (SOQL), and the native upsert by
+//! an external id — over the step's rate-limited [`Outbound`].
 //!
 //! Invariants: every call uses the session's `instance_url` and bearer token; after
 //! `INVALID_SESSION_ID` the session is minted again and the call sent once more; in dry
@@ -11,6 +12,11 @@ use crate::soql;
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 use slatis_core::connector::{DryRunReply, Outbound, Reply, path_segment};
+use slatis_core::step::OnMany;
+
+/// How many records a search names when `on_many: fail` refuses several: enough to name
+/// them in the error, few enough to stay one small page.
+const FAIL_PAGE: u32 = 10;
 
 type Result<T, E = SalesforceError> = std::result::Result<T, E>;
 
@@ -28,6 +34,37 @@ pub struct Written {
     pub id: String,
     /// Whether the call created it.
     pub created: bool,
+}
+
+/// A record a lookup found: its id and the fields it was asked for (as Salesforce
+/// names them).
+pub struct Found {
+    /// Its id.
+    pub id: String,
+    /// The fields asked for.
+    pub fields: Map<String, Value>,
+}
+
+impl Found {
+    fn from_json(body: &Value) -> Option<Self> {
+        Some(Self {
+            id: id_of(body)?,
+            fields: body.as_object().cloned().unwrap_or_default(),
+        })
+    }
+}
+
+/// `?fields=Id,a,b`.
+fn field_list(fields: &[&str]) -> String {
+    std::iter::once("Id")
+        .chain(
+            fields
+                .iter()
+                .copied()
+                .filter(|f| !f.eq_ignore_ascii_case("Id")),
+        )
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn id_of(body: &Value) -> Option<String> {
@@ -76,15 +113,24 @@ impl Api<'_> {
         }
     }
 
-    /// The ids of `object` records whose `field` equals `value` (SOQL; at most 10).
-    pub async fn query_ids(
+    /// The `object` records whose `field` equals `value`, with `fields`, ordered by
+    /// creation as `on_many` needs them (SOQL): `oldest` the oldest one, `newest` the
+    /// newest one, `fail` up to [`FAIL_PAGE`] oldest first — so a list of several is always
+    /// oldest first and its ends are the records `on_many` picks.
+    pub async fn search(
         &self,
         object: &str,
-        field: &str,
-        value: &str,
+        (field, value): (&str, &str),
+        on_many: OnMany,
+        fields: &[&str],
         assume_found: bool,
-    ) -> Result<Vec<String>> {
-        let q = soql::select_id(object, field, value, 10);
+    ) -> Result<Vec<Found>> {
+        let (newest_first, limit) = match on_many {
+            OnMany::Oldest => (false, 1),
+            OnMany::Newest => (true, 1),
+            OnMany::Fail => (false, FAIL_PAGE),
+        };
+        let q = soql::select_matching(object, fields, (field, value), newest_first, limit);
         let assume = if assume_found {
             json!({"totalSize": 1, "done": true, "records": [{"Id": "dry-run"}]})
         } else {
@@ -105,8 +151,29 @@ impl Api<'_> {
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter_map(id_of)
+            .filter_map(Found::from_json)
             .collect())
+    }
+
+    /// A record's `fields`, by id.
+    pub async fn read(
+        &self,
+        object: &str,
+        id: &str,
+        fields: &[&str],
+    ) -> Result<Map<String, Value>> {
+        let path = format!("/sobjects/{object}/{}", path_segment(id)?);
+        let list = field_list(fields);
+        let reply = self
+            .call(
+                Method::GET,
+                &path,
+                &[("fields", &list)],
+                None,
+                DryRunReply::json(json!({"Id": id})),
+            )
+            .await?;
+        Ok(reply.json().as_object().cloned().unwrap_or_default())
     }
 
     /// Creates a record.
@@ -151,7 +218,7 @@ impl Api<'_> {
     }
 
     /// Salesforce's own upsert on an external-id field: 201 created, 200 or 204 updated,
-    /// 300 when several records have the value.
+    /// 300 ([`SalesforceError::Several`]) when several records have the value.
     pub async fn upsert_external(
         &self,
         object: &str,
@@ -190,35 +257,49 @@ impl Api<'_> {
             }),
             // 204 (API versions before 46.0): updated, and the answer names nothing.
             None => {
-                let id = self
-                    .get_external(object, field, value)
+                let found = self
+                    .get_external(object, (field, value), &[])
                     .await?
                     .ok_or_else(|| missing_id(object))?;
-                Ok(Written { id, created: false })
+                Ok(Written {
+                    id: found.id,
+                    created: false,
+                })
             }
         }
     }
 
-    /// The id of the record whose external-id `field` is `value`.
+    /// The record whose external-id `field` is `value`, with `fields`.
+    ///
+    /// # Errors
+    /// [`SalesforceError::Several`] when Salesforce answers 300 (several records hold it);
+    /// [`SalesforceError::NotFound`] when the field is no External ID field.
     pub async fn get_external(
         &self,
         object: &str,
-        field: &str,
-        value: &str,
-    ) -> Result<Option<String>> {
+        (field, value): (&str, &str),
+        fields: &[&str],
+    ) -> Result<Option<Found>> {
         let path = format!("/sobjects/{object}/{field}/{}", path_segment(value)?);
+        let list = field_list(fields);
         match self
             .call(
                 Method::GET,
                 &path,
-                &[("fields", "Id")],
+                &[("fields", &list)],
                 None,
                 DryRunReply::json(json!({"Id": "dry-run"})),
             )
             .await
         {
-            Ok(reply) => Ok(id_of(&reply.json())),
-            Err(SalesforceError::NotFound { .. }) => Ok(None),
+            Ok(reply) => Ok(Found::from_json(&reply.json())),
+            // 404 is also the answer for a field that is no External ID ("Provided external
+            // ID field does not exist or is not accessible"): that one is no "not found".
+            Err(SalesforceError::NotFound { message, .. })
+                if !message.contains("external ID field") =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
     }

@@ -27,7 +27,9 @@ pub enum Flow {
         /// The refresh token.
         refresh_token: String,
     },
-    /// `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`.
+    /// `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`: an RS256 assertion with
+    /// `iss` the consumer key, `sub` the username, `aud` the authorization server, `exp`
+    /// two minutes ahead.
     JwtBearer {
         /// The user the token runs as.
         username: String,
@@ -60,6 +62,13 @@ pub struct Auth {
     /// Used as the instance in dry run.
     pub login_url: String,
 }
+
+/// How far ahead a JWT assertion's `exp` is, in seconds. Salesforce wants "the
+/// expiration time of the assertion within 3 minutes"
+/// (<https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_jwt_flow.htm&type=5>):
+/// two minutes stays inside that with our clock up to a minute ahead of Salesforce's, and
+/// still lets it run two minutes behind.
+const JWT_LIFETIME_SECS: i64 = 120;
 
 #[derive(Serialize)]
 struct Claims<'a> {
@@ -118,7 +127,7 @@ impl Auth {
                     iss: &self.client_id,
                     sub: username,
                     aud: audience,
-                    exp: chrono::Utc::now().timestamp() + 180,
+                    exp: chrono::Utc::now().timestamp() + JWT_LIFETIME_SECS,
                 };
                 assertion = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, key)
                     .map_err(|e| {

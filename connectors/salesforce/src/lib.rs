@@ -3,25 +3,22 @@
 //! the REST API, authenticated with no user present (client credentials, refresh token or
 //! JWT bearer).
 //!
-//! How a `match: {field, value}` finds its record:
-//! - `property: Id`: the value is the record id;
-//! - `external_id: true`: the field is an external-id field, and `upsert` is Salesforce's
-//!   own (`PATCH /sobjects/{obj}/{field}/{value}`: 201 created, 200/204 updated) — safe to
-//!   repeat after a lost answer; several records with the value is a permanent error;
-//! - otherwise: the record map, then SOQL (`SELECT Id … WHERE field = '…'`, every value
-//!   escaped); several rows is a permanent error.
+//! Modules: `auth` (tokens), `audience` (a JWT assertion's default `aud`), `api` (the
+//! record API), `engine` (how a step becomes record calls: matching, `on_many`, write
+//! modes), `soql` (queries built safely), `error` (Salesforce's answers, classed).
 //!
-//! Invariants: a create refused as `DUPLICATES_DETECTED` updates the record Salesforce
-//! names instead; Salesforce's `errorCode` and `message` are kept in every failure;
+//! Invariants: Salesforce's `errorCode` and `message` are kept in every failure;
 //! `UNABLE_TO_LOCK_ROW`, 5xx and timeouts are retried; `REQUEST_LIMIT_EXCEEDED` pauses the
 //! instance instead of spending the org's allocation.
 
 mod api;
+mod audience;
 mod auth;
+mod engine;
 mod error;
-pub mod soql;
+mod soql;
 
-use api::{Api, Written};
+use api::Api;
 use async_trait::async_trait;
 use auth::{Auth, Flow};
 use jsonwebtoken::EncodingKey;
@@ -31,7 +28,7 @@ use slatis_core::config::ConfigIssue;
 use slatis_core::connector::{
     BuildContext, Connector, ConnectorFactory, RateLimit, StepContext, StepOutput,
 };
-use slatis_core::step::{Action, RenderedMatch, RenderedStep, Step};
+use slatis_core::step::{Action, RenderedStep, Step};
 use std::time::Duration;
 
 pub use error::SalesforceError;
@@ -86,8 +83,9 @@ struct AuthConfig {
     /// A file holding that PEM key, instead of `private_key`.
     #[serde(default)]
     private_key_file: Option<String>,
-    /// The assertion's `aud`; default `login_url` (use `https://login.salesforce.com` or
-    /// `https://test.salesforce.com` when `login_url` is a My Domain).
+    /// The assertion's `aud`; by default the authorization server `login_url` belongs to
+    /// (`https://login.salesforce.com`, `https://test.salesforce.com` for a sandbox, or an
+    /// Experience Cloud site's URL), never a My Domain (see [`audience`]).
     #[serde(default)]
     audience: Option<String>,
 }
@@ -183,7 +181,9 @@ fn build(cx: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> 
             Flow::JwtBearer {
                 username,
                 key: Box::new(key.unwrap_or_else(|| EncodingKey::from_secret(b"unused"))),
-                audience: a.audience.unwrap_or_else(|| login_url.clone()),
+                audience: a
+                    .audience
+                    .unwrap_or_else(|| audience::default_audience(&login_url)),
             }
         }
     };
@@ -271,173 +271,21 @@ impl Connector for Salesforce {
         step: &RenderedStep,
         cx: &StepContext<'_>,
     ) -> Result<StepOutput, DeliveryError> {
-        let api = Api {
-            sf: self,
-            http: &cx.http,
-        };
-        let object = step.object.as_deref().unwrap_or_default();
-        let written = match (step.action, step.matcher.as_ref()) {
-            (Action::Create, _) => Some(self.create(&api, object, step).await?),
-            (Action::Upsert, Some(m)) => Some(self.upsert(&api, cx, object, m, step).await?),
-            (Action::Update, Some(m)) => Some(self.update(&api, cx, object, m, step).await?),
-            (Action::Delete, Some(m)) => {
-                if let Some(id) = self.locate(&api, cx, object, m, true).await? {
-                    api.delete(object, &id).await?;
-                }
-                None
-            }
-            (Action::Find, Some(m)) => match self.locate(&api, cx, object, m, true).await? {
-                Some(id) => Some(Written { id, created: false }),
-                None if step.optional => None,
-                None => return Err(not_found(object, m)),
+        let run = engine::Run {
+            api: Api {
+                sf: self,
+                http: &cx.http,
             },
-            (action, _) => {
-                return Err(DeliveryError::permanent(format!(
-                    "`{action}` needs a `match`"
-                )));
-            }
+            cx,
+            step,
+            object: step.object.as_deref().unwrap_or_default(),
         };
-        Ok(written.map_or_else(StepOutput::default, |w| StepOutput {
-            id: Some(w.id),
-            created: w.created,
-        }))
-    }
-}
-
-fn not_found(object: &str, m: &RenderedMatch) -> DeliveryError {
-    DeliveryError::retryable(format!(
-        "no {object} with {} = {:?} yet (retried)",
-        m.property, m.value
-    ))
-}
-
-fn is_id(field: &str) -> bool {
-    field.eq_ignore_ascii_case("Id")
-}
-
-impl Salesforce {
-    /// The record a match names: by id, by external id, by the record map, then SOQL.
-    async fn locate(
-        &self,
-        api: &Api<'_>,
-        cx: &StepContext<'_>,
-        object: &str,
-        m: &RenderedMatch,
-        assume_found: bool,
-    ) -> Result<Option<String>, DeliveryError> {
-        if is_id(&m.property) {
-            return Ok(Some(m.value.clone()));
-        }
-        if m.external_id {
-            return Ok(api.get_external(object, &m.property, &m.value).await?);
-        }
-        if let Some(id) = cx.records.get(object, &m.property, &m.value).await? {
-            return Ok(Some(id));
-        }
-        self.query_one(api, object, m, assume_found).await
-    }
-
-    async fn query_one(
-        &self,
-        api: &Api<'_>,
-        object: &str,
-        m: &RenderedMatch,
-        assume_found: bool,
-    ) -> Result<Option<String>, DeliveryError> {
-        let ids = api
-            .query_ids(object, &m.property, &m.value, assume_found)
-            .await?;
-        m.choose(
-            ids,
-            &format!("{object} records"),
-            "match on a unique or external-id field",
-        )
-    }
-
-    async fn create(
-        &self,
-        api: &Api<'_>,
-        object: &str,
-        step: &RenderedStep,
-    ) -> Result<Written, DeliveryError> {
-        match api.create(object, &step.properties).await {
-            Ok(w) => Ok(w),
-            // An active duplicate rule names the record that already exists: use it.
-            Err(SalesforceError::Api {
-                code,
-                duplicate_of: Some(id),
-                ..
-            }) if code == "DUPLICATES_DETECTED" => {
-                Ok(api.update(object, &id, &step.properties).await?)
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    async fn upsert(
-        &self,
-        api: &Api<'_>,
-        cx: &StepContext<'_>,
-        object: &str,
-        m: &RenderedMatch,
-        step: &RenderedStep,
-    ) -> Result<Written, DeliveryError> {
-        if m.external_id {
-            return Ok(api
-                .upsert_external(object, &m.property, &m.value, &step.properties)
-                .await?);
-        }
-        if let Some(known) = self.locate(api, cx, object, m, false).await?
-            && let Some(w) = self
-                .update_or_refind(api, cx, (object, m, step), &known, false)
-                .await?
-        {
-            return Ok(w);
-        }
-        self.create(api, object, step).await
-    }
-
-    async fn update(
-        &self,
-        api: &Api<'_>,
-        cx: &StepContext<'_>,
-        object: &str,
-        m: &RenderedMatch,
-        step: &RenderedStep,
-    ) -> Result<Written, DeliveryError> {
-        let Some(known) = self.locate(api, cx, object, m, true).await? else {
-            return Err(not_found(object, m));
-        };
-        self.update_or_refind(api, cx, (object, m, step), &known, true)
+        Ok(run
+            .execute()
             .await?
-            .ok_or_else(|| not_found(object, m))
-    }
-
-    /// Updates `known`; if Salesforce no longer has it (deleted since), forgets it and
-    /// updates what SOQL finds instead, if anything.
-    async fn update_or_refind(
-        &self,
-        api: &Api<'_>,
-        cx: &StepContext<'_>,
-        (object, m, step): (&str, &RenderedMatch, &RenderedStep),
-        known: &str,
-        assume_found: bool,
-    ) -> Result<Option<Written>, DeliveryError> {
-        match api.update(object, known, &step.properties).await {
-            Ok(w) => Ok(Some(w)),
-            Err(SalesforceError::NotFound { .. }) if !is_id(&m.property) && !m.external_id => {
-                cx.records.forget(object, &m.property, &m.value).await?;
-                match self
-                    .query_one(api, object, m, assume_found)
-                    .await?
-                    .filter(|f| f != known)
-                {
-                    Some(found) => Ok(Some(api.update(object, &found, &step.properties).await?)),
-                    None => Ok(None),
-                }
-            }
-            Err(SalesforceError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+            .map_or_else(StepOutput::default, |w| StepOutput {
+                id: Some(w.id),
+                created: w.created,
+            }))
     }
 }

@@ -32,10 +32,26 @@ pub fn escape(value: &str) -> String {
     out
 }
 
-/// `SELECT Id FROM {object} WHERE {field} = '{value}' LIMIT {limit}`.
-pub fn select_id(object: &str, field: &str, value: &str, limit: u32) -> String {
+/// `SELECT Id, {fields} FROM {object} WHERE {field} = '{value}' ORDER BY CreatedDate
+/// {dir}, Id {dir} LIMIT {limit}`: the records holding a value, by creation (ties, within
+/// `CreatedDate`'s second, by id), oldest first unless `newest_first`.
+pub fn select_matching(
+    object: &str,
+    fields: &[&str],
+    (field, value): (&str, &str),
+    newest_first: bool,
+    limit: u32,
+) -> String {
+    let mut select: Vec<&str> = vec!["Id"];
+    for f in fields {
+        if !select.iter().any(|s| s.eq_ignore_ascii_case(f)) {
+            select.push(f);
+        }
+    }
+    let dir = if newest_first { "DESC" } else { "ASC" };
     format!(
-        "SELECT Id FROM {object} WHERE {field} = '{}' LIMIT {limit}",
+        "SELECT {} FROM {object} WHERE {field} = '{}' ORDER BY CreatedDate {dir}, Id {dir} LIMIT {limit}",
+        select.join(", "),
         escape(value)
     )
 }
@@ -75,8 +91,18 @@ mod tests {
         assert_eq!(escape("a\\b"), "a\\\\b");
         assert_eq!(escape("x' OR Name != '"), "x\\' OR Name != \\'");
         assert_eq!(
-            select_id("Contact", "Email", "o'b@x.io", 2),
-            "SELECT Id FROM Contact WHERE Email = 'o\\'b@x.io' LIMIT 2"
+            select_matching("Contact", &[], ("Email", "o'b@x.io"), false, 1),
+            "SELECT Id FROM Contact WHERE Email = 'o\\'b@x.io' ORDER BY CreatedDate ASC, Id ASC LIMIT 1"
+        );
+        assert_eq!(
+            select_matching(
+                "Contact",
+                &["Phone", "id", "phone", "FirstName"],
+                ("Email", "a@b.co"),
+                true,
+                1
+            ),
+            "SELECT Id, Phone, FirstName FROM Contact WHERE Email = 'a@b.co' ORDER BY CreatedDate DESC, Id DESC LIMIT 1"
         );
     }
 

@@ -10,7 +10,7 @@ async fn each_flow_gets_a_token_and_an_expired_session_is_minted_again_once() {
     let flows = [
         ("client_credentials", CLIENT_CREDENTIALS.to_owned()),
         ("refresh_token", "auth: { flow: refresh_token, client_id: sf-client, client_secret: sf-secret, refresh_token: sf-refresh }".to_owned()),
-        ("urn:ietf:params:oauth:grant-type:jwt-bearer", "auth: { flow: jwt_bearer, client_id: sf-client, username: integration@example.com, private_key: \"${SF_TEST_KEY}\" }".to_owned()),
+        ("urn:ietf:params:oauth:grant-type:jwt-bearer", JWT_KEYS.to_owned()),
     ];
     for (grant, keys) in flows {
         let sf = org(SalesforceOptions::default()).await;
@@ -40,12 +40,15 @@ async fn each_flow_gets_a_token_and_an_expired_session_is_minted_again_once() {
     }
 }
 
+const JWT_KEYS: &str = "auth: { flow: jwt_bearer, client_id: sf-client, username: integration@example.com, private_key: \"${SF_TEST_KEY}\" }";
+
 #[tokio::test]
 async fn the_jwt_assertion_carries_the_claims_salesforce_checks() {
+    // login_url is the mock's own URL, standing for a production My Domain: the assertion
+    // names login.salesforce.com, not the My Domain.
     let sf = org(SalesforceOptions::default()).await;
-    let keys = "auth: { flow: jwt_bearer, client_id: sf-client, username: integration@example.com, private_key: \"${SF_TEST_KEY}\", audience: \"https://test.salesforce.com\" }";
     ok(
-        &config(&sf, keys, ROUTES),
+        &config(&sf, JWT_KEYS, ROUTES),
         &MemoryRecordMap::default(),
         BOOKING_CREATED,
     )
@@ -54,10 +57,49 @@ async fn the_jwt_assertion_carries_the_claims_salesforce_checks() {
     assert_eq!(claims.len(), 1);
     assert_eq!(claims[0]["iss"], "sf-client");
     assert_eq!(claims[0]["sub"], "integration@example.com");
-    assert_eq!(claims[0]["aud"], "https://test.salesforce.com");
+    assert_eq!(claims[0]["aud"], "https://login.salesforce.com");
     let exp = claims[0]["exp"].as_i64().expect("exp");
     let ahead = exp - chrono::Utc::now().timestamp();
-    assert!((120..=200).contains(&ahead), "exp {ahead} s ahead");
+    assert!(
+        (60..=180).contains(&ahead),
+        "exp {ahead} s ahead: within 3 minutes"
+    );
+}
+
+#[tokio::test]
+async fn a_sandbox_needs_the_sandbox_audience() {
+    let sandbox = org(SalesforceOptions {
+        audience: SalesforceOptions::SANDBOX_AUDIENCE.to_owned(),
+        ..SalesforceOptions::default()
+    })
+    .await;
+    let refused = failure(
+        &deliver(
+            &config(&sandbox, JWT_KEYS, ROUTES),
+            &MemoryRecordMap::default(),
+            BOOKING_CREATED,
+        )
+        .await,
+    )
+    .clone();
+    assert_eq!(refused.class(), "permanent");
+    assert!(
+        refused.message().contains("invalid_grant")
+            && refused.message().contains("audience is invalid"),
+        "{refused}"
+    );
+    let keys = JWT_KEYS.replace(" }", ", audience: \"https://test.salesforce.com\" }");
+    ok(
+        &config(&sandbox, &keys, ROUTES),
+        &MemoryRecordMap::default(),
+        BOOKING_CREATED,
+    )
+    .await;
+    assert_eq!(
+        sandbox.jwt_claims()[1]["aud"],
+        "https://test.salesforce.com"
+    );
+    assert_eq!(sandbox.tokens_issued(), 1);
 }
 
 #[tokio::test]

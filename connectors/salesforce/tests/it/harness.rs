@@ -4,7 +4,7 @@ use slatis_core::DeliveryError;
 use slatis_core::config::{Config, load_str};
 use slatis_core::connector::MemoryRecordMap;
 use slatis_core::job::{self, JobEvent, Progress, RunResult};
-use slatis_testkit::mock::{MockSalesforce, SalesforceOptions};
+use slatis_testkit::mock::{MockSalesforce, SalesforceOptions, SalesforceRequest};
 
 // Linked for its inventory registration.
 use slatis_connector_salesforce as _;
@@ -75,7 +75,7 @@ pub fn config(mock: &MockSalesforce, keys: &str, routes: &str) -> Config {
 /// A mock org with the Event external id `Booking_Uid__c`.
 pub async fn org(options: SalesforceOptions) -> MockSalesforce {
     let m = MockSalesforce::start(options).await;
-    m.define_field("Event", "Booking_Uid__c", true);
+    m.define_field("Activity", "Booking_Uid__c", true);
     m
 }
 
@@ -127,4 +127,12 @@ pub fn failure(r: &RunResult) -> &DeliveryError {
         .as_ref()
         .unwrap_or_else(|| panic!("expected a failure"))
         .1
+}
+
+/// A query parameter of a request the mock got, decoded (`q`, `fields`).
+pub fn param(request: &SalesforceRequest, key: &str) -> Option<String> {
+    let url = reqwest::Url::parse(&format!("http://mock{}", request.path)).ok()?;
+    url.query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
 }

@@ -5,4 +5,6 @@ mod auth;
 mod errors;
 mod harness;
 mod lifecycle;
+mod on_many;
 mod soql;
+mod write_modes;

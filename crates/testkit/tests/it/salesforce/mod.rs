@@ -10,9 +10,12 @@ use serde_json::{Value, json};
 use slatis_testkit::mock::{Fault, MockSalesforce, SalesforceOptions};
 use std::time::Duration;
 
+mod model;
+mod refusals;
+
 const V: &str = "/services/data/v60.0";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-const PRIVATE_KEY: &[u8] = include_bytes!("../../fixtures/salesforce_jwt_test_key.pem");
+const PRIVATE_KEY: &[u8] = include_bytes!("../../../fixtures/salesforce_jwt_test_key.pem");
 
 struct Answer {
     status: u16,
@@ -131,6 +134,19 @@ fn now() -> i64 {
 fn sign(claims: &Value) -> String {
     let key = EncodingKey::from_rsa_pem(PRIVATE_KEY).expect("test key");
     jsonwebtoken::encode(&Header::new(Algorithm::RS256), claims, &key).expect("sign")
+}
+
+/// Posts a JWT bearer grant with an assertion of `claims`, signed with the test key.
+async fn jwt(mock: &MockSalesforce, claims: &Value) -> Answer {
+    let assertion = sign(claims);
+    grant(
+        mock,
+        &[
+            ("grant_type", JWT_BEARER),
+            ("assertion", assertion.as_str()),
+        ],
+    )
+    .await
 }
 
 fn claims(iss: &str, sub: &str, aud: &str, exp: i64) -> Value {
@@ -263,63 +279,28 @@ async fn client_credentials_and_refresh_token_grants() {
 #[tokio::test]
 async fn jwt_bearer_grant_checks_signature_and_claims() {
     let mock = MockSalesforce::start(SalesforceOptions::default()).await;
-    let mock_ref = &mock;
-    let jwt = |claims: &Value| {
-        let assertion = sign(claims);
-        async move {
-            grant(
-                mock_ref,
-                &[
-                    ("grant_type", JWT_BEARER),
-                    ("assertion", assertion.as_str()),
-                ],
-            )
-            .await
-        }
-    };
     let user = "integration@example.com";
-    let login_url = "https://login.salesforce.com";
+    let login_url = SalesforceOptions::PRODUCTION_AUDIENCE;
 
-    let good = jwt(&claims("sf-client", user, login_url, now() + 180)).await;
+    let good = jwt(&mock, &claims("sf-client", user, login_url, now() + 180)).await;
     assert_eq!(good.status, 200, "{}", good.body);
     assert_eq!(good.body["instance_url"], mock.url());
-    let own_aud = jwt(&claims("sf-client", user, &mock.url(), now() + 60)).await;
-    assert_eq!(own_aud.status, 200);
-    let sandbox = jwt(&claims(
-        "sf-client",
-        user,
-        "https://test.salesforce.com",
-        now() + 60,
-    ))
-    .await;
-    assert_eq!(sandbox.status, 200);
 
-    let wrong_iss = jwt(&claims("someone-else", user, login_url, now() + 60)).await;
+    let wrong_iss = jwt(&mock, &claims("someone-else", user, login_url, now() + 60)).await;
     assert_eq!(wrong_iss.status, 400);
     assert_eq!(wrong_iss.body["error"], "invalid_client_id");
     let failure = json!({"error": "invalid_grant", "error_description": "authentication failure"});
-    let wrong_sub = jwt(&claims(
-        "sf-client",
-        "other@example.com",
-        login_url,
-        now() + 60,
-    ))
+    let wrong_sub = jwt(
+        &mock,
+        &claims("sf-client", "other@example.com", login_url, now() + 60),
+    )
     .await;
     assert_eq!(wrong_sub.body, failure);
-    let wrong_aud = jwt(&claims(
-        "sf-client",
-        user,
-        "https://example.com",
-        now() + 60,
-    ))
+    let no_exp = jwt(
+        &mock,
+        &json!({"iss": "sf-client", "sub": user, "aud": login_url}),
+    )
     .await;
-    assert_eq!(wrong_aud.body, failure);
-    let expired = jwt(&claims("sf-client", user, login_url, now() - 60)).await;
-    assert_eq!(expired.status, 400);
-    assert_eq!(expired.body, failure);
-    let too_far = jwt(&claims("sf-client", user, login_url, now() + 600)).await;
-    assert_eq!(too_far.body, failure);
-    let no_exp = jwt(&json!({"iss": "sf-client", "sub": user, "aud": login_url})).await;
     assert_eq!(no_exp.body, failure);
 
     // Not RS256, or not signed by the key.
@@ -348,13 +329,72 @@ async fn jwt_bearer_grant_checks_signature_and_claims() {
     .await;
     assert_eq!(a.body, failure);
 
-    assert_eq!(mock.tokens_issued(), 3);
-    assert_eq!(mock.tokens_issued_by(JWT_BEARER), 3);
+    assert_eq!(mock.tokens_issued(), 1);
+    assert_eq!(mock.tokens_issued_by(JWT_BEARER), 1);
     // Every assertion whose signature checked out, accepted or not.
     let recorded = mock.jwt_claims();
-    assert_eq!(recorded.len(), 9);
+    assert_eq!(recorded.len(), 4);
     assert_eq!(recorded[0]["aud"], login_url);
-    assert_eq!(recorded[3]["iss"], "someone-else");
+    assert_eq!(recorded[1]["iss"], "someone-else");
+}
+
+/// `aud` is the authorization server's URL — login.salesforce.com for a production org,
+/// test.salesforce.com for a sandbox, or an Experience Cloud site — never a My Domain,
+/// and `exp` is within the next 3 minutes; refusals are Salesforce's `invalid_grant`
+/// ("audience is invalid", "expired authorization code").
+#[tokio::test]
+async fn jwt_bearer_aud_and_exp_follow_salesforces_rules() {
+    let user = "integration@example.com";
+    let invalid_audience =
+        json!({"error": "invalid_grant", "error_description": "audience is invalid"});
+    let production = MockSalesforce::start(SalesforceOptions::default()).await;
+    let sandbox = MockSalesforce::start(SalesforceOptions {
+        audience: SalesforceOptions::SANDBOX_AUDIENCE.to_owned(),
+        ..SalesforceOptions::default()
+    })
+    .await;
+    let site = "https://acme.my.site.com/customers";
+    let community = MockSalesforce::start(SalesforceOptions {
+        audience: site.to_owned(),
+        ..SalesforceOptions::default()
+    })
+    .await;
+    for (mock, accepted) in [
+        (&production, SalesforceOptions::PRODUCTION_AUDIENCE),
+        (&sandbox, SalesforceOptions::SANDBOX_AUDIENCE),
+        (&community, site),
+    ] {
+        let ok = jwt(mock, &claims("sf-client", user, accepted, now() + 120)).await;
+        assert_eq!(ok.status, 200, "{accepted}: {}", ok.body);
+        for refused in [
+            SalesforceOptions::PRODUCTION_AUDIENCE,
+            SalesforceOptions::SANDBOX_AUDIENCE,
+            "https://globex.my.salesforce.com",
+            &mock.url(),
+            "https://login.salesforce.com/",
+        ] {
+            if refused == accepted {
+                continue;
+            }
+            let a = jwt(mock, &claims("sf-client", user, refused, now() + 120)).await;
+            assert_eq!(a.status, 400, "{accepted} refuses {refused}");
+            assert_eq!(a.body, invalid_audience, "{accepted} refuses {refused}");
+        }
+        // one string, not a list
+        let listed =
+            json!({"iss": "sf-client", "sub": user, "aud": [accepted], "exp": now() + 120});
+        assert_eq!(jwt(mock, &listed).await.body, invalid_audience);
+    }
+    let login = SalesforceOptions::PRODUCTION_AUDIENCE;
+    let expired = jwt(&production, &claims("sf-client", user, login, now() - 1)).await;
+    assert_eq!(
+        expired.body,
+        json!({"error": "invalid_grant", "error_description": "expired authorization code"})
+    );
+    let too_far = jwt(&production, &claims("sf-client", user, login, now() + 240)).await;
+    assert_eq!(too_far.status, 400);
+    assert_eq!(too_far.body["error"], "invalid_grant");
+    assert_eq!(production.tokens_issued(), 1);
 }
 
 /// Base64url without padding, for forging a JWT part.
@@ -498,7 +538,11 @@ async fn create_read_update_delete() {
     assert_eq!(patched.body, Value::Null);
     let record = mock.record("Contact", id).expect("record");
     assert_eq!(record.text("phone"), Some("+44 20 7946 0000"));
-    assert_eq!(record.field("Title"), Some(&json!(7)));
+    assert_eq!(
+        record.field("Title"),
+        Some(&json!("7")),
+        "a text field keeps text"
+    );
     assert_eq!(record.field("FirstName"), None);
     assert_eq!(record.object, "Contact");
     // Ids match ignoring case.
@@ -674,11 +718,9 @@ async fn write_errors_change_nothing() {
     }
     let record = mock.record("Contact", &id).expect("record");
     assert_eq!(
-        record.fields,
-        json!({"LastName": "Kept"})
-            .as_object()
-            .cloned()
-            .expect("map")
+        Value::Object(record.fields),
+        json!({"LastName": "Kept", "OwnerId": "005Mock00000000001"}),
+        "as seeded, with the defaulted owner"
     );
 }
 
@@ -825,24 +867,18 @@ async fn upsert_by_external_id() {
     assert_eq!(record.text("LastName"), Some("Uno"));
     assert_eq!(record.text("Title"), Some("Dr"));
 
-    // The body may repeat the value, not contradict it.
-    let same = upsert(
-        "60.0",
-        "Booking_Uid__c",
-        "bk-1",
-        json!({"booking_uid__c": "bk-1", "Phone": "1"}),
-    )
-    .await;
-    assert_eq!(same.status, 200);
-    let other = upsert(
-        "60.0",
-        "Booking_Uid__c",
-        "bk-1",
+    // The body names neither Id nor the external id, not even with the same value.
+    let ok = upsert("60.0", "Booking_Uid__c", "bk-1", json!({"Phone": "1"})).await;
+    assert_eq!(ok.status, 200);
+    for body in [
+        json!({"booking_uid__c": "bk-1", "Phone": "2"}),
         json!({"Booking_Uid__c": "bk-9", "Phone": "2"}),
-    )
-    .await;
-    assert_eq!(other.status, 400);
-    assert_eq!(other.code(), "INVALID_FIELD");
+        json!({"Id": id, "Phone": "2"}),
+    ] {
+        let refused = upsert("60.0", "Booking_Uid__c", "bk-1", body.clone()).await;
+        assert_eq!(refused.status, 400, "{body}");
+        assert_eq!(refused.code(), "INVALID_FIELD", "{body}");
+    }
     assert_eq!(
         mock.record("Contact", &id).expect("record").text("Phone"),
         Some("1")
@@ -869,7 +905,8 @@ async fn upsert_by_external_id() {
     assert_eq!(none.status, 404);
     assert_eq!(none.code(), "NOT_FOUND");
 
-    // Two records with one value: 300 with their URLs, and nothing changes.
+    // Two records with one value: 300 with their URLs (in no documented order: the mock
+    // lists the newest first), and nothing changes.
     let twin = mock.seed(
         "Contact",
         json!({"LastName": "Twin", "Booking_Uid__c": "Bk-1"}),
@@ -879,8 +916,8 @@ async fn upsert_by_external_id() {
     assert_eq!(
         several.body,
         json!([
-            format!("{V}/sobjects/Contact/{id}"),
             format!("{V}/sobjects/Contact/{twin}"),
+            format!("{V}/sobjects/Contact/{id}"),
         ])
     );
     assert_eq!(
