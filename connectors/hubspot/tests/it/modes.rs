@@ -45,33 +45,32 @@ fn calls(hs: &MockHubSpot) -> Vec<String> {
         .collect()
 }
 
-fn ada(hs: &MockHubSpot) -> (Option<String>, Option<String>, Option<String>) {
+/// Ada's (the only contact's) firstname, lastname and company.
+fn ada(hs: &MockHubSpot) -> [Option<String>; 3] {
     let contacts = hs.records("contacts");
     assert_eq!(contacts.len(), 1, "{contacts:?}");
-    let c = &contacts[0];
-    let text = |k| c.prop(k).map(str::to_owned);
-    (text("firstname"), text("lastname"), text("company"))
+    ["firstname", "lastname", "company"].map(|k| contacts[0].prop(k).map(str::to_owned))
+}
+
+fn some(values: [Option<&str>; 3]) -> [Option<String>; 3] {
+    values.map(|v| v.map(str::to_owned))
+}
+
+/// Delivers `event` through the routes above (`external_id` or not); it must succeed.
+async fn deliver_ok(hs: &MockHubSpot, external_id: bool, event: &str) {
+    let config = config(hs, PLAIN, &routes(external_id));
+    let r = deliver(&config, &MemoryRecordMap::default(), &booking(event)).await;
+    assert!(r[0].failure.is_none(), "{:?}", r[0].failure);
 }
 
 #[tokio::test]
 async fn a_new_record_gets_every_property() {
     for external_id in [false, true] {
         let hs = mock(quick()).await;
-        let config = config(&hs, PLAIN, &routes(external_id));
-        let r = deliver(
-            &config,
-            &MemoryRecordMap::default(),
-            &booking("BOOKING_CREATED"),
-        )
-        .await;
-        assert!(r[0].failure.is_none(), "{:?}", r[0].failure);
+        deliver_ok(&hs, external_id, "BOOKING_CREATED").await;
         assert_eq!(
             ada(&hs),
-            (
-                Some("Ada".into()),
-                Some("Lovelace".into()),
-                Some("Slatis".into())
-            ),
+            some([Some("Ada"), Some("Lovelace"), Some("Slatis")]),
             "external_id: {external_id}"
         );
         assert!(
@@ -90,21 +89,14 @@ async fn what_a_sales_rep_filled_in_stays() {
             "contacts",
             json!({"email": "ada@example.com", "firstname": "Augusta", "company": "Analytical Engines"}),
         );
-        let config = config(&hs, PLAIN, &routes(external_id));
-        let r = deliver(
-            &config,
-            &MemoryRecordMap::default(),
-            &booking("BOOKING_CREATED"),
-        )
-        .await;
-        assert!(r[0].failure.is_none(), "{:?}", r[0].failure);
+        deliver_ok(&hs, external_id, "BOOKING_CREATED").await;
         assert_eq!(
             ada(&hs),
-            (
-                Some("Augusta".into()),
-                Some("Lovelace".into()),
-                Some("Analytical Engines".into())
-            ),
+            some([
+                Some("Augusta"),
+                Some("Lovelace"),
+                Some("Analytical Engines")
+            ]),
             "external_id {external_id}: `empty` kept the rep's name, `create` the company"
         );
         let patch = hs
@@ -134,17 +126,8 @@ async fn a_blank_field_is_filled() {
         "contacts",
         json!({"email": "ada@example.com", "lastname": "L"}),
     );
-    let config = config(&hs, PLAIN, &routes(false));
-    deliver(
-        &config,
-        &MemoryRecordMap::default(),
-        &booking("BOOKING_CREATED"),
-    )
-    .await;
-    assert_eq!(
-        ada(&hs),
-        (Some("Ada".into()), Some("Lovelace".into()), None)
-    );
+    deliver_ok(&hs, false, "BOOKING_CREATED").await;
+    assert_eq!(ada(&hs), some([Some("Ada"), Some("Lovelace"), None]));
 }
 
 #[tokio::test]
@@ -163,19 +146,9 @@ async fn the_409_race_keeps_the_write_modes() {
         .await
         .expect("create");
     assert_eq!(made.status(), 201);
-    let config = config(&hs, PLAIN, &routes(false));
-    let r = deliver(
-        &config,
-        &MemoryRecordMap::default(),
-        &booking("BOOKING_CREATED"),
-    )
-    .await;
-    assert!(r[0].failure.is_none(), "{:?}", r[0].failure);
+    deliver_ok(&hs, false, "BOOKING_CREATED").await;
     assert!(hs.requests().iter().any(|q| q.status == 409));
-    assert_eq!(
-        ada(&hs),
-        (Some("Augusta".into()), Some("Lovelace".into()), None)
-    );
+    assert_eq!(ada(&hs), some([Some("Augusta"), Some("Lovelace"), None]));
 }
 
 #[tokio::test]
@@ -183,20 +156,13 @@ async fn an_update_with_nothing_to_send_sends_no_patch() {
     for external_id in [false, true] {
         let hs = mock(quick()).await;
         hs.seed("contacts", json!({"email": "ada@example.com"}));
-        let config = config(&hs, PLAIN, &routes(external_id));
-        let r = deliver(
-            &config,
-            &MemoryRecordMap::default(),
-            &booking("BOOKING_UPDATED"),
-        )
-        .await;
-        assert!(r[0].failure.is_none(), "{:?}", r[0].failure);
+        deliver_ok(&hs, external_id, "BOOKING_UPDATED").await;
         assert!(
             !hs.requests().iter().any(|q| q.method == "PATCH"),
             "external_id {external_id}: {:?}",
             calls(&hs)
         );
-        assert_eq!(ada(&hs).2, None, "`on: create` is never an update");
+        assert_eq!(ada(&hs)[2], None, "`on: create` is never an update");
     }
     // and a record that is not there is still "not found" (retried)
     let hs = mock(quick()).await;

@@ -8,7 +8,7 @@ use super::Inner;
 use super::errors::{bad_request, not_found, now_text, parse_json};
 use super::model::{Association, Shown, object_json, same_value};
 use super::schema::{Schema, canonical_type, scalar_text};
-use super::search::{asked_properties, default_shown, parse_after, search};
+use super::search::{asked_properties, body_properties, default_shown, parse_after, search};
 use axum::http::{Method, Uri};
 use serde_json::{Map, Value, json};
 
@@ -434,14 +434,7 @@ impl Inner {
             .and_then(Value::as_str)
             .unwrap_or("hs_object_id");
         self.schema.check_id_property(object_type, property)?;
-        let names: Vec<String> = match body.get("properties") {
-            Some(Value::Array(names)) if !names.is_empty() => names
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect(),
-            _ => default_shown(object_type),
-        };
+        let names = body_properties(&body, object_type);
         let mut results = Vec::new();
         let mut missing = Vec::new();
         for input in inputs(&body)? {

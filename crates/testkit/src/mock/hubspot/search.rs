@@ -188,6 +188,18 @@ pub(super) fn asked_properties(query: &[(String, String)]) -> Option<Vec<String>
     (!names.is_empty()).then_some(names)
 }
 
+/// The `properties` a JSON body (search, batch read) asks for, else the type's defaults.
+pub(super) fn body_properties(body: &Value, object_type: &str) -> Vec<String> {
+    match body.get("properties") {
+        Some(Value::Array(names)) if !names.is_empty() => names
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => default_shown(object_type),
+    }
+}
+
 pub(super) fn default_shown(object_type: &str) -> Vec<String> {
     default_properties(object_type)
         .iter()
@@ -238,14 +250,7 @@ pub(super) fn search(schema: &Schema, objects: &Objects, object_type: &str, body
         None | Some(Value::Null) => 0,
         Some(v) => parse_after(scalar_text(v).as_deref())?,
     };
-    let names: Vec<String> = match body.get("properties") {
-        Some(Value::Array(names)) if !names.is_empty() => names
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
-        _ => default_shown(object_type),
-    };
+    let names = body_properties(&body, object_type);
     let sorts = parse_sorts(schema, object_type, body.get("sorts"))?;
     let query = body
         .get("query")
