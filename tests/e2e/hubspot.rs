@@ -51,7 +51,7 @@ async fn answered(what: &str, mock: &MockHubSpot, is: impl Fn(&str, &str) -> boo
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_example_tenant_lives_a_bookings_life_against_the_strict_mock() {
+async fn the_example_tenant_lives_a_bookings_life_through_a_409_race_and_a_lost_answer() {
     // search lags: what the example finds, it finds through the record map and the
     // contact's associations
     let hs = MockHubSpot::start(HubSpotOptions {
@@ -67,9 +67,19 @@ async fn the_example_tenant_lives_a_bookings_life_against_the_strict_mock() {
     let server = Server::start(&bin(), EXAMPLE.as_ref(), &pairs(&env));
     let url = server.webhook("acme");
 
-    // Ada's booking: contact search, contact create and the meeting lookup answer; the
-    // meeting create is applied, then its answer is lost
-    hs.fail_next(3, Fault::Slow(Duration::ZERO));
+    // Ada was added a moment ago by someone else (no name yet): search cannot see her
+    let made = reqwest::Client::new()
+        .post(format!("{}/crm/v3/objects/contacts", hs.url()))
+        .bearer_auth("pat-test-token")
+        .json(&serde_json::json!({"properties": {"email": "ada@example.com", "company": "Analytical Engines"}}))
+        .send()
+        .await
+        .expect("seed");
+    assert_eq!(made.status(), 201);
+    // Ada's booking: the contact search answers (nothing), the create 409s, the `on: empty`
+    // fields are read, the update and the meeting lookup answer; the meeting create is
+    // applied, then its answer is lost
+    hs.fail_next(5, Fault::Slow(Duration::ZERO));
     hs.fail_next(1, Fault::Drop);
     assert_eq!(post(&url, BOOKING_CREATED).await.0, 200);
     answered("the retry to link Ada's meeting", &hs, |m, p| {
@@ -119,6 +129,11 @@ async fn the_example_tenant_lives_a_bookings_life_against_the_strict_mock() {
     };
     assert_eq!(names("ada@example.com"), (Some("Ada"), Some("Lovelace")));
     assert_eq!(
+        contact("ada@example.com").prop("company"),
+        Some("Analytical Engines"),
+        "what HubSpot had is kept"
+    );
+    assert_eq!(
         names("jose.garcia@example.com"),
         (Some("José"), Some("María García Pérez"))
     );
@@ -156,8 +171,9 @@ async fn the_example_tenant_lives_a_bookings_life_against_the_strict_mock() {
         meeting_of("bkg_ada_2").and_then(|m| m.prop("hs_meeting_outcome").map(str::to_owned)),
         Some("SCHEDULED".to_owned())
     );
-    // the lost answer happened, and no meeting was ever searched for
+    // the 409 race and the lost answer happened, and no meeting was ever searched for
     let requests = hs.requests();
+    assert!(requests.iter().any(|r| r.status == 409), "the 409 race");
     assert!(
         requests
             .iter()

@@ -460,7 +460,9 @@ impl MockHubSpot {
             .map(drop)
             .map_err(|reply| {
                 let message = match &reply.body {
-                    super::reply::Payload::Json(body) => body["message"].to_string(),
+                    super::reply::Payload::Json(body) => {
+                        body["message"].as_str().unwrap_or_default().to_owned()
+                    }
                     _ => String::new(),
                 };
                 format!("{}: {message}", reply.status)

@@ -41,7 +41,10 @@ async fn a_custom_meeting_property_is_defined_through_the_properties_api() {
     let refused = mock
         .define_property("meetings", "slatis_other", true)
         .expect_err("meetings cannot require unique values");
-    assert!(refused.starts_with("400: "), "{refused}");
+    assert!(
+        refused.starts_with("400: Unique value properties are not supported on meetings"),
+        "{refused}"
+    );
     assert!(
         mock.define_property("deals", "slatis_booking_id", true)
             .is_ok()
