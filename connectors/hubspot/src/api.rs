@@ -3,12 +3,16 @@
 //!
 //! Invariants: every call carries the bearer token and, after a 401 on an OAuth app,
 //! is sent once more with a fresh token; search calls also wait for the search limiter;
-//! in dry run each call assumes the answer named at its call site.
+//! in dry run each call assumes the answer named at its call site; a list HubSpot pages
+//! is read a bounded number of pages.
 
 use crate::HubSpot;
 use crate::error::HubSpotError;
+use crate::links::created_property;
+use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
+use slatis_core::DeliveryError;
 use slatis_core::connector::{DryRunReply, Limiter, Outbound, Reply, path_segment};
 
 /// One step's view of the API.
@@ -27,7 +31,61 @@ pub struct Written {
     pub created: bool,
 }
 
+/// A record as read: its id, when it was created, the properties asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// The record's id.
+    pub id: String,
+    /// `createdAt`, if HubSpot said.
+    pub created_at: Option<DateTime<Utc>>,
+    /// The properties read (`null` when unset).
+    pub properties: Map<String, Value>,
+}
+
+impl Found {
+    fn from_json(body: &Value) -> Option<Self> {
+        Some(Self {
+            id: id_of(body)?,
+            created_at: body
+                .get("createdAt")
+                .and_then(Value::as_str)
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc)),
+            properties: body
+                .get("properties")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// The ids of `found`, oldest first: by `createdAt`, ties (and records without one) by
+/// id, numerically where ids are numbers.
+pub fn oldest_first(mut found: Vec<Found>) -> Vec<String> {
+    let by_id = |a: &str, b: &str| match (a.parse::<u64>(), b.parse::<u64>()) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        _ => a.cmp(b),
+    };
+    found.sort_by(|a, b| {
+        a.created_at
+            .cmp(&b.created_at)
+            .then_with(|| by_id(&a.id, &b.id))
+    });
+    found.into_iter().map(|f| f.id).collect()
+}
+
 type Result<T, E = HubSpotError> = std::result::Result<T, E>;
+
+/// How many records a search asks for: enough to tell one from several, and to pick the
+/// oldest or the newest (the search sorts by creation, that way first).
+const SEARCH_LIMIT: usize = 10;
+
+/// The most ids one batch read takes.
+const BATCH: usize = 100;
+
+/// The most pages of associations read (500 each): a contact's first 10,000 meetings.
+const ASSOCIATION_PAGES: usize = 20;
 
 fn id_of(body: &Value) -> Option<String> {
     match body.get("id") {
@@ -35,6 +93,14 @@ fn id_of(body: &Value) -> Option<String> {
         Some(Value::Number(n)) => Some(n.to_string()),
         _ => None,
     }
+}
+
+fn results(answer: &Value) -> impl Iterator<Item = &Value> {
+    answer
+        .get("results")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
 }
 
 impl Api<'_> {
@@ -96,23 +162,50 @@ impl Api<'_> {
         }
     }
 
-    /// The ids of `object` records whose `property` equals `value` (search, EQ), oldest
-    /// first. Search results lag new writes by seconds.
+    /// Classes a call's failure for the queue; a `DAILY` limit waits for the reset
+    /// HubSpot reports (an hour if it does not say).
+    pub async fn check<T>(&self, result: Result<T>) -> Result<T, DeliveryError> {
+        match result {
+            Ok(v) => Ok(v),
+            Err(e @ HubSpotError::RateLimited { .. }) if e.is_daily() => {
+                let until = match self.daily_reset().await {
+                    Some(at) if at > Utc::now() => at,
+                    _ => slatis_core::time::in_seconds(3600),
+                };
+                Err(DeliveryError::rate_limited(
+                    format!("{e} (paused until HubSpot's daily reset)"),
+                    until,
+                ))
+            }
+            Err(e) => Err(e.into_delivery()),
+        }
+    }
+
+    /// The `object` records whose `property` equals `value` (search, `EQ`), sorted by
+    /// creation: the oldest first, or the newest first when `newest_first` (HubSpot
+    /// takes one sort rule; the caller orders ties by id). Search results lag new writes
+    /// by seconds.
     pub async fn search(
         &self,
         object: &str,
         property: &str,
         value: &str,
+        newest_first: bool,
         assume_found: bool,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<Found>> {
+        let direction = if newest_first {
+            "DESCENDING"
+        } else {
+            "ASCENDING"
+        };
         let body = json!({
             "filterGroups": [{ "filters": [{ "propertyName": property, "operator": "EQ", "value": value }] }],
             "properties": [property],
-            "sorts": ["hs_object_id"],
-            "limit": 10,
+            "sorts": [{ "propertyName": created_property(object), "direction": direction }],
+            "limit": SEARCH_LIMIT,
         });
         let assume = if assume_found {
-            json!({ "total": 1, "results": [{ "id": "dry-run" }] })
+            json!({ "total": 1, "results": [{ "id": "dry-run", "properties": { property: value } }] })
         } else {
             json!({ "total": 0, "results": [] })
         };
@@ -126,44 +219,131 @@ impl Api<'_> {
                 Some(&self.hs.search_limiter),
             )
             .await?;
-        let answer = reply.json();
-        Ok(answer
-            .get("results")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(id_of)
+        Ok(results(&reply.json())
+            .filter_map(Found::from_json)
             .collect())
     }
 
-    /// The id of the `object` record whose unique `property` is `value` (read from the
-    /// primary store: no search lag), or `None`.
-    pub async fn get_by(
+    /// The record `key` names — its id, or the value of its unique `id_property` — with
+    /// `properties`, read from HubSpot's primary store (no search lag); `None` if there is
+    /// none.
+    pub async fn read(
         &self,
         object: &str,
-        property: &str,
-        value: &str,
-    ) -> Result<Option<String>> {
-        let path = format!("/crm/v3/objects/{object}/{}", path_segment(value)?);
+        key: &str,
+        id_property: Option<&str>,
+        properties: &[&str],
+    ) -> Result<Option<Found>> {
+        let path = format!("/crm/v3/objects/{object}/{}", path_segment(key)?);
+        let names = properties.join(",");
+        let mut query: Vec<(&str, &str)> =
+            id_property.map(|p| ("idProperty", p)).into_iter().collect();
+        if !names.is_empty() {
+            query.push(("properties", names.as_str()));
+        }
+        let assume =
+            json!({ "id": if id_property.is_some() { "dry-run" } else { key }, "properties": {} });
         match self
-            .call(
-                Method::GET,
-                &path,
-                &[("idProperty", property)],
-                None,
-                DryRunReply::json(json!({"id": "dry-run"})),
-            )
+            .call(Method::GET, &path, &query, None, DryRunReply::json(assume))
             .await
         {
-            Ok(reply) => Ok(id_of(&reply.json())),
+            Ok(reply) => Ok(Found::from_json(&reply.json())),
             Err(HubSpotError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    /// Creates a record.
-    pub async fn create(&self, object: &str, properties: &Map<String, Value>) -> Result<Written> {
-        let body = json!({ "properties": properties });
+    /// The records of `ids` with `properties` (batch read, 100 a call); ids HubSpot no
+    /// longer has are left out. `assume` is a dry run's answer to each call.
+    pub async fn batch_read(
+        &self,
+        object: &str,
+        ids: &[String],
+        properties: &[&str],
+        assume: &Value,
+    ) -> Result<Vec<Found>> {
+        let mut found = Vec::new();
+        for chunk in ids.chunks(BATCH) {
+            let inputs: Vec<Value> = chunk.iter().map(|id| json!({ "id": id })).collect();
+            let body = json!({ "inputs": inputs, "properties": properties });
+            // 207 (some ids not found) is a success with `errors`.
+            let reply = self
+                .call(
+                    Method::POST,
+                    &format!("/crm/v3/objects/{object}/batch/read"),
+                    &[],
+                    Some(&body),
+                    DryRunReply::json(assume.clone()),
+                )
+                .await?;
+            found.extend(results(&reply.json()).filter_map(Found::from_json));
+        }
+        Ok(found)
+    }
+
+    /// The ids of the `to_object` records associated with `from_object` record
+    /// `from_id` (v4 associations read: HubSpot's primary store, not the lagging search
+    /// index; <https://developers.hubspot.com/docs/api-reference/latest/crm/associations/associate-records/get-associations>).
+    pub async fn associated(
+        &self,
+        from_object: &str,
+        from_id: &str,
+        to_object: &str,
+        assume_found: bool,
+    ) -> Result<Vec<String>> {
+        let path = format!(
+            "/crm/v4/objects/{}/{}/associations/{}",
+            path_segment(from_object)?,
+            path_segment(from_id)?,
+            path_segment(to_object)?
+        );
+        let assume = if assume_found {
+            json!({ "results": [{ "toObjectId": "dry-run", "associationTypes": [] }] })
+        } else {
+            json!({ "results": [] })
+        };
+        let mut ids = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..ASSOCIATION_PAGES {
+            let mut query = vec![("limit", "500")];
+            query.extend(after.as_deref().map(|a| ("after", a)));
+            let reply = self
+                .call(
+                    Method::GET,
+                    &path,
+                    &query,
+                    None,
+                    DryRunReply::json(assume.clone()),
+                )
+                .await?;
+            let answer = reply.json();
+            ids.extend(results(&answer).filter_map(|r| match r.get("toObjectId") {
+                Some(Value::Number(n)) => Some(n.to_string()),
+                Some(Value::String(s)) => Some(s.clone()),
+                _ => None,
+            }));
+            after = answer
+                .pointer("/paging/next/after")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            if after.is_none() {
+                break;
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Creates a record, with `associations` (create-body items) made in the same call.
+    pub async fn create(
+        &self,
+        object: &str,
+        properties: &Map<String, Value>,
+        associations: &[Value],
+    ) -> Result<Written> {
+        let mut body = json!({ "properties": properties });
+        if !associations.is_empty() {
+            body["associations"] = Value::from(associations.to_vec());
+        }
         let reply = self
             .call(
                 Method::POST,
@@ -222,13 +402,7 @@ impl Api<'_> {
             )
             .await?;
         let answer = reply.json();
-        let first = answer
-            .get("results")
-            .and_then(Value::as_array)
-            .and_then(|r| r.first())
-            .cloned()
-            .unwrap_or_default();
-        if first.is_null() {
+        let Some(first) = results(&answer).next() else {
             let why = answer
                 .get("errors")
                 .map(Value::to_string)
@@ -239,8 +413,8 @@ impl Api<'_> {
                 message: format!("batch upsert wrote nothing: {why}"),
                 retry_after: None,
             });
-        }
-        let id = id_of(&first).ok_or_else(|| missing_id(object))?;
+        };
+        let id = id_of(first).ok_or_else(|| missing_id(object))?;
         Ok(Written {
             id,
             created: first.get("new").and_then(Value::as_bool).unwrap_or(false),
@@ -299,7 +473,7 @@ impl Api<'_> {
     }
 
     /// When the daily limit resets, as HubSpot reports it.
-    pub async fn daily_reset(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+    async fn daily_reset(&self) -> Option<DateTime<Utc>> {
         let reply = self
             .call(
                 Method::GET,
@@ -311,16 +485,14 @@ impl Api<'_> {
             .await
             .ok()?;
         let answer = reply.json();
-        let at = answer
-            .get("results")?
-            .as_array()?
-            .first()?
+        let at = results(&answer)
+            .next()?
             .get("resetsAt")?
             .as_str()?
             .to_owned();
-        chrono::DateTime::parse_from_rfc3339(&at)
+        DateTime::parse_from_rfc3339(&at)
             .ok()
-            .map(|t| t.with_timezone(&chrono::Utc))
+            .map(|t| t.with_timezone(&Utc))
     }
 }
 
@@ -330,5 +502,40 @@ fn missing_id(object: &str) -> HubSpotError {
         category: None,
         message: format!("HubSpot's answer for {object} has no id"),
         retry_after: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(id: &str, at: Option<&str>) -> Found {
+        Found {
+            id: id.into(),
+            created_at: at.map(|t| {
+                DateTime::parse_from_rfc3339(t)
+                    .expect("time")
+                    .with_timezone(&Utc)
+            }),
+            properties: Map::new(),
+        }
+    }
+
+    #[test]
+    fn oldest_first_goes_by_creation_then_by_id() {
+        let ids = oldest_first(vec![
+            found("900", Some("2026-01-02T00:00:00Z")),
+            found("12", Some("2026-01-03T00:00:00Z")),
+            found("101", Some("2026-01-01T00:00:00.000Z")),
+            found("99", Some("2026-01-01T00:00:00Z")),
+        ]);
+        assert_eq!(
+            ids,
+            ["99", "101", "900", "12"],
+            "same instant: by id, numerically"
+        );
+        let cmp = |a: &str, b: &str| oldest_first(vec![found(a, None), found(b, None)]);
+        assert_eq!(cmp("10", "9"), ["9", "10"]);
+        assert_eq!(cmp("b", "a"), ["a", "b"]);
     }
 }

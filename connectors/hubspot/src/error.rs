@@ -83,6 +83,11 @@ impl HubSpotError {
         }
     }
 
+    /// Whether this is a 429 of the `DAILY` policy (HubSpot says when it resets).
+    pub fn is_daily(&self) -> bool {
+        matches!(self, Self::RateLimited { policy, .. } if policy == "DAILY")
+    }
+
     /// The queue's class of this error: 5xx and 408 retryable; 429 rate-limited until
     /// its window passes (a `DAILY` limit is resolved by the caller, which can ask
     /// HubSpot when it resets); everything else permanent.

@@ -30,7 +30,7 @@ pub const ROUTES: &str = r#"
           connector: hs
           action: upsert
           object: meetings
-          match: { property: slatis_booking_id, value: "{{data.id}}", external_id: true }
+          match: { property: slatis_booking_id, value: "{{data.id}}" }
           properties:
             slatis_booking_id: "{{data.id}}"
             hs_timestamp: "{{epoch_ms data.start_time}}"
@@ -51,13 +51,13 @@ pub const ROUTES: &str = r#"
         - connector: hs
           action: update
           object: meetings
-          match: { property: slatis_booking_id, value: "{{data.id}}", external_id: true }
+          match: { property: slatis_booking_id, value: "{{data.id}}" }
           properties: { hs_meeting_outcome: CANCELED }
       BOOKING_NO_SHOW:
         - connector: hs
           action: delete
           object: meetings
-          match: { property: slatis_booking_id, value: "{{data.id}}", external_id: true }
+          match: { property: slatis_booking_id, value: "{{data.id}}" }
       ASSIGNMENT_CHANGED:
         - connector: hs
           action: update
@@ -78,10 +78,12 @@ pub fn config(mock: &MockHubSpot, instance: &str, routes: &str) -> Config {
 /// The usual instance keys: the mock's token, limits well above what tests use.
 pub const PLAIN: &str = "access_token: pat-test-token, rate_limit: { requests: 1000, per: 1s }, search_rate_limit: { requests: 1000, per: 1s }";
 
-/// A mock with the meeting property `slatis_booking_id` (unique) and little search lag.
+/// A mock with the custom meeting property `slatis_booking_id` (single-line text; HubSpot
+/// allows no unique values on meetings).
 pub async fn mock(options: HubSpotOptions) -> MockHubSpot {
     let m = MockHubSpot::start(options).await;
-    m.define_property("meetings", "slatis_booking_id", true);
+    m.define_property("meetings", "slatis_booking_id", false)
+        .expect("a meeting property");
     m
 }
 

@@ -235,11 +235,17 @@ async fn a_dry_run_sends_nothing_and_records_every_call() {
         vec![
             format!("POST {base}/crm/v3/objects/contacts/search"),
             format!("POST {base}/crm/v3/objects/contacts"),
-            format!("POST {base}/crm/v3/objects/meetings/batch/upsert"),
-            format!(
-                "PUT {base}/crm/v4/objects/meetings/dry-run/associations/default/contacts/dry-run"
-            ),
+            // the meeting is looked for among the contact's meetings, then created
+            // with its association in the same call
+            format!("GET {base}/crm/v4/objects/contacts/dry-run/associations/meetings?limit=***"),
+            format!("POST {base}/crm/v3/objects/meetings"),
         ]
+    );
+    let create = &r[0].trace[1].requests[1];
+    let body = create.body.as_ref().expect("a body");
+    assert_eq!(
+        body["associations"],
+        serde_json::json!([{"to": {"id": "dry-run"}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 200}]}])
     );
     let auth = r[0].trace[0].requests[0]
         .headers

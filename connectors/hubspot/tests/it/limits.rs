@@ -156,6 +156,17 @@ async fn oauth_tokens_are_refreshed_before_expiry_and_after_a_401() {
     let records = MemoryRecordMap::default();
     deliver_until_done(&config, &records, BOOKING_CREATED, 2).await;
     assert_eq!(hs.tokens_issued(), 1, "one token for every call");
+    // the date-versioned endpoint, its parameters in the body (v1 is retired 2027-02-16)
+    let grant = &hs.requests()[0];
+    assert_eq!(
+        (grant.method.as_str(), grant.path.as_str()),
+        ("POST", "/oauth/2026-03/token")
+    );
+    let form = String::from_utf8_lossy(&grant.body);
+    assert!(
+        form.contains("grant_type=refresh_token") && form.contains("refresh_token=refresh-1"),
+        "{form}"
+    );
     hs.expire_tokens_now();
     let renamed = fixtures::booking(
         "BOOKING_UPDATED",
@@ -175,7 +186,9 @@ async fn oauth_tokens_are_refreshed_before_expiry_and_after_a_401() {
     let e = failure(&deliver(&bad, &MemoryRecordMap::default(), BOOKING_CREATED).await).clone();
     assert_eq!(e.class(), "permanent", "{e}");
     assert!(
-        e.message().contains("refused to refresh") && !e.message().contains("wrong"),
+        e.message()
+            .contains("refused to refresh the OAuth token: HTTP 400 invalid_client: ")
+            && !e.message().contains("wrong"),
         "{e}"
     );
     // an unknown private-app token: permanent, HubSpot's category kept

@@ -4,4 +4,6 @@
 mod harness;
 mod lifecycle;
 mod limits;
+mod matching;
+mod modes;
 mod races;

@@ -1,5 +1,6 @@
 //! Lost answers and 409 races: whatever HubSpot did before the answer was lost, a retry
-//! leaves one contact per email and one meeting per booking.
+//! leaves one contact per email and one meeting per booking — meetings without a unique
+//! property, found among their contact's meetings.
 
 use crate::harness::{PLAIN, ROUTES, TOKEN, config, deliver, deliver_from, mock, quick};
 use slatis_core::connector::MemoryRecordMap;
@@ -76,8 +77,8 @@ async fn lost_answers_to_creates_make_no_duplicates() {
     assert!(retry.failure.is_none(), "{:?}", retry.failure);
     assert_eq!(hs.records("contacts").len(), 1);
 
-    // the meeting: its batch upsert is applied but the answer is lost, twice (a timeout,
-    // then a dropped connection); each retry resumes at the meeting step
+    // the meeting (in the record map now): its update is applied but the answer is lost,
+    // twice (a timeout, then a dropped connection); each retry resumes at the meeting step
     let moved = slatis_testkit::fixtures::booking(
         "BOOKING_RESCHEDULED",
         "bkg_01HZX4M2Q8",
@@ -85,7 +86,7 @@ async fn lost_answers_to_creates_make_no_duplicates() {
         "ada@example.com",
     );
     hs.fail_next(1, Fault::Slow(Duration::from_millis(10))); // the contact PATCH (record map) answers in time
-    hs.fail_next(1, Fault::Slow(Duration::from_millis(900))); // the meeting upsert is applied, answered too late
+    hs.fail_next(1, Fault::Slow(Duration::from_millis(900))); // the meeting PATCH is applied, answered too late
     let r = deliver(&config, &records, &moved).await.remove(0);
     assert_eq!(
         r.failure.as_ref().map(|(step, e)| (*step, e.class())),
@@ -105,7 +106,7 @@ async fn lost_answers_to_creates_make_no_duplicates() {
     assert_eq!(
         meetings.len(),
         1,
-        "batch upsert by the unique booking id never duplicates"
+        "an update of the known meeting never duplicates it"
     );
     assert_eq!(meetings[0].prop("hs_meeting_outcome"), Some("RESCHEDULED"));
     let links = hs
@@ -114,4 +115,70 @@ async fn lost_answers_to_creates_make_no_duplicates() {
         .filter(|l| l.0 == "meetings")
         .count();
     assert_eq!(links, 1, "associating again changes nothing");
+}
+
+#[tokio::test]
+async fn a_meeting_whose_create_answer_was_lost_is_found_among_the_contacts_meetings() {
+    // search would not see the meeting for a minute: only the association read can
+    let hs = mock(HubSpotOptions {
+        search_lag: Duration::from_secs(60),
+        ..quick()
+    })
+    .await;
+    let config = config(&hs, PLAIN, ROUTES);
+    // contact search, contact create and the meeting lookup answer; the meeting create is
+    // applied, then its answer dropped
+    hs.fail_next(3, Fault::Slow(Duration::ZERO));
+    hs.fail_next(1, Fault::Drop);
+    let first = deliver(&config, &MemoryRecordMap::default(), BOOKING_CREATED)
+        .await
+        .remove(0);
+    let (step, e) = first.failure.clone().expect("the answer was lost");
+    assert_eq!((step, e.class()), (1, "retryable"), "{e}");
+    assert_eq!(
+        hs.records("meetings").len(),
+        1,
+        "HubSpot made the meeting anyway"
+    );
+    // the retry, with nothing in the record map
+    let retry = deliver_from(
+        &config,
+        &MemoryRecordMap::default(),
+        BOOKING_CREATED,
+        Some(first.progress),
+    )
+    .await
+    .remove(0);
+    assert!(retry.failure.is_none(), "{:?}", retry.failure);
+    let meetings = hs.records("meetings");
+    assert_eq!(meetings.len(), 1, "not made twice: {meetings:?}");
+    assert_eq!(
+        retry.progress.step_results["meeting"],
+        serde_json::json!({"id": meetings[0].id, "created": false})
+    );
+    let contact = &hs.records("contacts")[0].id;
+    let links: Vec<_> = hs
+        .associations()
+        .into_iter()
+        .filter(|l| l.0 == "meetings" && l.1 == meetings[0].id)
+        .collect();
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert_eq!(
+        (&links[0].3, links[0].4),
+        (contact, 200),
+        "made with the create"
+    );
+    let paths: Vec<String> = hs.requests().iter().map(|r| r.path.clone()).collect();
+    assert!(
+        paths.iter().any(|p| p.starts_with(&format!(
+            "/crm/v4/objects/contacts/{contact}/associations/meetings"
+        ))) && paths
+            .iter()
+            .any(|p| p == "/crm/v3/objects/meetings/batch/read"),
+        "{paths:?}"
+    );
+    assert!(
+        !paths.iter().any(|p| p == "/crm/v3/objects/meetings/search"),
+        "never the lagging search: {paths:?}"
+    );
 }

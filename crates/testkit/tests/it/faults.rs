@@ -112,7 +112,7 @@ async fn token_answers_say_the_expires_in_they_are_told() {
     })
     .await;
     let grant: Value = client()
-        .post(format!("{}/oauth/v1/token", hs.url()))
+        .post(format!("{}/oauth/2026-03/token", hs.url()))
         .form(&[
             ("grant_type", "refresh_token"),
             ("client_id", "c"),

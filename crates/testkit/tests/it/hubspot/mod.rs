@@ -1,5 +1,9 @@
 //! The HubSpot mock, through reqwest: auth, OAuth, validation, uniqueness, search lag,
-//! batch upsert, idProperty, delete, associations, rate limits and faults.
+//! batch upsert, idProperty, delete, associations, rate limits and faults; every refusal
+//! with its doc ([`strict`]); reads from the primary store ([`reads`]).
+
+mod reads;
+mod strict;
 
 use reqwest::Method;
 use reqwest::header::HeaderMap;
@@ -85,7 +89,7 @@ async fn search_eq(mock: &MockHubSpot, object_type: &str, property: &str, value:
 
 async fn token_grant(mock: &MockHubSpot, form: &str) -> Answer {
     let response = reqwest::Client::new()
-        .post(format!("{}/oauth/v1/token", mock.url()))
+        .post(format!("{}/oauth/2026-03/token", mock.url()))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(form.to_owned())
         .send()
@@ -163,14 +167,15 @@ async fn oauth_grants_tokens_that_expire() {
     assert_eq!(bad.status, 400);
     assert_eq!(
         bad.body,
-        json!({"status": "BAD_REFRESH_TOKEN", "message": "missing or unknown refresh token"})
+        json!({"error": "invalid_grant", "error_description": "refresh token is invalid, expired or revoked",
+               "status": "BAD_REFRESH_TOKEN", "message": "refresh token is invalid, expired or revoked"})
     );
     let bad = token_grant(
         &mock,
         "grant_type=refresh_token&client_id=other&client_secret=csecret&refresh_token=rt-1",
     )
     .await;
-    assert_eq!(bad.body["status"], "BAD_REFRESH_TOKEN");
+    assert_eq!(bad.body["error"], "invalid_client");
     assert_eq!(mock.tokens_issued(), 0);
 
     let form = "grant_type=refresh_token&client_id=cid&client_secret=csecret&refresh_token=rt-1";
@@ -179,6 +184,7 @@ async fn oauth_grants_tokens_that_expire() {
     assert_eq!(grant.body["refresh_token"], "rt-1");
     assert_eq!(grant.body["expires_in"], 60);
     assert_eq!(grant.body["token_type"], "bearer");
+    assert!(grant.body["hub_id"].is_u64() && grant.body["scopes"].is_array());
     let access = grant.body["access_token"]
         .as_str()
         .expect("access token")
@@ -616,6 +622,16 @@ async fn associations_default_and_labelled() {
         )]
     );
 
+    let label = json!([{"associationCategory": "USER_DEFINED", "associationTypeId": 37}]);
+    let undefined = send(
+        &mock,
+        Method::PUT,
+        "/crm/v4/objects/contacts/101/associations/meetings/102",
+        Some(label.clone()),
+    )
+    .await;
+    assert_eq!(undefined.status, 400, "no such label in the account yet");
+    mock.define_label("contacts", "meetings", 37);
     let labelled = send(
         &mock,
         Method::PUT,
@@ -892,8 +908,10 @@ async fn custom_objects_and_unique_properties() {
         "Unable to infer object type from: p_bookings"
     );
 
-    mock.define_property("p_bookings", "booking_id", true);
-    mock.define_property("p_bookings", "title", false);
+    mock.define_property("p_bookings", "booking_id", true)
+        .expect("custom objects take unique properties");
+    mock.define_property("p_bookings", "title", false)
+        .expect("defined");
     let first = create(
         &mock,
         "p_bookings",
@@ -918,7 +936,8 @@ async fn custom_objects_and_unique_properties() {
     .await;
     assert_eq!(by_key.body["properties"]["title"], "Intro");
 
-    mock.define_property("contacts", "slatis_id", true);
+    mock.define_property("contacts", "slatis_id", true)
+        .expect("contacts take unique properties");
     let upsert = send(
         &mock,
         Method::POST,
