@@ -1,14 +1,23 @@
-//! Mock destinations that keep state and answer like the real thing.
+//! Mock destinations that keep state and answer like the real thing, each on one chassis
+//! ([`Mock`]: server, request log, fault queue, auth, rate windows): the generic http
+//! destination ([`MockHttp`]) and the three CRMs ([`MockHubSpot`], [`MockPipedrive`],
+//! [`MockSalesforce`]), each as strict as its real API.
+//!
+//! Every CRM mock is organised the same way: `mod` (its options, records and the public
+//! calls tests make), `auth` (who may call, its token endpoint), `limits` (its rate and
+//! usage rules), `answers` (its refusal shapes), `schema` and `values` (what its API
+//! accepts), `model` (its records), `routes` (its URL surface) and `search` (its query
+//! language).
 
-mod fault;
+mod chassis;
 mod http;
 mod hubspot;
 mod pipedrive;
-mod reply;
 mod salesforce;
-mod wire;
 
-pub use fault::Fault;
+pub use chassis::Mock;
+pub use chassis::fault::Fault;
+pub use chassis::log::Request;
 pub use http::{MockHttp, Received};
 pub use hubspot::{HubSpotOptions, HubSpotRecord, HubSpotRequest, MockHubSpot};
 pub use pipedrive::{

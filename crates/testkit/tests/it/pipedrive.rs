@@ -212,7 +212,7 @@ async fn x_api_token_authenticates_and_anything_else_is_401() {
     let requests = mock.requests();
     assert_eq!(requests[0].api_token, None);
     assert_eq!(requests[1].api_token.as_deref(), Some("pd-wrong"));
-    assert_eq!(requests[2].bearer.as_deref(), Some(TOKEN));
+    assert_eq!(requests[2].token.as_deref(), Some(TOKEN));
     assert_eq!(requests[0].status, 401);
     assert!(requests.iter().all(|r| !r.token_in_url));
 }

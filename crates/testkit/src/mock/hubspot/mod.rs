@@ -4,10 +4,12 @@
 //! every request is checked against one schema ([`schema`]) and refused in HubSpot's own
 //! shape.
 //!
-//! Modules: [`schema`] (what HubSpot accepts), [`model`] (records, associations),
-//! [`search`], [`routes`] (the endpoints), [`oauth`] (who may call), [`errors`] (the
-//! refusal envelopes). This one holds the chassis: options, auth and rate limits before
-//! every call, faults, the request log, the server.
+//! It runs on the mock chassis ([`Mock`]: server, request log, fault queue, access
+//! tokens, rate windows). Modules: [`schema`] and [`values`] (what HubSpot accepts),
+//! [`model`] (records, associations), [`search`], [`routes`] (the endpoints), [`auth`]
+//! (who may call, the token endpoint), [`limits`] (the rate limits), [`answers`] (the
+//! refusal envelopes). This one holds the options, the records tests read, and the calls
+//! tests make.
 //!
 //! What it models:
 //! - **Auth.** Every `/crm/*` and `/account-info/*` call needs `Authorization: Bearer
@@ -37,7 +39,7 @@
 //!   defaults for the type, plus `hs_object_id` and the type's create / modification dates
 //!   (`createdate`/`lastmodifieddate` for contacts, `createdate`/`hs_lastmodifieddate`
 //!   for deals and companies, `hs_createdate`/`hs_lastmodifieddate` otherwise).
-//! - **Faults** ([`Fault`]), queued with [`MockHubSpot::fail_next`] and taken by
+//! - **Faults** ([`Fault`](super::Fault)), queued with [`Mock::fail_next`] and taken by
 //!   authenticated API calls in arrival order once auth and rate limits passed (never by
 //!   the token endpoint). `Status` answers without applying the call (HubSpot's
 //!   `INTERNAL_ERROR` envelope when its body is empty); `Slow` applies the call, then waits
@@ -49,36 +51,33 @@
 //!   that never ends, or one byte at a time.
 //!
 //! Invariants:
-//! - a request that fails (4xx, or a [`Fault::Status`]) changes nothing; a batch is
+//! - a request that fails (4xx, or a [`Fault::Status`](super::Fault::Status)) changes nothing; a batch is
 //!   applied whole or not at all (see [`model`] for the records' own);
-//! - every request is recorded ([`MockHubSpot::requests`]), 401s and 429s included, with
-//!   the status it was answered (0 while unanswered, or when the answer did not complete:
-//!   dropped, endless or dripped).
+//! - every request is recorded ([`Mock::requests`]), 401s and 429s included, with the
+//!   status it was answered (0 while unanswered, or when the answer did not complete:
+//!   dropped, endless or dripped) and, for a 400, HubSpot's message ([`HubSpotRequest`]).
 
-mod errors;
+mod answers;
+mod auth;
+mod limits;
 mod model;
-mod oauth;
 mod routes;
 mod schema;
 mod search;
+mod values;
 
-use super::Fault;
-use super::reply::{After, Reply, bind, spawn};
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
-use axum::response::Response;
-use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
-use errors::{correlation_id, error, not_found};
+use super::chassis::auth::AccessTokens;
+use super::chassis::limits::{DailyBudget, Headers, RollingWindow};
+use super::chassis::log::Request;
+use super::chassis::reply::{Payload, Reply};
+use super::chassis::{Call, Gate, Mock, Vendor, Verdict};
+use answers::{error, not_found};
+use chrono::{DateTime, NaiveTime, Utc};
 use model::{Association, Objects, Rec};
 use routes::{Route, route};
 use schema::{Schema, canonical_type};
 use serde_json::{Map, Value, json};
-use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How the mock is set up.
 #[derive(Debug, Clone)]
@@ -130,38 +129,11 @@ impl Default for HubSpotOptions {
     }
 }
 
-/// A request the mock got.
-#[derive(Debug, Clone)]
-pub struct HubSpotRequest {
-    /// The method.
-    pub method: String,
-    /// The path, with the query.
-    pub path: String,
-    /// The bearer token it carried, if any.
-    pub token: Option<String>,
-    /// The body.
-    pub body: Vec<u8>,
-    /// The status it was answered with (0: not answered, or the answer did not complete:
-    /// dropped, endless or dripped).
-    pub status: u16,
-    /// When it arrived.
-    pub at: Instant,
-}
+/// A request the mock got; a refused one (400) carries HubSpot's message.
+pub type HubSpotRequest = Request<String>;
 
-impl HubSpotRequest {
-    /// The body as JSON.
-    ///
-    /// # Panics
-    /// If the body is not JSON.
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}): {:?}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-}
+/// The running mock.
+pub type MockHubSpot = Mock<HubSpot>;
 
 /// A record as the mock holds it now.
 #[derive(Debug, Clone, PartialEq)]
@@ -186,247 +158,79 @@ impl HubSpotRecord {
     }
 }
 
-struct Inner {
+/// The mock's HubSpot account: its options, rate windows, daily count, schema, records
+/// and associations.
+pub struct HubSpot {
     options: HubSpotOptions,
-    /// OAuth access token → when it expires.
-    access_tokens: HashMap<String, Instant>,
-    tokens_issued: usize,
-    window_calls: VecDeque<Instant>,
-    search_calls: VecDeque<Instant>,
-    daily_used: usize,
-    daily_resets_at: DateTime<Utc>,
-    requests: Vec<HubSpotRequest>,
-    rate_limited: usize,
-    faults: VecDeque<Fault>,
+    /// Every authenticated call of the rolling window.
+    window: RollingWindow,
+    /// The search calls of the last second.
+    searches: RollingWindow,
+    daily: DailyBudget,
     schema: Schema,
     objects: Objects,
     associations: Vec<Association>,
 }
 
-fn prune(calls: &mut VecDeque<Instant>, now: Instant, window: Duration) {
-    while calls.front().is_some_and(|at| *at + window <= now) {
-        calls.pop_front();
-    }
-}
+impl Vendor for HubSpot {
+    type Options = HubSpotOptions;
+    type Route = Route;
+    type Refusal = String;
+    const NAME: &'static str = "HubSpot";
 
-impl Inner {
-    fn new(options: HubSpotOptions) -> Self {
+    fn new(options: HubSpotOptions, _url: &str) -> Self {
+        let limit = options
+            .daily_limit
+            .map(|l| u64::try_from(l).unwrap_or(u64::MAX));
         Self {
-            daily_resets_at: options.daily_resets_at,
+            window: RollingWindow::new(options.window),
+            searches: RollingWindow::new(Duration::from_secs(1)),
+            daily: DailyBudget::new(limit, Some(options.daily_resets_at)),
             options,
-            access_tokens: HashMap::new(),
-            tokens_issued: 0,
-            window_calls: VecDeque::new(),
-            search_calls: VecDeque::new(),
-            daily_used: 0,
-            requests: Vec::new(),
-            rate_limited: 0,
-            faults: VecDeque::new(),
             schema: Schema::standard(),
             objects: Objects::default(),
             associations: Vec::new(),
         }
     }
 
-    /// Answers a request; the second part says how to deliver the answer.
-    fn process(
-        &mut self,
-        method: &Method,
-        uri: &Uri,
-        token: Option<&str>,
-        body: &[u8],
-    ) -> (Reply, After) {
-        let route = route(method, uri.path());
-        match route {
+    fn route(&self, call: &Call<'_>) -> Gate<Route> {
+        match route(call.method, call.uri.path()) {
             // Parameters in the body only: the query is not read.
-            Route::Token => return (self.grant(body), After::Answer),
-            Route::NotFound { api: false } => return (not_found(), After::Answer),
-            _ => {}
+            Route::Token => Gate::Token,
+            Route::NotFound { api: false } => Gate::Answer(not_found()),
+            api => Gate::Api(api),
         }
-        if let Err(reply) = self.authenticate(token) {
-            return (reply, After::Answer);
-        }
+    }
+
+    fn grant(&mut self, tokens: &mut AccessTokens, call: &Call<'_>) -> Reply {
+        self.grant_token(tokens, call)
+    }
+
+    fn authenticate(&self, tokens: &AccessTokens, call: &Call<'_>) -> Result<String, Reply> {
+        self.check_token(tokens, call.credentials.bearer.as_deref())
+    }
+
+    fn admit(&mut self, _caller: &str, route: &Route) -> (Verdict, Headers) {
         // The usage endpoint reports the limits; it is how a client learns when the daily
         // limit resets, so it is not itself limited.
-        let (limited, headers) = if matches!(route, Route::Usage) {
-            (None, Vec::new())
-        } else {
-            self.count_call(route.is_search())
-        };
-        let (mut reply, after) = if let Some(reply) = limited {
-            self.rate_limited += 1;
-            (reply, After::Answer)
-        } else {
-            Fault::answer(
-                self.faults.pop_front(),
-                |status| error(status, "internal error", Some("INTERNAL_ERROR")),
-                || self.apply(route, uri, body),
-            )
-        };
-        reply.add_headers(headers);
-        (reply, after)
+        if matches!(route, Route::Usage) {
+            return (Verdict::Pass, Headers::new());
+        }
+        self.count_call(route.is_search())
     }
 
-    /// Counts an authenticated call against the limits: the 429 if over one, and the
-    /// rate-limit headers.
-    fn count_call(&mut self, search: bool) -> (Option<Reply>, Vec<(&'static str, String)>) {
-        let now = Instant::now();
-        prune(&mut self.window_calls, now, self.options.window);
-        self.window_calls.push_back(now);
-        let in_window = self.window_calls.len();
-        let wall = Utc::now();
-        while wall >= self.daily_resets_at {
-            self.daily_used = 0;
-            match self.daily_resets_at.checked_add_signed(TimeDelta::days(1)) {
-                Some(next) => self.daily_resets_at = next,
-                None => break,
-            }
-        }
-        self.daily_used += 1;
-        let searches = if search {
-            prune(&mut self.search_calls, now, Duration::from_secs(1));
-            self.search_calls.push_back(now);
-            self.search_calls.len()
-        } else {
-            0
-        };
-        let limited = if self
-            .options
-            .daily_limit
-            .is_some_and(|l| self.daily_used > l)
-        {
-            Some((
-                "daily",
-                "DAILY",
-                "publicapi:private_app-api-calls-daily:1:1",
-            ))
-        } else if in_window > self.options.max_per_window {
-            Some((
-                "ten_secondly_rolling",
-                "TEN_SECONDLY_ROLLING",
-                "publicapi:private_app-api-calls-ten-secondly:1:1",
-            ))
-        } else if search && searches > self.options.search_per_second {
-            Some(("secondly", "SECONDLY", "publicapi:crm-search-secondly:1:1"))
-        } else {
-            None
-        };
-        let reply = limited.map(|(limit, policy, group)| {
-            Reply::json(
-                429,
-                json!({
-                    "status": "error",
-                    "message": format!("You have reached your {limit} limit."),
-                    "errorType": "RATE_LIMIT",
-                    "correlationId": correlation_id(),
-                    "policyName": policy,
-                    "groupName": group,
-                }),
-            )
-        });
-        let mut headers = vec![
-            (
-                "x-hubspot-ratelimit-interval-milliseconds",
-                self.options.window.as_millis().to_string(),
-            ),
-            (
-                "x-hubspot-ratelimit-max",
-                self.options.max_per_window.to_string(),
-            ),
-            (
-                "x-hubspot-ratelimit-remaining",
-                self.options
-                    .max_per_window
-                    .saturating_sub(in_window)
-                    .to_string(),
-            ),
-        ];
-        if let Some(limit) = self.options.daily_limit {
-            headers.push(("x-hubspot-ratelimit-daily", limit.to_string()));
-            headers.push((
-                "x-hubspot-ratelimit-daily-remaining",
-                limit.saturating_sub(self.daily_used).to_string(),
-            ));
-        }
-        (reply, headers)
+    fn fault_answer(status: u16) -> Reply {
+        error(status, "internal error", Some("INTERNAL_ERROR"))
+    }
+
+    fn apply(&mut self, route: Route, call: &Call<'_>) -> (Reply, Option<String>) {
+        let reply = self.apply_route(route, &call.query, call.body);
+        let refusal = answers::refusal(&reply);
+        (reply, refusal)
     }
 }
 
-type Shared = Arc<Mutex<Inner>>;
-
-fn lock(state: &Shared) -> MutexGuard<'_, Inner> {
-    state.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The running mock.
-pub struct MockHubSpot {
-    addr: SocketAddr,
-    state: Shared,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for MockHubSpot {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl MockHubSpot {
-    /// Starts the mock on `127.0.0.1:0`.
-    ///
-    /// # Panics
-    /// If no port can be bound.
-    pub async fn start(options: HubSpotOptions) -> Self {
-        let state = Arc::new(Mutex::new(Inner::new(options)));
-        let app = Router::new()
-            .fallback(handle)
-            .with_state(Arc::clone(&state));
-        let (listener, addr) = bind("HubSpot").await;
-        let task = spawn(listener, app);
-        Self { addr, state, task }
-    }
-
-    /// The base URL, e.g. `http://127.0.0.1:41234` (the API paths go after it).
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        lock(&self.state)
-    }
-
-    /// Makes the next `n` authenticated API calls misbehave with `fault` (after any
-    /// already queued).
-    pub fn fail_next(&self, n: usize, fault: Fault) {
-        let mut s = self.lock();
-        for _ in 0..n {
-            s.faults.push_back(fault.clone());
-        }
-    }
-
-    /// Every request so far, in arrival order.
-    pub fn requests(&self) -> Vec<HubSpotRequest> {
-        self.lock().requests.clone()
-    }
-
-    /// How many calls were answered 429.
-    pub fn rate_limited(&self) -> usize {
-        self.lock().rate_limited
-    }
-
-    /// How many access tokens `POST /oauth/2026-03/token` granted.
-    pub fn tokens_issued(&self) -> usize {
-        self.lock().tokens_issued
-    }
-
-    /// Makes every OAuth access token issued so far expired (static tokens stay valid).
-    pub fn expire_tokens_now(&self) {
-        let now = Instant::now();
-        for expires in self.lock().access_tokens.values_mut() {
-            *expires = (*expires).min(now);
-        }
-    }
-
+impl Mock<HubSpot> {
     /// Defines a single-line text property of an object type, as `POST
     /// /crm/v3/properties/{object_type}` would (`unique`: "require unique values", which
     /// HubSpot refuses on activities such as meetings). A custom object type (e.g.
@@ -455,14 +259,13 @@ impl MockHubSpot {
     pub fn define(&self, object_type: &str, definition: &Value) -> Result<(), String> {
         let object_type = canonical_type(object_type);
         self.lock()
+            .vendor
             .schema
             .define(&object_type, definition, true)
             .map(drop)
             .map_err(|reply| {
                 let message = match &reply.body {
-                    super::reply::Payload::Json(body) => {
-                        body["message"].as_str().unwrap_or_default().to_owned()
-                    }
+                    Payload::Json(body) => body["message"].as_str().unwrap_or_default().to_owned(),
                     _ => String::new(),
                 };
                 format!("{}: {message}", reply.status)
@@ -471,7 +274,7 @@ impl MockHubSpot {
 
     /// Defines a USER_DEFINED association label (a type id) from one type to another.
     pub fn define_label(&self, from_type: &str, to_type: &str, type_id: u32) {
-        self.lock().schema.define_label(
+        self.lock().vendor.schema.define_label(
             &canonical_type(from_type),
             &canonical_type(to_type),
             type_id,
@@ -489,7 +292,7 @@ impl MockHubSpot {
             panic!("seed {object_type}: properties must be a JSON object");
         };
         let mut s = self.lock();
-        let s = &mut *s;
+        let s = &mut s.vendor;
         if let Err(reply) = s.schema.known_type(&object_type) {
             panic!("seed {object_type}: {:?}", reply.body);
         }
@@ -506,6 +309,7 @@ impl MockHubSpot {
     pub fn records(&self, object_type: &str) -> Vec<HubSpotRecord> {
         let object_type = canonical_type(object_type);
         self.lock()
+            .vendor
             .objects
             .records(&object_type)
             .map(|(id, rec)| public_record(&object_type, id, rec))
@@ -517,6 +321,7 @@ impl MockHubSpot {
         let object_type = canonical_type(object_type);
         let id = id.parse().ok()?;
         self.lock()
+            .vendor
             .objects
             .get(&object_type, id)
             .map(|rec| public_record(&object_type, id, rec))
@@ -526,6 +331,7 @@ impl MockHubSpot {
     /// association type id).
     pub fn associations(&self) -> Vec<(String, String, String, String, u32)> {
         self.lock()
+            .vendor
             .associations
             .iter()
             .map(|a| {
@@ -538,20 +344,6 @@ impl MockHubSpot {
                 )
             })
             .collect()
-    }
-
-    /// Waits until `cond` holds (checked every 10 ms) or `timeout` passes; whether it held.
-    pub async fn wait_until(&self, cond: impl Fn(&Self) -> bool, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if cond(self) {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
     }
 }
 
@@ -567,47 +359,4 @@ fn public_record(object_type: &str, id: u64, rec: &Rec) -> HubSpotRecord {
         created_at: rec.created_at,
         updated_at: rec.updated_at,
     }
-}
-
-fn bearer(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get("authorization")?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
-        .filter(|t| !t.is_empty())
-}
-
-async fn handle(
-    State(state): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let token = bearer(&headers);
-    // Recorded on arrival with status 0 ("not answered"); the status is set when the
-    // answer goes out, so a request whose client gave up stays unanswered.
-    let (reply, after, index) = {
-        let mut s = lock(&state);
-        s.requests.push(HubSpotRequest {
-            method: method.to_string(),
-            path: uri
-                .path_and_query()
-                .map_or_else(|| uri.path().to_owned(), ToString::to_string),
-            token: token.clone(),
-            body: body.to_vec(),
-            status: 0,
-            at: Instant::now(),
-        });
-        let index = s.requests.len() - 1;
-        let (reply, after) = s.process(&method, &uri, token.as_deref(), &body);
-        (reply, after, index)
-    };
-    let set_status = |status: u16| {
-        if let Some(r) = lock(&state).requests.get_mut(index) {
-            r.status = status;
-        }
-    };
-    after.deliver(reply, set_status).await
 }

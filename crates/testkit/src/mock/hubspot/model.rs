@@ -6,8 +6,9 @@
 //! or `null` clears); no two records of a type share a value of a unique property
 //! (`email` of contacts compared case-insensitively, any other exactly).
 
-use super::super::reply::Reply;
-use super::errors::{conflict, not_found, timestamp};
+use super::super::chassis::ids::Ids;
+use super::super::chassis::reply::Reply;
+use super::answers::{conflict, not_found, timestamp};
 use super::schema::{Schema, date_properties};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
@@ -99,14 +100,14 @@ pub(super) fn same_value(object_type: &str, property: &str, a: &str, b: &str) ->
 /// The records of every type; cloned to apply a batch whole or not at all.
 #[derive(Debug, Clone)]
 pub(super) struct Objects {
-    next_id: u64,
+    ids: Ids,
     by_type: BTreeMap<String, BTreeMap<u64, Rec>>,
 }
 
 impl Default for Objects {
     fn default() -> Self {
         Self {
-            next_id: 101,
+            ids: Ids::starting_at(101),
             by_type: BTreeMap::new(),
         }
     }
@@ -186,8 +187,7 @@ impl Objects {
             changes.into_iter().filter(|(_, v)| !v.is_empty()).collect();
         Schema::check_required(object_type, &props)?;
         self.check_unique(schema, object_type, None, &props)?;
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.ids.take();
         let now = Utc::now();
         let mut rec = Rec {
             props,

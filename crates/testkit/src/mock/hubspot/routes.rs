@@ -2,14 +2,15 @@
 //! the schema. A request that fails changes nothing; a batch is applied whole or not at
 //! all.
 
-use super::super::reply::{Answer, Reply};
-use super::super::wire::{decode_segment, pair, parse_pairs};
-use super::Inner;
-use super::errors::{bad_request, not_found, now_text, parse_json};
+use super::super::chassis::reply::{Answer, Reply};
+use super::super::chassis::wire::{decode_segment, pair};
+use super::HubSpot;
+use super::answers::{bad_request, not_found, now_text, parse_json};
 use super::model::{Association, Shown, object_json, same_value};
-use super::schema::{Schema, canonical_type, scalar_text};
+use super::schema::{Schema, canonical_type};
 use super::search::{asked_properties, body_properties, default_shown, parse_after, search};
-use axum::http::{Method, Uri};
+use super::values::scalar_text;
+use axum::http::Method;
 use serde_json::{Map, Value, json};
 
 /// The most inputs a batch call takes.
@@ -20,7 +21,7 @@ const ASSOCIATIONS_PAGE: usize = 500;
 
 /// What a request is for.
 #[derive(Debug)]
-pub(super) enum Route {
+pub enum Route {
     /// `POST /oauth/2026-03/token`.
     Token,
     Create(String),
@@ -153,18 +154,22 @@ fn inputs(body: &Value) -> Result<&Vec<Value>, Reply> {
     Ok(inputs)
 }
 
-impl Inner {
+impl HubSpot {
     /// Applies an authenticated API call.
-    pub(super) fn apply(&mut self, route: Route, uri: &Uri, body: &[u8]) -> Reply {
-        let query = parse_pairs(uri.query().unwrap_or_default());
+    pub(super) fn apply_route(
+        &mut self,
+        route: Route,
+        query: &[(String, String)],
+        body: &[u8],
+    ) -> Reply {
         let answer = match route {
             Route::Create(ty) => self.create(&ty, body),
-            Route::List(ty) => self.list(&ty, &query),
+            Route::List(ty) => self.list(&ty, query),
             Route::Search(ty) => search(&self.schema, &self.objects, &ty, body),
             Route::Upsert(ty) => self.upsert(&ty, body),
             Route::BatchRead(ty) => self.batch_read(&ty, body),
-            Route::Get(ty, id) => self.read(&ty, &id, &query),
-            Route::Patch(ty, id) => self.patch(&ty, &id, &query, body),
+            Route::Get(ty, id) => self.read(&ty, &id, query),
+            Route::Patch(ty, id) => self.patch(&ty, &id, query, body),
             Route::Delete(ty, id) => self.delete(&ty, &id),
             Route::Associate {
                 from_type,
@@ -181,7 +186,7 @@ impl Inner {
                 from_type,
                 from_id,
                 to_type,
-            } => self.associations_of(&from_type, &from_id, &to_type, &query),
+            } => self.associations_of(&from_type, &from_id, &to_type, query),
             Route::DefineProperty(ty) => parse_json(body)
                 .and_then(|b| self.schema.define(&ty, &b, false))
                 .map(|definition| Reply::json(201, definition)),
@@ -583,21 +588,5 @@ impl Inner {
             answer["paging"] = json!({ "next": { "after": (offset + limit).to_string() } });
         }
         Ok(Reply::json(200, answer))
-    }
-
-    fn usage(&self) -> Reply {
-        Reply::json(
-            200,
-            json!({
-                "results": [{
-                    "name": "private-apps-api-calls-daily",
-                    "usageLimit": self.options.daily_limit.unwrap_or(250_000),
-                    "currentUsage": self.daily_used,
-                    "resetsAt": super::errors::timestamp(self.daily_resets_at),
-                    "fetchStatus": "SUCCESS",
-                    "collectedAt": now_text(),
-                }],
-            }),
-        )
     }
 }

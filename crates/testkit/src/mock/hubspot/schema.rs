@@ -17,41 +17,13 @@
 //! - association type ids:
 //!   <https://developers.hubspot.com/docs/api-reference/latest/crm/associations/overview>.
 
-use super::super::reply::Reply;
-use super::errors::{bad_request, error, invalid, invalid_properties, unknown_type};
-use chrono::{DateTime, NaiveDate, NaiveTime, Timelike};
+use super::super::chassis::reply::Reply;
+use super::answers::{
+    bad_request, error, invalid, invalid_properties, non_unique_id_property, unknown_type,
+};
+use super::values::{Kind, scalar_text, value_error};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
-
-/// A property's type (the properties API's `type`).
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum Kind {
-    /// Text.
-    Text,
-    /// A number.
-    Number,
-    /// A day: midnight UTC.
-    Date,
-    /// A moment.
-    DateTime,
-    /// `true` / `false`.
-    Bool,
-    /// One of these option values.
-    Enumeration(Vec<String>),
-}
-
-impl Kind {
-    fn name(&self) -> &'static str {
-        match self {
-            Self::Text => "string",
-            Self::Number => "number",
-            Self::Date => "date",
-            Self::DateTime => "datetime",
-            Self::Bool => "bool",
-            Self::Enumeration(_) => "enumeration",
-        }
-    }
-}
 
 /// One property of an object type.
 #[derive(Debug, Clone)]
@@ -179,42 +151,6 @@ pub(super) fn default_properties(object_type: &str) -> &'static [&'static str] {
     }
 }
 
-/// A date-time as epoch milliseconds: digits, RFC 3339, or a bare date (midnight UTC).
-pub(super) fn datetime_millis(text: &str) -> Option<i64> {
-    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        return text.parse().ok();
-    }
-    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
-        return Some(at.timestamp_millis());
-    }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .map(|d| d.and_time(NaiveTime::MIN).and_utc().timestamp_millis())
-}
-
-/// A JSON scalar as HubSpot keeps it: text (`null` is the empty, clearing value).
-pub(super) fn scalar_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Null => Some(String::new()),
-        Value::Array(_) | Value::Object(_) => None,
-    }
-}
-
-fn plausible_email(text: &str) -> bool {
-    let Some((local, domain)) = text.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && !domain.contains('@')
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !text.chars().any(char::is_whitespace)
-}
-
 fn text_props(names: &[&str]) -> Vec<(String, Kind)> {
     names
         .iter()
@@ -337,10 +273,7 @@ impl Schema {
         if self.is_unique(object_type, property) {
             Ok(())
         } else {
-            Err(super::errors::non_unique_id_property(
-                type_id(object_type),
-                property,
-            ))
+            Err(non_unique_id_property(type_id(object_type), property))
         }
     }
 
@@ -579,60 +512,5 @@ impl Schema {
             ids.push((category.to_owned(), id));
         }
         Ok(ids)
-    }
-}
-
-/// Why a non-empty value is refused for a property of this kind: (HubSpot's error code,
-/// message), or `None`.
-fn value_error(
-    object_type: &str,
-    name: &str,
-    kind: &Kind,
-    text: &str,
-) -> Option<(&'static str, String)> {
-    match kind {
-        Kind::Enumeration(values) if !values.iter().any(|v| v == text) => Some((
-            "INVALID_OPTION",
-            format!(
-                "{text} was not one of the allowed options: [{}]",
-                values.join(", ")
-            ),
-        )),
-        Kind::DateTime if datetime_millis(text).is_none() => Some((
-            "INVALID_DATE",
-            format!(
-                "{text} is not a valid date-time for \"{name}\": expected epoch milliseconds or ISO 8601"
-            ),
-        )),
-        Kind::Date => match datetime_millis(text).and_then(DateTime::from_timestamp_millis) {
-            None => Some((
-                "INVALID_DATE",
-                format!("{text} is not a valid date for \"{name}\""),
-            )),
-            Some(at)
-                if at.num_seconds_from_midnight() != 0 || at.timestamp_subsec_millis() != 0 =>
-            {
-                Some((
-                    "INVALID_DATE",
-                    format!(
-                        "{text} is at {} UTC, not midnight!",
-                        at.format("%H:%M:%S%.3f")
-                    ),
-                ))
-            }
-            Some(_) => None,
-        },
-        Kind::Number if text.trim() != text || text.parse::<f64>().is_err() => Some((
-            "INVALID_FLOAT",
-            format!("{text} is not a valid number for \"{name}\""),
-        )),
-        Kind::Bool if !matches!(text, "true" | "false") => Some((
-            "INVALID_BOOLEAN",
-            format!("{text} is not a valid boolean for \"{name}\": expected true or false"),
-        )),
-        Kind::Text if object_type == "contacts" && name == "email" && !plausible_email(text) => {
-            Some(("INVALID_EMAIL", format!("Email address {text} is invalid")))
-        }
-        _ => None,
     }
 }

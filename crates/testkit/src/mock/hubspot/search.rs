@@ -10,10 +10,11 @@
 //! `CONTAINS_TOKEN` is a case-insensitive substring match (`*` ignored). Results go by id
 //! unless `sorts` says otherwise (ties by id).
 
-use super::super::reply::{Answer, Reply};
-use super::errors::{bad_request, parse_json};
+use super::super::chassis::reply::{Answer, Reply};
+use super::answers::{bad_request, parse_json};
 use super::model::{Objects, Shown, View, object_json, same_value, search_value};
-use super::schema::{Schema, datetime_millis, default_properties, scalar_text};
+use super::schema::{Schema, default_properties};
+use super::values::{datetime_millis, scalar_text};
 use serde_json::{Value, json};
 use std::time::Instant;
 

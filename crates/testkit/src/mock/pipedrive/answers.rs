@@ -3,7 +3,7 @@
 //! `{"success": false, "error": …, "error_info": …, "data": null, "additional_data": null}`
 //! (v2's validation errors have their own shape: see `refusal::Refused::reply`).
 
-use super::super::reply::Reply;
+use super::super::chassis::reply::Reply;
 use super::schema::Kind;
 use serde_json::{Value, json};
 

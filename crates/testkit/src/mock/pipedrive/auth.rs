@@ -1,92 +1,48 @@
-//! Who a request is: its credentials (`x-api-token`, a bearer token, Basic client
-//! credentials, the legacy `?api_token=`), and the OAuth app's token endpoint, which
-//! grants access tokens that expire.
+//! Who may call: an API token (`x-api-token`, or the legacy `?api_token=`) or an OAuth
+//! access token (`Authorization: Bearer`), and the OAuth app's token endpoint
+//! `POST /oauth/token`, which grants access tokens that expire
+//! (<https://pipedrive.readme.io/docs/marketplace-oauth-authorization>).
 //!
-//! Invariant: the first present of the header, the bearer token and the query parameter
-//! is the one checked; anything else is 401 `unauthorized access`.
+//! Invariants: the first present of the header, the bearer token and the query parameter
+//! is the one checked; anything else is 401 `unauthorized access`. The token endpoint
+//! checks the Basic client credentials first (401 `invalid_client`), then the grant type
+//! and the refresh token (400); the refresh token stays the same.
 
-use super::super::reply::Reply;
-use super::super::wire::{base64_decode, pair, parse_pairs};
-use super::PipedriveOptions;
+use super::super::chassis::Call;
+use super::super::chassis::auth::{
+    Access, AccessTokens, Credentials, GrantError, OAuthApp, TokenRequest, expires_in,
+};
+use super::super::chassis::reply::Reply;
+use super::Pipedrive;
 use super::answers::{oauth_error, unauthorized};
-use axum::http::{HeaderMap, Uri};
 use serde_json::json;
-use std::collections::HashMap;
-use std::time::Instant;
 
 /// The scope an OAuth grant answers.
 const OAUTH_SCOPE: &str = "base,contacts:full,deals:full,activities:full";
 
-/// The credentials a request carries.
-#[derive(Debug, Default)]
-pub(super) struct Credentials {
-    /// `x-api-token`.
-    pub(super) api_token: Option<String>,
-    /// `Authorization: Bearer …`.
-    pub(super) bearer: Option<String>,
-    /// `Authorization: Basic …`, decoded: (user, password).
-    pub(super) basic: Option<(String, String)>,
-    /// `?api_token=` (possibly empty).
-    pub(super) url_token: Option<String>,
-}
-
-impl Credentials {
-    pub(super) fn of(headers: &HeaderMap, uri: &Uri) -> Self {
-        let header = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-        };
-        let authorization = header("authorization");
-        let scheme = |wanted: &str| {
-            let (scheme, value) = authorization.as_deref()?.split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case(wanted)
-                .then(|| value.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let basic = scheme("basic")
-            .and_then(|b| base64_decode(&b))
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-            .and_then(|text| {
-                text.split_once(':')
-                    .map(|(user, password)| (user.to_owned(), password.to_owned()))
-            });
-        let url_token = parse_pairs(uri.query().unwrap_or_default())
-            .into_iter()
-            .find(|(k, _)| k == "api_token")
-            .map(|(_, v)| v);
-        Self {
-            api_token: header("x-api-token"),
-            bearer: scheme("bearer"),
-            basic,
-            url_token,
+/// The token endpoint's refusal.
+fn refused(why: GrantError) -> Reply {
+    match why {
+        GrantError::UnknownClient | GrantError::WrongSecret => {
+            oauth_error(401, "invalid_client", "Invalid client")
         }
+        GrantError::MissingGrantType | GrantError::UnsupportedGrantType => {
+            oauth_error(400, "unsupported_grant_type", "Unsupported grant type")
+        }
+        GrantError::BadGrant => oauth_error(400, "invalid_grant", "Invalid refresh token"),
     }
 }
 
-/// The OAuth access tokens issued.
-#[derive(Debug, Default)]
-pub(super) struct OAuthTokens {
-    /// Access token → when it expires.
-    pub(super) tokens: HashMap<String, Instant>,
-    /// How many were granted.
-    pub(super) issued: usize,
-}
-
-impl OAuthTokens {
+impl Pipedrive {
     /// The token a call is made with, if valid: the `x-api-token` header, else the bearer
     /// token, else the `api_token` query parameter.
-    pub(super) fn authenticate(
+    pub(super) fn check_credentials(
         &self,
-        options: &PipedriveOptions,
+        tokens: &AccessTokens,
         credentials: &Credentials,
     ) -> Result<String, Reply> {
         let api_token = |token: &str| {
-            if options.api_tokens.iter().any(|t| t == token) {
+            if self.options.api_tokens.iter().any(|t| t == token) {
                 Ok(token.to_owned())
             } else {
                 Err(unauthorized())
@@ -96,9 +52,9 @@ impl OAuthTokens {
             return api_token(token);
         }
         if let Some(token) = &credentials.bearer {
-            return match self.tokens.get(token) {
-                Some(expires) if Instant::now() < *expires => Ok(token.clone()),
-                _ => Err(unauthorized()),
+            return match tokens.check(token) {
+                Access::Valid => Ok(token.clone()),
+                Access::Expired(_) | Access::Unknown => Err(unauthorized()),
             };
         }
         if let Some(token) = &credentials.url_token {
@@ -108,44 +64,31 @@ impl OAuthTokens {
     }
 
     /// `POST /oauth/token`.
-    pub(super) fn grant(
-        &mut self,
-        options: &PipedriveOptions,
-        base_url: &str,
-        credentials: &Credentials,
-        body: &[u8],
-    ) -> Reply {
-        let Some((id, secret, refresh)) = options.oauth.clone() else {
-            return oauth_error(401, "invalid_client", "Invalid client");
+    pub(super) fn grant_token(&self, tokens: &mut AccessTokens, call: &Call<'_>) -> Reply {
+        let request = TokenRequest::of(call.credentials, call.body);
+        let checked = OAuthApp::of(self.options.oauth.as_ref())
+            .ok_or(GrantError::UnknownClient)
+            .and_then(|app| {
+                app.check_client(request.basic_client())?;
+                request.require_grant_type("refresh_token")?;
+                app.check_refresh(&request)?;
+                Ok(app)
+            });
+        let app = match checked {
+            Ok(app) => app,
+            Err(why) => return refused(why),
         };
-        let client_ok = credentials
-            .basic
-            .as_ref()
-            .is_some_and(|(user, password)| *user == id && *password == secret);
-        if !client_ok {
-            return oauth_error(401, "invalid_client", "Invalid client");
-        }
-        let form = parse_pairs(&String::from_utf8_lossy(body));
-        let field = |k: &str| pair(&form, k).unwrap_or_default();
-        if field("grant_type") != "refresh_token" {
-            return oauth_error(400, "unsupported_grant_type", "Unsupported grant type");
-        }
-        if field("refresh_token") != refresh {
-            return oauth_error(400, "invalid_grant", "Invalid refresh token");
-        }
-        let token = format!("pd-oauth-{}", uuid::Uuid::now_v7().simple());
-        let ttl = options.access_token_ttl;
-        self.tokens.insert(token.clone(), Instant::now() + ttl);
-        self.issued += 1;
+        let ttl = self.options.access_token_ttl;
+        let token = tokens.issue("pd-oauth-", "refresh_token", Some(ttl));
         Reply::json(
             200,
             json!({
                 "access_token": token,
                 "token_type": "Bearer",
-                "refresh_token": refresh,
+                "refresh_token": app.refresh_token,
                 "scope": OAUTH_SCOPE,
-                "expires_in": options.token_expires_in.clone().unwrap_or_else(|| json!(ttl.as_secs())),
-                "api_domain": base_url,
+                "expires_in": expires_in(ttl, self.options.token_expires_in.as_ref()),
+                "api_domain": self.base_url,
             }),
         )
     }

@@ -10,9 +10,13 @@
 //!
 //! Invariants: a call over a limit takes no slot and spends no tokens; every
 //! authenticated answer carries the burst headers and, when a budget is set, the daily
-//! ones (`x-daily-ratelimit-token-limit`, `x-daily-ratelimit-token-remaining`).
+//! ones (`x-daily-ratelimit-token-limit`, `x-daily-ratelimit-token-remaining`); the budget
+//! resets only when a test says so ([`Limits::reset_day`]).
 
-use std::collections::{HashMap, VecDeque};
+use super::super::chassis::Verdict;
+use super::super::chassis::limits::{DailyBudget, Headers, RollingWindow};
+use super::answers::over_limit;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// What a call does, for its token cost.
@@ -37,41 +41,15 @@ impl Cost {
     }
 }
 
-/// Which limit refused a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Over {
-    Burst,
-    Daily,
-}
-
-/// Answer headers.
-pub(super) type Headers = Vec<(&'static str, String)>;
-
-/// The burst windows and the day's spending.
+/// The burst windows of each token and the company's day.
 #[derive(Debug)]
 pub(super) struct Limits {
     burst: usize,
     search_burst: usize,
     window: Duration,
-    /// The company's tokens per day, if limited.
-    budget: Option<u64>,
-    spent: u64,
-    calls: HashMap<String, VecDeque<Instant>>,
-    searches: HashMap<String, VecDeque<Instant>>,
-}
-
-fn prune(calls: &mut VecDeque<Instant>, now: Instant, window: Duration) {
-    while calls.front().is_some_and(|at| *at + window <= now) {
-        calls.pop_front();
-    }
-}
-
-/// Whole seconds until the oldest call leaves the window, at least 1.
-fn reset_secs(calls: &VecDeque<Instant>, now: Instant, window: Duration) -> u64 {
-    let left = calls.front().map_or(window, |oldest| {
-        (*oldest + window).saturating_duration_since(now)
-    });
-    (left.as_secs() + u64::from(left.subsec_nanos() > 0)).max(1)
+    budget: DailyBudget,
+    calls: HashMap<String, RollingWindow>,
+    searches: HashMap<String, RollingWindow>,
 }
 
 impl Limits {
@@ -85,8 +63,7 @@ impl Limits {
             burst,
             search_burst,
             window,
-            budget,
-            spent: 0,
+            budget: DailyBudget::new(budget, None),
             calls: HashMap::new(),
             searches: HashMap::new(),
         }
@@ -94,33 +71,36 @@ impl Limits {
 
     /// The day's tokens left, if the company has a budget.
     pub(super) fn left(&self) -> Option<u64> {
-        self.budget.map(|b| b.saturating_sub(self.spent))
+        self.budget.left()
     }
 
     /// A new day: the budget is whole again.
     pub(super) fn reset_day(&mut self) {
-        self.spent = 0;
+        self.budget.reset();
     }
 
-    /// Counts a call of `token`: which limit it is over (then it takes nothing), and the
-    /// headers its answer carries.
-    pub(super) fn count(&mut self, token: &str, cost: Cost) -> (Option<Over>, Headers) {
+    /// Counts a call of `token`: whether it is over a limit (then it takes nothing), and
+    /// the headers its answer carries.
+    pub(super) fn count(&mut self, token: &str, cost: Cost) -> (Verdict, Headers) {
         let now = Instant::now();
-        let window = self.window;
         let search = cost == Cost::Search;
-        let left = self.left();
-        let daily = |left: Option<u64>| daily_headers(self.budget, left);
-        let calls = self.calls.entry(token.to_owned()).or_default();
-        prune(calls, now, window);
-        let searches = self.searches.entry(token.to_owned()).or_default();
-        prune(searches, now, window);
-        let burst_full = if calls.len() >= self.burst {
-            Some((self.burst, reset_secs(calls, now, window)))
-        } else if search && searches.len() >= self.search_burst {
-            Some((self.search_burst, reset_secs(searches, now, window)))
+        let window = |windows: &mut HashMap<String, RollingWindow>| {
+            let w = windows
+                .entry(token.to_owned())
+                .or_insert_with(|| RollingWindow::new(self.window));
+            let n = w.count(now);
+            (n, w.reset_secs(now))
+        };
+        let (calls, calls_reset) = window(&mut self.calls);
+        let (searches, searches_reset) = window(&mut self.searches);
+        let burst_full = if calls >= self.burst {
+            Some((self.burst, calls_reset))
+        } else if search && searches >= self.search_burst {
+            Some((self.search_burst, searches_reset))
         } else {
             None
         };
+        let left = self.budget.left();
         if let Some((limit, reset)) = burst_full {
             let mut headers = vec![
                 ("x-ratelimit-limit", limit.to_string()),
@@ -128,41 +108,42 @@ impl Limits {
                 ("x-ratelimit-reset", reset.to_string()),
                 ("retry-after", reset.to_string()),
             ];
-            headers.extend(daily(left));
-            return (Some(Over::Burst), headers);
+            headers.extend(self.daily_headers(left));
+            return (Verdict::Limited(over_limit()), headers);
         }
         let mut headers = vec![
             ("x-ratelimit-limit", self.burst.to_string()),
             (
                 "x-ratelimit-remaining",
-                self.burst.saturating_sub(calls.len() + 1).to_string(),
+                self.burst.saturating_sub(calls + 1).to_string(),
             ),
-            (
-                "x-ratelimit-reset",
-                reset_secs(calls, now, window).to_string(),
-            ),
+            ("x-ratelimit-reset", calls_reset.to_string()),
         ];
-        if left.is_some_and(|l| l < cost.tokens()) {
-            headers.extend(daily(Some(0)));
-            return (Some(Over::Daily), headers);
+        if !self.budget.try_spend(cost.tokens()) {
+            headers.extend(self.daily_headers(Some(0)));
+            return (Verdict::Limited(over_limit()), headers);
         }
-        calls.push_back(now);
+        let record = |windows: &mut HashMap<String, RollingWindow>| {
+            if let Some(w) = windows.get_mut(token) {
+                w.record(now);
+            }
+        };
+        record(&mut self.calls);
         if search {
-            searches.push_back(now);
+            record(&mut self.searches);
         }
-        headers.extend(daily(left.map(|l| l - cost.tokens())));
-        self.spent = self.spent.saturating_add(cost.tokens());
-        (None, headers)
+        headers.extend(self.daily_headers(self.budget.left()));
+        (Verdict::Pass, headers)
     }
-}
 
-/// The daily budget's headers, when the company has one.
-fn daily_headers(budget: Option<u64>, left: Option<u64>) -> Headers {
-    match (budget, left) {
-        (Some(budget), Some(left)) => vec![
-            ("x-daily-ratelimit-token-limit", budget.to_string()),
-            ("x-daily-ratelimit-token-remaining", left.to_string()),
-        ],
-        _ => Vec::new(),
+    /// The daily budget's headers, when the company has one.
+    fn daily_headers(&self, left: Option<u64>) -> Headers {
+        match (self.budget.limit(), left) {
+            (Some(budget), Some(left)) => vec![
+                ("x-daily-ratelimit-token-limit", budget.to_string()),
+                ("x-daily-ratelimit-token-remaining", left.to_string()),
+            ],
+            _ => Vec::new(),
+        }
     }
 }

@@ -1,14 +1,15 @@
 //! A stateful mock of Pipedrive's API v2 (persons, organizations, deals and activities,
 //! plus the OAuth token endpoint), as strict as the real one, for driving the Pipedrive
 //! connector end to end. One server is the company domain, the OAuth host and the
-//! `api_domain` a token answer names: all of them are [`MockPipedrive::url`].
+//! `api_domain` a token answer names: all of them are [`Mock::url`].
 //!
-//! The parts: [`schema`] and [`values`] (what a write body may hold — one schema, checked
-//! on every create and update), [`refusal`] (each refusal a 400 that says why, with its
-//! doc: [`PipedriveRefusal`]), [`store`] (records and what Pipedrive derives), [`routes`]
-//! (the endpoints, lists and search), [`limits`] (burst windows and the daily token
-//! budget), [`auth`] (credentials and the OAuth token endpoint), [`answers`] (the
-//! envelopes).
+//! It runs on the mock chassis ([`Mock`]: server, request log, fault queue, access
+//! tokens, rate windows). The parts: [`schema`] and [`values`] (what a write body may hold
+//! — one schema, checked on every create and update), [`refusal`] (each refusal a 400 that
+//! says why, with its doc: [`PipedriveRefusal`]), [`model`] (records and what Pipedrive
+//! derives), [`routes`] (the endpoints), [`search`] (lists and search), [`limits`] (burst
+//! windows and the daily token budget), [`auth`] (who may call, the OAuth token endpoint),
+//! [`answers`] (the envelopes).
 //!
 //! What it models, with Pipedrive's documented bodies:
 //! - **Auth.** Every `/api/v1/…` and `/api/v2/…` call needs `x-api-token: <token>` (a
@@ -33,9 +34,9 @@
 //!   `custom_fields` merged), `DELETE`, a list that reads the primary store (no lag), and
 //!   search for persons, organizations and deals, which does not see a record created or
 //!   changed less than [`PipedriveOptions::search_lag`] ago.
-//! - **Forbidden writes** ([`MockPipedrive::forbid`]): every create, update and delete of
+//! - **Forbidden writes** ([`Mock::forbid`]): every create, update and delete of
 //!   that object type is 403.
-//! - **Faults** ([`Fault`]), queued with [`MockPipedrive::fail_next`] and taken by
+//! - **Faults** ([`Fault`](super::Fault)), queued with [`Mock::fail_next`] and taken by
 //!   authenticated API calls in arrival order once auth, the rate limits and the account
 //!   check passed (never by `/oauth/token`). `Status` answers without applying the call
 //!   (Pipedrive's `Internal server error` envelope when its body is empty); `Slow` applies
@@ -51,10 +52,10 @@
 //!   default when unset), `add_time` / `update_time` as RFC 3339 in whole seconds with
 //!   `Z`, and (but on activities) `custom_fields` holding every defined key of the type
 //!   (`null` when unset). Emails are not unique: any number of persons may share one.
-//! - A request that fails (4xx, or a [`Fault::Status`]) changes nothing.
+//! - A request that fails (4xx, or a [`Fault::Status`](super::Fault::Status)) changes nothing.
 //! - A deleted record is gone at once, everywhere (reads, lists, search, links made
 //!   afterwards).
-//! - Every request is recorded ([`MockPipedrive::requests`]), the token endpoint, 401s and
+//! - Every request is recorded ([`Mock::requests`]), the token endpoint, 401s and
 //!   429s included, with the status it was answered (0 while unanswered, or when the
 //!   answer did not complete: dropped, endless or dripped) and, for a refused body, why.
 //!
@@ -65,39 +66,34 @@
 //! without Contact Sync), links are not cleared when the linked record is deleted, search
 //! scores are all 1.0 and matching is plain substring or equality (no tokenising, no
 //! phone normalisation), the daily budget resets only when a test says so
-//! ([`MockPipedrive::reset_daily_budget`]), and the burst limits are per token rather
+//! ([`Mock::reset_daily_budget`]), and the burst limits are per token rather
 //! than per user.
 
 mod answers;
 mod auth;
 mod limits;
+mod model;
 mod refusal;
 mod routes;
 mod schema;
-mod store;
+mod search;
 mod values;
 
 pub use refusal::PipedriveRefusal;
 
-use super::Fault;
-use super::reply::{After, Reply, bind, spawn};
-use super::wire::parse_pairs;
-use answers::{account_closed, over_limit, unknown_method};
-use auth::{Credentials, OAuthTokens};
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
-use axum::response::Response;
+use super::chassis::auth::AccessTokens;
+use super::chassis::limits::Headers;
+use super::chassis::log::Request;
+use super::chassis::reply::Reply;
+use super::chassis::{Call, Gate, Mock, Vendor, Verdict};
+use answers::{account_closed, unknown_method};
 use limits::{Cost, Limits};
+use model::{Rec, Store};
 use routes::{Fail, Route, Writes, route};
 use schema::{Kind, is_field_key};
 use serde_json::{Map, Value};
-use std::collections::{BTreeSet, VecDeque};
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
-use store::{Rec, Store};
+use std::collections::BTreeSet;
+use std::time::Duration;
 
 /// How the mock is set up.
 #[derive(Debug, Clone)]
@@ -149,52 +145,11 @@ impl Default for PipedriveOptions {
     }
 }
 
-/// A request the mock got.
-#[derive(Debug, Clone)]
-pub struct PipedriveRequest {
-    /// The method.
-    pub method: String,
-    /// The path, with the query.
-    pub path: String,
-    /// The value of the `x-api-token` header, if any.
-    pub api_token: Option<String>,
-    /// The bearer token of the `Authorization` header, if any.
-    pub bearer: Option<String>,
-    /// Whether the URL carried an `api_token` query parameter (used or not).
-    pub token_in_url: bool,
-    /// The body.
-    pub body: Vec<u8>,
-    /// The status it was answered with (0: not answered, or the answer did not complete:
-    /// dropped, endless or dripped).
-    pub status: u16,
-    /// When it arrived.
-    pub at: Instant,
-    /// Why the schema refused it (a 400), if it did.
-    pub refusal: Option<PipedriveRefusal>,
-}
+/// A request the mock got; one its schema refused carries why.
+pub type PipedriveRequest = Request<PipedriveRefusal>;
 
-impl PipedriveRequest {
-    /// The body as JSON.
-    ///
-    /// # Panics
-    /// If the body is not JSON.
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}): {:?}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    /// A field of a form-urlencoded body (the token endpoint's), decoded.
-    pub fn form_field(&self, name: &str) -> Option<String> {
-        parse_pairs(&String::from_utf8_lossy(&self.body))
-            .into_iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v)
-    }
-}
+/// The running mock.
+pub type MockPipedrive = Mock<Pipedrive>;
 
 /// A record as the mock holds it now.
 #[derive(Debug, Clone, PartialEq)]
@@ -240,15 +195,14 @@ impl PipedriveRecord {
             .unwrap_or_default()
     }
 }
-struct Inner {
+/// The mock's Pipedrive company: its options, limits, account state, forbidden writes and
+/// records.
+pub struct Pipedrive {
     options: PipedriveOptions,
+    /// The company domain, OAuth host and `api_domain`: the mock's URL.
     base_url: String,
     account_open: bool,
-    oauth: OAuthTokens,
     limits: Limits,
-    requests: Vec<PipedriveRequest>,
-    rate_limited: usize,
-    faults: VecDeque<Fault>,
     forbidden: BTreeSet<Kind>,
     store: Store,
 }
@@ -264,8 +218,13 @@ fn cost(route: &Route) -> Cost {
     }
 }
 
-impl Inner {
-    fn new(options: PipedriveOptions, base_url: String) -> Self {
+impl Vendor for Pipedrive {
+    type Options = PipedriveOptions;
+    type Route = Route;
+    type Refusal = PipedriveRefusal;
+    const NAME: &'static str = "Pipedrive";
+
+    fn new(options: PipedriveOptions, url: &str) -> Self {
         Self {
             account_open: options.account_open,
             limits: Limits::new(
@@ -275,74 +234,51 @@ impl Inner {
                 options.daily_budget,
             ),
             options,
-            base_url,
-            oauth: OAuthTokens::default(),
-            requests: Vec::new(),
-            rate_limited: 0,
-            faults: VecDeque::new(),
+            base_url: url.to_owned(),
             forbidden: BTreeSet::new(),
             store: Store::default(),
         }
     }
 
-    /// Answers a request: the answer, how to deliver it, and why the schema refused it.
-    fn process(
-        &mut self,
-        method: &Method,
-        uri: &Uri,
-        credentials: &Credentials,
-        body: &[u8],
-    ) -> (Reply, After, Option<PipedriveRefusal>) {
-        let route = route(method, uri.path());
-        match route {
-            Route::Token => {
-                let reply = self
-                    .oauth
-                    .grant(&self.options, &self.base_url, credentials, body);
-                return (reply, After::Answer, None);
-            }
-            Route::NotFound { api: false } => return (unknown_method(), After::Answer, None),
-            _ => {}
+    fn route(&self, call: &Call<'_>) -> Gate<Route> {
+        match route(call.method, call.uri.path()) {
+            Route::Token => Gate::Token,
+            Route::NotFound { api: false } => Gate::Answer(unknown_method()),
+            api => Gate::Api(api),
         }
-        let token = match self.oauth.authenticate(&self.options, credentials) {
-            Ok(token) => token,
-            Err(reply) => return (reply, After::Answer, None),
-        };
-        let (over, headers) = self.limits.count(&token, cost(&route));
-        let mut refusal = None;
-        let (mut reply, after) = if over.is_some() {
-            self.rate_limited += 1;
-            (over_limit(), After::Answer)
-        } else if !self.account_open {
-            (account_closed(), After::Answer)
-        } else {
-            let query = parse_pairs(uri.query().unwrap_or_default());
-            let writes = Writes {
-                lag: self.options.search_lag,
-                forbidden: &self.forbidden,
-            };
-            let store = &mut self.store;
-            Fault::answer(
-                self.faults.pop_front(),
-                routes::fault_answer,
-                || match routes::apply(store, route, &query, body, &writes) {
-                    Ok(reply) | Err(Fail::Answer(reply)) => reply,
-                    Err(Fail::Refused(refused)) => {
-                        refusal = Some(refused.why);
-                        refused.reply()
-                    }
-                },
-            )
-        };
-        reply.add_headers(headers);
-        (reply, after, refusal)
     }
-}
 
-type Shared = Arc<Mutex<Inner>>;
+    fn grant(&mut self, tokens: &mut AccessTokens, call: &Call<'_>) -> Reply {
+        self.grant_token(tokens, call)
+    }
 
-fn lock(state: &Shared) -> MutexGuard<'_, Inner> {
-    state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn authenticate(&self, tokens: &AccessTokens, call: &Call<'_>) -> Result<String, Reply> {
+        self.check_credentials(tokens, call.credentials)
+    }
+
+    fn admit(&mut self, caller: &str, route: &Route) -> (Verdict, Headers) {
+        match self.limits.count(caller, cost(route)) {
+            (Verdict::Pass, headers) if !self.account_open => {
+                (Verdict::Refused(account_closed()), headers)
+            }
+            counted => counted,
+        }
+    }
+
+    fn fault_answer(status: u16) -> Reply {
+        answers::error(status, "Internal server error")
+    }
+
+    fn apply(&mut self, route: Route, call: &Call<'_>) -> (Reply, Option<PipedriveRefusal>) {
+        let writes = Writes {
+            lag: self.options.search_lag,
+            forbidden: &self.forbidden,
+        };
+        match routes::apply(&mut self.store, route, &call.query, call.body, &writes) {
+            Ok(reply) | Err(Fail::Answer(reply)) => (reply, None),
+            Err(Fail::Refused(refused)) => (refused.reply(), Some(refused.why)),
+        }
+    }
 }
 
 /// The object type a test names.
@@ -355,89 +291,20 @@ fn kind_named(object: &str) -> Kind {
     })
 }
 
-/// The running mock.
-pub struct MockPipedrive {
-    addr: SocketAddr,
-    state: Shared,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for MockPipedrive {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl MockPipedrive {
-    /// Starts the mock on `127.0.0.1:0`.
-    ///
-    /// # Panics
-    /// If no port can be bound.
-    pub async fn start(options: PipedriveOptions) -> Self {
-        let (listener, addr) = bind("Pipedrive").await;
-        let state = Arc::new(Mutex::new(Inner::new(options, format!("http://{addr}"))));
-        let app = Router::new()
-            .fallback(handle)
-            .with_state(Arc::clone(&state));
-        let task = spawn(listener, app);
-        Self { addr, state, task }
-    }
-
-    /// The base URL, e.g. `http://127.0.0.1:41234`: the company domain (`/api/v2/…` goes
-    /// after it), the OAuth host (`/oauth/token`) and the `api_domain` of token answers.
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        lock(&self.state)
-    }
-
-    /// Makes the next `n` authenticated API calls misbehave with `fault` (after any
-    /// already queued).
-    pub fn fail_next(&self, n: usize, fault: Fault) {
-        let mut s = self.lock();
-        for _ in 0..n {
-            s.faults.push_back(fault.clone());
-        }
-    }
-
-    /// Every request so far, in arrival order.
-    pub fn requests(&self) -> Vec<PipedriveRequest> {
-        self.lock().requests.clone()
-    }
-
-    /// How many calls were answered 429.
-    pub fn rate_limited(&self) -> usize {
-        self.lock().rate_limited
-    }
-
-    /// How many access tokens `POST /oauth/token` granted.
-    pub fn tokens_issued(&self) -> usize {
-        self.lock().oauth.issued
-    }
-
-    /// Makes every OAuth access token issued so far expired (API tokens stay valid).
-    pub fn expire_tokens_now(&self) {
-        let now = Instant::now();
-        for expires in self.lock().oauth.tokens.values_mut() {
-            *expires = (*expires).min(now);
-        }
-    }
-
+impl Mock<Pipedrive> {
     /// Opens or closes the company account (closed: every authenticated call is 402).
     pub fn set_account_open(&self, open: bool) {
-        self.lock().account_open = open;
+        self.lock().vendor.account_open = open;
     }
 
     /// The tokens left of the day's budget (`None`: no budget).
     pub fn daily_tokens_left(&self) -> Option<u64> {
-        self.lock().limits.left()
+        self.lock().vendor.limits.left()
     }
 
     /// Starts a new day: the whole daily budget is there again.
     pub fn reset_daily_budget(&self) {
-        self.lock().limits.reset_day();
+        self.lock().vendor.limits.reset_day();
     }
 
     /// Defines a custom field of an object type (or renames it): `key` is Pipedrive's
@@ -452,6 +319,7 @@ impl MockPipedrive {
             "define_field {object}: {key:?} is not 40 lowercase hex digits"
         );
         self.lock()
+            .vendor
             .store
             .custom_fields
             .entry(kind)
@@ -465,7 +333,7 @@ impl MockPipedrive {
     /// If the object type is unknown.
     pub fn forbid(&self, object: &str) {
         let kind = kind_named(object);
-        self.lock().forbidden.insert(kind);
+        self.lock().vendor.forbidden.insert(kind);
     }
 
     /// Undoes [`Self::forbid`].
@@ -474,7 +342,7 @@ impl MockPipedrive {
     /// If the object type is unknown.
     pub fn allow(&self, object: &str) {
         let kind = kind_named(object);
-        self.lock().forbidden.remove(&kind);
+        self.lock().vendor.forbidden.remove(&kind);
     }
 
     /// Creates a record directly, as `POST /api/v2/{object}` would (every check applies;
@@ -487,7 +355,7 @@ impl MockPipedrive {
         let Value::Object(body) = value else {
             panic!("seed {object}: the record must be a JSON object");
         };
-        match self.lock().store.create(kind, &body, Duration::ZERO) {
+        match self.lock().vendor.store.create(kind, &body, Duration::ZERO) {
             Ok(id) => id,
             Err(refused) => panic!("seed {object}: {}", refused.message),
         }
@@ -499,6 +367,7 @@ impl MockPipedrive {
             return Vec::new();
         };
         let s = self.lock();
+        let s = &s.vendor;
         s.store
             .records(kind)
             .map(|(id, rec)| public_record(&s.store, kind, id, rec))
@@ -509,23 +378,10 @@ impl MockPipedrive {
     pub fn record(&self, object: &str, id: i64) -> Option<PipedriveRecord> {
         let kind = Kind::named(object)?;
         let s = self.lock();
+        let s = &s.vendor;
         s.store
             .get(kind, id)
             .map(|rec| public_record(&s.store, kind, id, rec))
-    }
-
-    /// Waits until `cond` holds (checked every 10 ms) or `timeout` passes; whether it held.
-    pub async fn wait_until(&self, cond: impl Fn(&Self) -> bool, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if cond(self) {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
     }
 }
 
@@ -535,44 +391,4 @@ fn public_record(store: &Store, kind: Kind, id: i64, rec: &Rec) -> PipedriveReco
         id,
         data: store.record_json(kind, id, rec),
     }
-}
-
-async fn handle(
-    State(state): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let credentials = Credentials::of(&headers, &uri);
-    // Recorded on arrival with status 0 ("not answered"); the status is set when the
-    // answer goes out, so a request whose client gave up stays unanswered.
-    let (reply, after, index) = {
-        let mut s = lock(&state);
-        s.requests.push(PipedriveRequest {
-            method: method.to_string(),
-            path: uri
-                .path_and_query()
-                .map_or_else(|| uri.path().to_owned(), ToString::to_string),
-            api_token: credentials.api_token.clone(),
-            bearer: credentials.bearer.clone(),
-            token_in_url: credentials.url_token.is_some(),
-            body: body.to_vec(),
-            status: 0,
-            at: Instant::now(),
-            refusal: None,
-        });
-        let index = s.requests.len() - 1;
-        let (reply, after, refusal) = s.process(&method, &uri, &credentials, &body);
-        if let Some(r) = s.requests.get_mut(index) {
-            r.refusal = refusal;
-        }
-        (reply, after, index)
-    };
-    let set_status = |status: u16| {
-        if let Some(r) = lock(&state).requests.get_mut(index) {
-            r.status = status;
-        }
-    };
-    after.deliver(reply, set_status).await
 }

@@ -2,7 +2,7 @@
 //! ([`PipedriveRefusal::doc`]), and the one answer a refusal gets: a 400 in v2's error
 //! shape ([`Refused::reply`]).
 
-use super::super::reply::Reply;
+use super::super::chassis::reply::Reply;
 use serde_json::json;
 
 /// Why the mock refused a request, each with the doc that says the real API does.

@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 
 /// An object type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(super) enum Kind {
+pub enum Kind {
     Person,
     Organization,
     Deal,

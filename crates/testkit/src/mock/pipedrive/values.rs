@@ -3,6 +3,7 @@
 //! enums, address objects, contact lists, participants and attendees, links to records
 //! that must exist.
 
+use super::super::chassis::values::plausible_email;
 use super::refusal::{PipedriveRefusal, Refused};
 use super::schema::Kind;
 use chrono::NaiveDate;
@@ -119,18 +120,6 @@ fn is_hh_mm(text: &str, max_hours: u32) -> bool {
     }
     let n = |x: u8, y: u8| u32::from(x - b'0') * 10 + u32::from(y - b'0');
     n(*h1, *h2) <= max_hours && n(*m1, *m2) <= 59
-}
-
-fn plausible_email(text: &str) -> bool {
-    let Some((local, domain)) = text.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && !domain.contains('@')
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !text.chars().any(char::is_whitespace)
 }
 
 /// Checks one value against its type; `exists` says whether a linked record exists.

@@ -5,7 +5,7 @@
 //! Invariant: every refusal the mock sends goes through one of these, so its shape is
 //! Salesforce's (<https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm>).
 
-use super::super::reply::Reply;
+use super::super::chassis::reply::{Payload, Reply};
 use serde_json::{Map, Value, json};
 
 /// The message tail Salesforce adds to an unknown column in a query or `fields=`.
@@ -127,4 +127,12 @@ pub(super) fn duplicates_detected(version: &str, object: &str, ids: &[String]) -
             },
         }]),
     )
+}
+
+/// Why the mock refused a call, for the request log: the `errorCode` of a 400.
+pub(super) fn refusal(reply: &Reply) -> Option<String> {
+    match (&reply.body, reply.status) {
+        (Payload::Json(body), 400) => body[0]["errorCode"].as_str().map(str::to_owned),
+        _ => None,
+    }
 }

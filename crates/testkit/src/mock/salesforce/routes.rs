@@ -1,21 +1,32 @@
-//! Which call a request is (`route`), and the way every authenticated call goes: the
-//! session check, the daily API limit, the fault queue, then the call itself
-//! ([`Inner::process`]).
+//! Which call a request is ([`route`]), and the REST calls on records: create, read
+//! (`fields=` narrows it), update and delete by id; read, upsert and delete by an external
+//! id (queries are [`super::search`]'s).
 //!
-//! Invariants: the token endpoint takes no fault and counts no API usage; a call past the
-//! daily limit is 403 `REQUEST_LIMIT_EXCEEDED` and does not count; every authenticated
-//! answer carries `Sforce-Limit-Info: api-usage=N/MAX`.
+//! Invariants:
+//! - a path outside `/services/` is 404 without auth; any `vNN.N` version is accepted;
+//! - upsert (`PATCH …/sobjects/{Object}/{Field}/{Value}`, the value matched ignoring
+//!   case, <https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/dome_upsert.htm>):
+//!   201 created; updated: 200 with `"created": false` from API version 46.0, 204 before
+//!   it; the body must not name `Id` or the external-id field
+//!   (<https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_sobject_upsert_patch.htm>);
+//! - an external-id path on a field that is not an External ID field is 404;
+//! - several records with the external id: 300 and a JSON list of their URLs, nothing
+//!   changed. Salesforce documents no order for the list; the mock lists them newest
+//!   first, so a client that wants the oldest must ask for it.
 
-use super::super::Fault;
-use super::super::reply::{After, Reply};
-use super::super::wire::{decode_segment, parse_pairs};
-use super::Inner;
-use super::answers::{api_error, invalid_session, not_found};
-use axum::http::{Method, Uri};
+use super::super::chassis::Gate;
+use super::super::chassis::reply::{Answer, Reply};
+use super::super::chassis::wire::decode_segment;
+use super::Salesforce;
+use super::answers::{api_error, invalid_field, not_found, record_url};
+use super::model::record_json;
+use super::values::parse_body;
+use axum::http::Method;
+use serde_json::{Map, Value, json};
 
 /// An API version from a path (`v60.0`).
 #[derive(Debug, Clone)]
-pub(super) struct Version {
+pub struct Version {
     /// `60.0`.
     pub(super) text: String,
     major: u32,
@@ -50,7 +61,7 @@ impl Version {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Verb {
+pub enum Verb {
     Get,
     Patch,
     Delete,
@@ -58,7 +69,7 @@ pub(super) enum Verb {
 
 /// A `/services/data/vXX.X/…` call.
 #[derive(Debug)]
-enum Call {
+pub enum Route {
     Limits,
     Query,
     Create(String),
@@ -80,17 +91,9 @@ enum Call {
     NotFound,
 }
 
-/// What a request is for.
-#[derive(Debug)]
-enum Route {
-    Token,
-    /// Answered once authenticated.
-    Api(Version, Call),
-    /// No such endpoint; not authenticated.
-    Unknown,
-}
-
-fn route(method: &Method, path: &str) -> Route {
+/// Where a request goes: the token endpoint, an API call (answered once authenticated),
+/// or, for any other path, a 404 without auth.
+pub(super) fn route(method: &Method, path: &str) -> Gate<(Version, Route)> {
     let segments: Vec<String> = path
         .split('/')
         .filter(|s| !s.is_empty())
@@ -103,50 +106,48 @@ fn route(method: &Method, path: &str) -> Route {
         "DELETE" => Some(Verb::Delete),
         _ => None,
     };
-    let not_allowed = |allowed: &'static str| Call::NotAllowed {
+    let not_allowed = |allowed: &'static str| Route::NotAllowed {
         method: method.to_string(),
         allowed,
     };
     match s.as_slice() {
-        ["services", "oauth2", "token"] if method == Method::POST => Route::Token,
+        ["services", "oauth2", "token"] if method == Method::POST => Gate::Token,
         ["services", "data", version, rest @ ..] => {
             let Some(version) = Version::parse(version) else {
-                return Route::Api(
-                    Version {
-                        text: (*version).to_owned(),
-                        major: 0,
-                    },
-                    Call::NotFound,
-                );
+                let version = Version {
+                    text: (*version).to_owned(),
+                    major: 0,
+                };
+                return Gate::Api((version, Route::NotFound));
             };
             let call = match (rest, verb) {
-                (["limits"], Some(Verb::Get)) => Call::Limits,
+                (["limits"], Some(Verb::Get)) => Route::Limits,
                 (["limits"], _) => not_allowed("GET"),
-                (["query"], Some(Verb::Get)) => Call::Query,
+                (["query"], Some(Verb::Get)) => Route::Query,
                 (["query"], _) => not_allowed("GET"),
                 (["sobjects", object], _) if method == Method::POST => {
-                    Call::Create((*object).to_owned())
+                    Route::Create((*object).to_owned())
                 }
-                (["sobjects", _], Some(Verb::Get)) => Call::NotFound,
+                (["sobjects", _], Some(Verb::Get)) => Route::NotFound,
                 (["sobjects", _], _) => not_allowed("GET,POST"),
-                (["sobjects", object, id], Some(verb)) => Call::Record {
+                (["sobjects", object, id], Some(verb)) => Route::Record {
                     verb,
                     object: (*object).to_owned(),
                     id: (*id).to_owned(),
                 },
                 (["sobjects", _, _], None) => not_allowed("GET,PATCH,DELETE"),
-                (["sobjects", object, field, value], Some(verb)) => Call::External {
+                (["sobjects", object, field, value], Some(verb)) => Route::External {
                     verb,
                     object: (*object).to_owned(),
                     field: (*field).to_owned(),
                     value: (*value).to_owned(),
                 },
                 (["sobjects", _, _, _], None) => not_allowed("GET,PATCH,DELETE"),
-                _ => Call::NotFound,
+                _ => Route::NotFound,
             };
-            Route::Api(version, call)
+            Gate::Api((version, call))
         }
-        _ => Route::Unknown,
+        _ => Gate::Answer(not_found()),
     }
 }
 
@@ -165,69 +166,25 @@ pub(super) struct ExternalId<'a> {
     pub(super) value: &'a str,
 }
 
-impl Inner {
-    /// Answers a request; the second part says how to deliver the answer.
-    pub(super) fn process(
+impl Salesforce {
+    /// Applies an authenticated API call.
+    pub(super) fn apply_route(
         &mut self,
-        method: &Method,
-        uri: &Uri,
-        token: Option<&str>,
+        version: &Version,
+        route: Route,
+        query: &[(String, String)],
         body: &[u8],
-    ) -> (Reply, After) {
-        let (version, call) = match route(method, uri.path()) {
-            Route::Token => return (self.grant(body), After::Answer),
-            Route::Unknown => return (not_found(), After::Answer),
-            Route::Api(version, call) => (version, call),
-        };
-        if !token.is_some_and(|t| self.sessions.contains(t)) {
-            return (invalid_session(), After::Answer);
-        }
-        let over = self
-            .options
-            .daily_limit
-            .is_some_and(|limit| self.api_used >= limit);
-        if !over {
-            self.api_used += 1;
-        }
-        let usage = format!("api-usage={}/{}", self.api_used, self.daily_max());
-        let (mut reply, after) = if over {
-            let reply = api_error(
-                403,
-                "REQUEST_LIMIT_EXCEEDED",
-                "TotalRequests Limit exceeded.",
-                None,
-            );
-            (reply, After::Answer)
-        } else {
-            Fault::answer(
-                self.faults.pop_front(),
-                |status| {
-                    api_error(
-                        status,
-                        "UNKNOWN_EXCEPTION",
-                        "An unexpected error occurred.",
-                        None,
-                    )
-                },
-                || self.apply(&version, call, uri, body),
-            )
-        };
-        reply.headers.push(("sforce-limit-info", usage));
-        (reply, after)
-    }
-
-    fn apply(&mut self, version: &Version, call: Call, uri: &Uri, body: &[u8]) -> Reply {
-        let query = parse_pairs(uri.query().unwrap_or_default());
-        let answer = match call {
-            Call::Limits => Ok(self.limits()),
-            Call::Query => self.query(version, &query),
-            Call::Create(object) => self.create(version, &object, body),
-            Call::Record { verb, object, id } => match verb {
-                Verb::Get => self.read(version, &object, &id, &query),
+    ) -> Answer {
+        match route {
+            Route::Limits => Ok(self.limits()),
+            Route::Query => self.query(version, query),
+            Route::Create(object) => self.create(version, &object, body),
+            Route::Record { verb, object, id } => match verb {
+                Verb::Get => self.read(version, &object, &id, query),
                 Verb::Patch => self.update(version, &object, &id, body),
                 Verb::Delete => self.delete(&object, &id),
             },
-            Call::External {
+            Route::External {
                 verb,
                 object,
                 field,
@@ -238,16 +195,157 @@ impl Inner {
                     field: &field,
                     value: &value,
                 };
-                self.external(version, verb, &key, &query, body)
+                self.external(version, verb, &key, query, body)
             }
-            Call::NotAllowed { method, allowed } => Err(api_error(
+            Route::NotAllowed { method, allowed } => Err(api_error(
                 405,
                 "METHOD_NOT_ALLOWED",
                 &format!("HTTP Method '{method}' not allowed. Allowed are {allowed}"),
                 None,
             )),
-            Call::NotFound => Err(not_found()),
-        };
-        answer.unwrap_or_else(|reply| reply)
+            Route::NotFound => Err(not_found()),
+        }
+    }
+
+    pub(super) fn create(&mut self, version: &Version, object: &str, body: &[u8]) -> Answer {
+        let def = self.object(object).cloned().ok_or_else(not_found)?;
+        let body = parse_body(body)?;
+        let fields = self.prepare(&version.text, &def, None, &body)?;
+        let id = self.insert(&def, fields);
+        Ok(Reply::json(
+            201,
+            json!({"id": id, "success": true, "errors": []}),
+        ))
+    }
+
+    pub(super) fn read(
+        &self,
+        version: &Version,
+        object: &str,
+        id: &str,
+        query: &[(String, String)],
+    ) -> Answer {
+        let def = self.object(object).ok_or_else(not_found)?;
+        let rec = self.find_in(def, id)?;
+        let fields = Self::asked_fields(def, query)?;
+        Ok(Reply::json(
+            200,
+            record_json(def, rec, &version.text, fields.as_deref()),
+        ))
+    }
+
+    pub(super) fn update(
+        &mut self,
+        version: &Version,
+        object: &str,
+        id: &str,
+        body: &[u8],
+    ) -> Answer {
+        let def = self.object(object).cloned().ok_or_else(not_found)?;
+        let rec = self.find_in(&def, id)?;
+        let (id, current) = (rec.id.clone(), rec.fields.clone());
+        let body = parse_body(body)?;
+        let fields = self.prepare(&version.text, &def, Some((&id, &current)), &body)?;
+        self.store(&id, fields);
+        Ok(Reply::empty(204))
+    }
+
+    pub(super) fn delete(&mut self, object: &str, id: &str) -> Answer {
+        let def = self.object(object).cloned().ok_or_else(not_found)?;
+        let id = self.find_in(&def, id)?.id.clone();
+        self.remove(&id);
+        Ok(Reply::empty(204))
+    }
+
+    /// `…/sobjects/{object}/{field}/{value}`: read, upsert or delete by an external id.
+    pub(super) fn external(
+        &mut self,
+        version: &Version,
+        verb: Verb,
+        key: &ExternalId<'_>,
+        query: &[(String, String)],
+        body: &[u8],
+    ) -> Answer {
+        let ExternalId {
+            object,
+            field,
+            value,
+        } = *key;
+        let def = self.object(object).cloned().ok_or_else(not_found)?;
+        let field = def
+            .field(field)
+            .filter(|f| f.external_id)
+            .map(|f| f.name.clone())
+            .ok_or_else(|| {
+                api_error(
+                    404,
+                    "NOT_FOUND",
+                    &format!(
+                        "Provided external ID field does not exist or is not accessible: {field}"
+                    ),
+                    None,
+                )
+            })?;
+        let mut matching: Vec<(String, Map<String, Value>, chrono::DateTime<chrono::Utc>)> = self
+            .by_value(&def.name, &field, value)
+            .into_iter()
+            .map(|rec| (rec.id.clone(), rec.fields.clone(), rec.created_at))
+            .collect();
+        if matching.len() > 1 {
+            matching.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| b.0.cmp(&a.0)));
+            let urls: Vec<Value> = matching
+                .iter()
+                .map(|(id, _, _)| Value::String(record_url(&version.text, &def.name, id)))
+                .collect();
+            return Ok(Reply::json(300, Value::Array(urls)));
+        }
+        let found = matching
+            .into_iter()
+            .next()
+            .map(|(id, fields, _)| (id, fields));
+        match verb {
+            Verb::Get => {
+                let (id, _) = found.ok_or_else(not_found)?;
+                self.read(version, &def.name, &id, query)
+            }
+            Verb::Delete => {
+                let (id, _) = found.ok_or_else(not_found)?;
+                self.remove(&id);
+                Ok(Reply::empty(204))
+            }
+            Verb::Patch => {
+                let mut body = parse_body(body)?;
+                if body.keys().any(|k| k.eq_ignore_ascii_case(&field)) {
+                    return Err(invalid_field(&format!(
+                        "{field}: the external ID field is named in the URL; don't specify it in the request body"
+                    )));
+                }
+                match found {
+                    None => {
+                        body.insert(field, Value::String(value.to_owned()));
+                        let fields = self.prepare(&version.text, &def, None, &body)?;
+                        let id = self.insert(&def, fields);
+                        let mut answer = json!({"id": id, "success": true, "errors": []});
+                        if version.upsert_answers_update() {
+                            answer["created"] = Value::Bool(true);
+                        }
+                        Ok(Reply::json(201, answer))
+                    }
+                    Some((id, current)) => {
+                        let fields =
+                            self.prepare(&version.text, &def, Some((&id, &current)), &body)?;
+                        self.store(&id, fields);
+                        if version.upsert_answers_update() {
+                            Ok(Reply::json(
+                                200,
+                                json!({"id": id, "success": true, "errors": [], "created": false}),
+                            ))
+                        } else {
+                            Ok(Reply::empty(204))
+                        }
+                    }
+                }
+            }
+        }
     }
 }

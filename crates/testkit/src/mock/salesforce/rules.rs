@@ -6,9 +6,10 @@
 //! `StartDateTime` and `ActivityDateTime` one value, its `EndDateTime` and
 //! `DurationInMinutes` in agreement.
 
-use super::super::reply::Reply;
+use super::super::chassis::reply::Reply;
 use super::answers::{api_error, field_error};
-use super::schema::{ObjectDef, format_datetime, is_true, parse_datetime};
+use super::schema::ObjectDef;
+use super::values::{format_datetime, is_true, parse_datetime};
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Map, Value};
 

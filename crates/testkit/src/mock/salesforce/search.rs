@@ -1,4 +1,4 @@
-//! The SOQL subset the mock answers: `SELECT f, … FROM Object [WHERE c [AND c]…]
+//! `GET …/query?q=`: the SOQL subset the mock answers, `SELECT f, … FROM Object [WHERE c [AND c]…]
 //! [ORDER BY f [ASC|DESC] [NULLS FIRST|LAST], …] [LIMIT n]`, where `c` is `f = lit`,
 //! `f != lit` (also `<>`), `f IN (lit, …)` or `f NOT IN (lit, …)`, and `lit` a quoted
 //! string (SOQL's escapes), a number, `true`, `false` or `null`
@@ -9,12 +9,18 @@
 //! Invariants: text compares ignoring case; `!=` and `NOT IN` match null fields (as in
 //! SOQL); anything else (OR, LIKE, `<`, date literals, sub-queries, relationship fields, a
 //! bad escape, an unterminated literal) is 400 `MALFORMED_QUERY` with Salesforce's
-//! caret-under-the-column message. Names are kept as written; the caller resolves them.
+//! caret-under-the-column message. Names are resolved against the object's schema; a
+//! query answers every row in one page (`done: true`), sorted by its `ORDER BY` keys, then
+//! by id.
 
-use super::super::reply::Reply;
-use super::answers::api_error;
-use super::schema::text_of;
-use serde_json::Value;
+use super::super::chassis::reply::{Answer, Reply};
+use super::super::chassis::values::text_of;
+use super::super::chassis::wire::pair;
+use super::Salesforce;
+use super::answers::{COLUMN_HINT, api_error, malformed_query};
+use super::model::{record_json, value_of};
+use super::routes::Version;
+use serde_json::{Value, json};
 use std::cmp::Ordering;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -495,5 +501,86 @@ pub(super) fn compare_by(x: &Value, y: &Value, o: &Order) -> Ordering {
             let order = compare_values(x, y);
             if o.descending { order.reverse() } else { order }
         }
+    }
+}
+
+impl Salesforce {
+    /// `GET …/query?q=`.
+    pub(super) fn query(&self, version: &Version, query: &[(String, String)]) -> Answer {
+        let soql = pair(query, "q")
+            .filter(|q| !q.trim().is_empty())
+            .ok_or_else(|| malformed_query("A query string has to be specified"))?;
+        let parsed = parse_soql(soql)?;
+        let def = self
+            .object(&parsed.object)
+            .ok_or_else(|| Self::unknown_type(&parsed.object))?;
+        let column = |name: &str, at: usize| {
+            def.column(name).ok_or_else(|| {
+                query_error(
+                    "INVALID_FIELD",
+                    soql,
+                    at,
+                    &format!(
+                        "No such column '{name}' on entity '{}'. {COLUMN_HINT}",
+                        def.name
+                    ),
+                )
+            })
+        };
+        let mut selected = Vec::new();
+        for (name, at) in &parsed.fields {
+            let name = column(name, *at)?;
+            if selected.contains(&name) {
+                return Err(malformed_query(&format!(
+                    "duplicate field selected: {name}"
+                )));
+            }
+            selected.push(name);
+        }
+        let mut conds = Vec::new();
+        for c in &parsed.conds {
+            let name = column(&c.field, c.column)?;
+            if def.field(&name).is_some_and(|f| !f.filterable) {
+                return Err(query_error(
+                    "INVALID_FIELD",
+                    soql,
+                    c.column,
+                    &format!("field '{name}' can not be filtered in a query call"),
+                ));
+            }
+            conds.push((name, &c.test));
+        }
+        let order = parsed
+            .order
+            .iter()
+            .map(|o| Ok((column(&o.field, o.column)?, o)))
+            .collect::<Result<Vec<_>, Reply>>()?;
+        let mut rows: Vec<_> = self
+            .live(&def.name)
+            .filter(|rec| {
+                conds
+                    .iter()
+                    .all(|(name, test)| test_matches(&value_of(def, rec, name), test))
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            order
+                .iter()
+                .map(|(name, o)| compare_by(&value_of(def, a, name), &value_of(def, b, name), o))
+                .find(|o| o.is_ne())
+                .unwrap_or(Ordering::Equal)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        if let Some(limit) = parsed.limit {
+            rows.truncate(limit);
+        }
+        let records: Vec<Value> = rows
+            .iter()
+            .map(|rec| record_json(def, rec, &version.text, Some(&selected)))
+            .collect();
+        Ok(Reply::json(
+            200,
+            json!({"totalSize": records.len(), "done": true, "records": records}),
+        ))
     }
 }

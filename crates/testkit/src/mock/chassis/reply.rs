@@ -1,6 +1,6 @@
-//! The answer type the CRM mocks build before it becomes an HTTP response, and the ways
-//! every mock delivers it ([`After`]): at once, late, broken off mid-answer, endless, or
-//! a byte at a time.
+//! The answer type the mocks build before it becomes an HTTP response, and the ways every
+//! mock delivers it ([`After`]): at once, late, broken off mid-answer, endless, or a byte
+//! at a time.
 
 use axum::body::{Body, Bytes};
 use axum::http::StatusCode;
@@ -10,32 +10,32 @@ use std::time::Duration;
 
 /// The body of an answer.
 #[derive(Debug)]
-pub(super) enum Payload {
+pub enum Payload {
     /// No body.
     Empty,
     /// A JSON body.
     Json(Value),
-    /// A [`super::Fault::Status`] body, as given.
+    /// A [`super::fault::Fault::Status`] body, as given.
     Raw(String),
 }
 
 /// An answer, before it becomes a response.
 #[derive(Debug)]
-pub(super) struct Reply {
+pub struct Reply {
     /// The status.
-    pub(super) status: u16,
+    pub status: u16,
     /// The body.
-    pub(super) body: Payload,
+    pub body: Payload,
     /// Extra headers.
-    pub(super) headers: Vec<(&'static str, String)>,
+    pub headers: Vec<(&'static str, String)>,
 }
 
 /// A handler's result: the answer either way (`Err` short-circuits with `?`).
-pub(super) type Answer = Result<Reply, Reply>;
+pub type Answer = Result<Reply, Reply>;
 
 impl Reply {
     /// A JSON answer.
-    pub(super) fn json(status: u16, body: Value) -> Self {
+    pub fn json(status: u16, body: Value) -> Self {
         Self {
             status,
             body: Payload::Json(body),
@@ -44,7 +44,7 @@ impl Reply {
     }
 
     /// An answer with no body.
-    pub(super) fn empty(status: u16) -> Self {
+    pub fn empty(status: u16) -> Self {
         Self {
             status,
             body: Payload::Empty,
@@ -53,7 +53,7 @@ impl Reply {
     }
 
     /// An answer with this body, as given.
-    pub(super) fn raw(status: u16, body: String) -> Self {
+    pub fn raw(status: u16, body: String) -> Self {
         Self {
             status,
             body: Payload::Raw(body),
@@ -63,7 +63,7 @@ impl Reply {
 
     /// Adds `headers`, except those whose name the answer already has (a fault's header
     /// wins over the mock's own).
-    pub(super) fn add_headers(&mut self, headers: Vec<(&'static str, String)>) {
+    pub fn add_headers(&mut self, headers: Vec<(&'static str, String)>) {
         for (name, value) in headers {
             if !self.headers.iter().any(|(n, _)| *n == name) {
                 self.headers.push((name, value));
@@ -72,7 +72,7 @@ impl Reply {
     }
 
     /// The body's bytes.
-    pub(super) fn body_bytes(&self) -> Vec<u8> {
+    pub fn body_bytes(&self) -> Vec<u8> {
         match &self.body {
             Payload::Empty => Vec::new(),
             Payload::Json(body) => serde_json::to_vec(body).unwrap_or_default(),
@@ -102,7 +102,7 @@ impl Reply {
 
 /// How an answer is delivered.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum After {
+pub enum After {
     /// At once.
     Answer,
     /// After this long.
@@ -122,7 +122,7 @@ const BLANKS: &[u8] = &[b' '; 64 * 1024];
 impl After {
     /// Delivers `reply`; `set_status` records the status the mock answered (0 when the
     /// answer does not complete: dropped, endless, dripped).
-    pub(super) async fn deliver(self, reply: Reply, set_status: impl Fn(u16)) -> Response {
+    pub async fn deliver(self, reply: Reply, set_status: impl Fn(u16)) -> Response {
         let bytes = reply.body_bytes();
         let status = reply.status;
         let typed = !matches!(reply.body, Payload::Empty);
@@ -170,28 +170,4 @@ impl After {
             }
         }
     }
-}
-
-/// Binds `127.0.0.1:0` for a mock named `name`.
-///
-/// # Panics
-/// If no port can be bound (the test cannot run).
-pub(super) async fn bind(name: &str) -> (tokio::net::TcpListener, std::net::SocketAddr) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("bind the {name} mock: {e}"));
-    let addr = listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("{name} mock address: {e}"));
-    (listener, addr)
-}
-
-/// Serves `app` on `listener` until the task is aborted.
-pub(super) fn spawn(
-    listener: tokio::net::TcpListener,
-    app: axum::Router,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    })
 }

@@ -12,13 +12,18 @@
 //! the future (else `invalid_grant` "expired authorization code", as simple-salesforce#491
 //! shows) and at most 3 minutes ahead.
 //!
+//! Sessions: every REST call needs `Authorization: Bearer <token>` with a token issued
+//! and not expired ([`super::super::Mock::expire_sessions`]); otherwise 401
+//! `INVALID_SESSION_ID`.
+//!
 //! Invariant: a refused grant issues no token; the claims of every assertion whose
 //! signature checks out are kept for tests, accepted or not.
 
-use super::super::reply::Reply;
-use super::super::wire::{pair, parse_pairs};
-use super::Inner;
-use super::answers::{invalid_client_id, invalid_grant, oauth_error};
+use super::super::chassis::Call;
+use super::super::chassis::auth::{Access, AccessTokens, GrantError, OAuthApp, TokenRequest};
+use super::super::chassis::reply::Reply;
+use super::Salesforce;
+use super::answers::{invalid_client_id, invalid_grant, invalid_session, oauth_error};
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Value, json};
@@ -35,35 +40,53 @@ pub(super) const JWT_MAX_AHEAD: i64 = 180;
 /// The description of a failed credential check.
 const AUTHENTICATION_FAILURE: &str = "authentication failure";
 
-impl Inner {
+/// The refusal of a client's credentials or refresh token.
+fn refused(why: GrantError) -> Reply {
+    match why {
+        GrantError::UnknownClient => invalid_client_id(),
+        GrantError::MissingGrantType | GrantError::UnsupportedGrantType => {
+            oauth_error("unsupported_grant_type", "grant type not supported")
+        }
+        GrantError::WrongSecret | GrantError::BadGrant => invalid_grant(AUTHENTICATION_FAILURE),
+    }
+}
+
+impl Salesforce {
+    /// The caller's session, unless 401 `INVALID_SESSION_ID`.
+    pub(super) fn check_session(
+        tokens: &AccessTokens,
+        token: Option<&str>,
+    ) -> Result<String, Reply> {
+        match token {
+            Some(token) if tokens.check(token) == Access::Valid => Ok(token.to_owned()),
+            _ => Err(invalid_session()),
+        }
+    }
+
     /// `POST /services/oauth2/token`.
-    pub(super) fn grant(&mut self, body: &[u8]) -> Reply {
-        let form = parse_pairs(&String::from_utf8_lossy(body));
-        let field = |key: &str| pair(&form, key).unwrap_or_default();
-        let grant_type = field("grant_type");
+    pub(super) fn grant_token(&mut self, tokens: &mut AccessTokens, call: &Call<'_>) -> Reply {
+        let request = TokenRequest::of(call.credentials, call.body);
+        let grant_type = request.field("grant_type");
+        let app = OAuthApp {
+            client_id: &self.options.client_id,
+            client_secret: &self.options.client_secret,
+            refresh_token: &self.options.refresh_token,
+        };
+        let client = Some(request.form_client());
         let checked = match grant_type {
-            "client_credentials" => self.check_client(field("client_id"), field("client_secret")),
-            "refresh_token" => self
-                .check_client(field("client_id"), field("client_secret"))
-                .and_then(|()| {
-                    if field("refresh_token") == self.options.refresh_token {
-                        Ok(())
-                    } else {
-                        Err(invalid_grant(AUTHENTICATION_FAILURE))
-                    }
-                }),
-            JWT_BEARER => self.check_assertion(field("assertion")),
-            _ => Err(oauth_error(
-                "unsupported_grant_type",
-                "grant type not supported",
-            )),
+            "client_credentials" => app.check_client(client).map_err(refused),
+            "refresh_token" => app
+                .check_client(client)
+                .and_then(|()| app.check_refresh(&request))
+                .map_err(refused),
+            JWT_BEARER => self.check_assertion(request.field("assertion")),
+            _ => Err(refused(GrantError::UnsupportedGrantType)),
         };
         if let Err(reply) = checked {
             return reply;
         }
-        let token = format!("00Dmock!{}", uuid::Uuid::now_v7().simple());
-        self.sessions.insert(token.clone());
-        self.grants.push(grant_type.to_owned());
+        // Salesforce's sessions have no lifetime a client is told of: they end when revoked.
+        let token = tokens.issue("00Dmock!", grant_type, None);
         Reply::json(
             200,
             json!({
@@ -77,16 +100,6 @@ impl Inner {
                 "scope": "api",
             }),
         )
-    }
-
-    fn check_client(&self, client_id: &str, client_secret: &str) -> Result<(), Reply> {
-        if client_id != self.options.client_id {
-            Err(invalid_client_id())
-        } else if client_secret != self.options.client_secret {
-            Err(invalid_grant(AUTHENTICATION_FAILURE))
-        } else {
-            Ok(())
-        }
     }
 
     /// Checks a JWT bearer assertion; records its claims once its signature checks out.

@@ -4,8 +4,10 @@
 //! (<https://developers.hubspot.com/docs/faq/api-error-responses>); a property
 //! refusal embeds `[{isValid, message, error, name, localizedErrorMessage}]` as JSON text in
 //! `message` ("Property values were not valid: […]").
+//!
+//! Invariant: every refusal the mock sends is built here, so its shape is HubSpot's.
 
-use super::super::reply::Reply;
+use super::super::chassis::reply::{Payload, Reply};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
@@ -93,4 +95,12 @@ pub(super) fn parse_json(body: &[u8]) -> Result<Value, Reply> {
             e.column()
         ))
     })
+}
+
+/// Why the mock refused a call, for the request log: the message of a 400.
+pub(super) fn refusal(reply: &Reply) -> Option<String> {
+    match (&reply.body, reply.status) {
+        (Payload::Json(body), 400) => body["message"].as_str().map(str::to_owned),
+        _ => None,
+    }
 }

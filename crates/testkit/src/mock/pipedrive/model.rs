@@ -7,6 +7,7 @@
 //! reused; a write that fails changes nothing; `add_time` / `update_time` are whole
 //! seconds; an update that changes nothing keeps `update_time` and the search lag.
 
+use super::super::chassis::ids::Ids;
 use super::refusal::Refused;
 use super::schema::{self, Kind};
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
@@ -32,8 +33,8 @@ pub(super) struct Rec {
 /// The records and the custom field definitions.
 #[derive(Debug, Default)]
 pub(super) struct Store {
-    /// The last id given, per type.
-    last_id: BTreeMap<Kind, i64>,
+    /// The ids of each type.
+    ids: BTreeMap<Kind, Ids>,
     records: BTreeMap<Kind, BTreeMap<i64, Rec>>,
     /// Key → name, per type.
     pub(super) custom_fields: BTreeMap<Kind, BTreeMap<String, String>>,
@@ -172,8 +173,8 @@ impl Store {
         let mut fields = defaults(kind);
         fields.extend(changes);
         derive(kind, &mut fields);
-        let id = self.last_id.get(&kind).copied().unwrap_or(0) + 1;
-        self.last_id.insert(kind, id);
+        let number = self.ids.entry(kind).or_insert(Ids::starting_at(1)).take();
+        let id = i64::try_from(number).unwrap_or(i64::MAX);
         let now = now_secs();
         let rec = Rec {
             fields,

@@ -2,21 +2,23 @@
 //! SOQL subset, the limits resource) and of its OAuth 2.0 token endpoint, at least as
 //! strict as the real API, for driving the Salesforce connector end to end. One server is
 //! both the login host and the instance: the token answer's `instance_url` is
-//! [`MockSalesforce::url`].
+//! [`Mock::url`].
 //!
-//! Modules, one idea each: `schema` (what the REST API accepts: objects, fields, types,
-//! lengths, picklists, with the refusals it implements and their sources), `rules` (the
-//! record-level checks: required fields, an Event's times), `soql` (the query subset), `oauth` (the token endpoint and its JWT
-//! rules), `routes` (which call a request is; auth, limits and faults), `calls` (the
-//! record calls), `store` (the org's state and the save path), `answers` (Salesforce's
-//! answer bodies).
+//! It runs on the mock chassis ([`Mock`]: server, request log, fault queue, access
+//! tokens, usage budget). Modules, one idea each: [`schema`] and [`values`] (what the REST
+//! API accepts: objects, fields, types, lengths, picklists, with the refusals it
+//! implements and their sources), [`rules`] (the record-level checks: required fields, an
+//! Event's times), [`model`] (the org's records and the save path), [`routes`] (which call
+//! a request is, and the record calls), [`search`] (the SOQL subset), [`auth`] (sessions,
+//! the token endpoint and its JWT rules), [`limits`] (the daily API limit), [`answers`]
+//! (Salesforce's answer bodies).
 //!
 //! What it models, with Salesforce's documented bodies:
 //! - **Tokens.** `POST /services/oauth2/token` grants an opaque access token (`00Dmock!…`,
 //!   no refresh token) for `client_credentials`, `refresh_token` and the JWT bearer flow
 //!   (`oauth`: `aud` must be [`SalesforceOptions::audience`], `exp` in the next 3 minutes).
 //! - **Sessions.** Every `/services/data/vXX.X/…` call needs `Authorization: Bearer
-//!   <token>` with a token issued and not expired by [`MockSalesforce::expire_sessions`];
+//!   <token>` with a token issued and not expired by [`Mock::expire_sessions`];
 //!   otherwise 401 `INVALID_SESSION_ID`. Any `vNN.N` is accepted and recorded.
 //! - **The daily API limit**, checked after auth: every authenticated call counts; with
 //!   [`SalesforceOptions::daily_limit`] set, a call past it is 403 `REQUEST_LIMIT_EXCEEDED`.
@@ -24,21 +26,22 @@
 //!   `GET …/limits` answers `DailyApiRequests`.
 //! - **sObjects** Lead, Contact, Event, Task, Opportunity and Account with their
 //!   standard and audit fields (`CreatedDate` to the second, `SystemModstamp`, …),
-//!   custom fields and objects ([`MockSalesforce::define_field`]; Event and Task custom
+//!   custom fields and objects ([`Mock::define_field`]; Event and Task custom
 //!   fields are defined once on `Activity`, as in Salesforce's Object Manager); create,
 //!   read, update and delete by id; upsert, read and delete by an external-id field;
 //!   SOQL; then validation rules and duplicate rules on every save.
-//! - **Faults** ([`Fault`]), queued with [`MockSalesforce::fail_next`] and taken by
+//! - **Faults** ([`Fault`](super::Fault)), queued with [`Mock::fail_next`] and taken by
 //!   authenticated REST calls in arrival order once auth and the limit passed (never by
 //!   the token endpoint). `Status` answers without applying the call (Salesforce's
 //!   `UNKNOWN_EXCEPTION` body when its body is empty); `Slow`, `Drop`, `Endless` and
 //!   `Drip` apply the call, then answer late, break off, never end or drip.
 //!
 //! Invariants:
-//! - a request that fails (4xx, 300, or a [`Fault::Status`]) changes nothing;
-//! - every request is recorded ([`MockSalesforce::requests`]), the token endpoint and 401s
-//!   included, with the status it was answered (0 while unanswered, or when the answer did
-//!   not complete: dropped, endless or dripped).
+//! - a request that fails (4xx, 300, or a [`Fault::Status`](super::Fault::Status)) changes nothing;
+//! - every request is recorded ([`Mock::requests`]), the token endpoint and 401s included,
+//!   with the status it was answered (0 while unanswered, or when the answer did not
+//!   complete: dropped, endless or dripped) and, for a 400, its `errorCode`
+//!   ([`SalesforceRequest`]).
 //!
 //! Where it knowingly differs from Salesforce: no users but one (`OwnerId` takes any
 //! `005…` id), only 18-character ids, no cascade deletes, no recycle bin (undelete), no
@@ -46,33 +49,32 @@
 //! hard one.
 
 mod answers;
-mod calls;
-mod oauth;
+mod auth;
+mod limits;
+mod model;
 mod routes;
 mod rules;
 mod schema;
-mod soql;
-mod store;
+mod search;
+mod values;
 
-use super::Fault;
-use super::reply::{bind, spawn};
-use super::wire::parse_pairs;
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
-use axum::response::Response;
+use super::chassis::auth::AccessTokens;
+use super::chassis::ids::Ids;
+use super::chassis::limits::{DailyBudget, Headers};
+use super::chassis::log::Request;
+use super::chassis::reply::Reply;
+use super::chassis::{Call, Gate, Mock, Vendor, Verdict};
+use answers::api_error;
 use chrono::{DateTime, Utc};
-use routes::{Version, path_version};
-use schema::{ACTIVITIES, ObjectDef, custom_prefix};
+use jsonwebtoken::DecodingKey;
+use model::{DuplicateRule, Rec, ValidationRule};
+use routes::{Route, Version, path_version, route};
+use schema::{ACTIVITIES, ObjectDef, custom_prefix, standard_objects};
 use serde_json::{Map, Value};
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
-use store::{DuplicateRule, Inner, ValidationRule};
+use std::collections::BTreeMap;
 
 /// The public key that checks JWT assertions unless the options name another.
-const TEST_PUBLIC_KEY: &str = include_str!("../../fixtures/salesforce_jwt_test_key.pub.pem");
+const TEST_PUBLIC_KEY: &str = include_str!("../../../fixtures/salesforce_jwt_test_key.pub.pem");
 
 /// How the mock is set up.
 #[derive(Debug, Clone)]
@@ -120,48 +122,11 @@ impl Default for SalesforceOptions {
     }
 }
 
-/// A request the mock got.
-#[derive(Debug, Clone)]
-pub struct SalesforceRequest {
-    /// The method.
-    pub method: String,
-    /// The path, with the query.
-    pub path: String,
-    /// The bearer token it carried, if any.
-    pub token: Option<String>,
-    /// The API version of a `/services/data/vXX.X/…` path (`"60.0"`), if any.
-    pub api_version: Option<String>,
-    /// The body.
-    pub body: Vec<u8>,
-    /// The status it was answered with (0: not answered, or the answer did not complete:
-    /// dropped, endless or dripped).
-    pub status: u16,
-    /// When it arrived.
-    pub at: Instant,
-}
+/// A request the mock got; a refused one (400) carries Salesforce's `errorCode`.
+pub type SalesforceRequest = Request<String>;
 
-impl SalesforceRequest {
-    /// The body as JSON.
-    ///
-    /// # Panics
-    /// If the body is not JSON.
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}): {:?}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    /// A field of a form-urlencoded body (the token endpoint's), decoded.
-    pub fn form_field(&self, name: &str) -> Option<String> {
-        parse_pairs(&String::from_utf8_lossy(&self.body))
-            .into_iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v)
-    }
-}
+/// The running mock.
+pub type MockSalesforce = Mock<Salesforce>;
 
 /// A record as the mock holds it now.
 #[derive(Debug, Clone, PartialEq)]
@@ -195,94 +160,116 @@ impl SalesforceRecord {
     }
 }
 
-type Shared = Arc<Mutex<Inner>>;
-
-fn lock(state: &Shared) -> MutexGuard<'_, Inner> {
-    state.lock().unwrap_or_else(PoisonError::into_inner)
+/// The mock org: its options, token key, usage, schema, records and rules.
+pub struct Salesforce {
+    options: SalesforceOptions,
+    /// The login host and instance: the mock's URL.
+    url: String,
+    jwt_key: Option<DecodingKey>,
+    /// The claims of every JWT assertion whose signature checked out.
+    jwt_claims: Vec<Value>,
+    /// The daily API requests.
+    usage: DailyBudget,
+    /// Lower-case name → definition.
+    objects: BTreeMap<String, ObjectDef>,
+    custom_objects: usize,
+    ids: Ids,
+    /// Lower-case id → record.
+    records: BTreeMap<String, Rec>,
+    duplicate_rules: Vec<DuplicateRule>,
+    validation_rules: Vec<ValidationRule>,
 }
 
-/// The running mock.
-pub struct MockSalesforce {
-    addr: SocketAddr,
-    state: Shared,
-    task: tokio::task::JoinHandle<()>,
-}
+impl Vendor for Salesforce {
+    type Options = SalesforceOptions;
+    type Route = (Version, Route);
+    type Refusal = String;
+    const NAME: &'static str = "Salesforce";
 
-impl Drop for MockSalesforce {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl MockSalesforce {
-    /// Starts the mock on `127.0.0.1:0`.
-    ///
-    /// # Panics
-    /// If no port can be bound.
-    pub async fn start(options: SalesforceOptions) -> Self {
-        let (listener, addr) = bind("Salesforce").await;
-        let state = Arc::new(Mutex::new(Inner::new(options, format!("http://{addr}"))));
-        let app = Router::new()
-            .fallback(handle)
-            .with_state(Arc::clone(&state));
-        let task = spawn(listener, app);
-        Self { addr, state, task }
-    }
-
-    /// The base URL, e.g. `http://127.0.0.1:41234`: the login host (`/services/oauth2/token`
-    /// goes after it) and the instance (`/services/data/vXX.X/…`).
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        lock(&self.state)
-    }
-
-    /// Makes the next `n` authenticated REST calls misbehave with `fault` (after any
-    /// already queued).
-    pub fn fail_next(&self, n: usize, fault: Fault) {
-        let mut s = self.lock();
-        for _ in 0..n {
-            s.faults.push_back(fault.clone());
+    fn new(options: SalesforceOptions, url: &str) -> Self {
+        let jwt_key = options
+            .jwt_public_key_pem
+            .as_deref()
+            .and_then(|pem| DecodingKey::from_rsa_pem(pem.as_bytes()).ok());
+        let limit = options
+            .daily_limit
+            .map(|l| u64::try_from(l).unwrap_or(u64::MAX));
+        Self {
+            options,
+            url: url.to_owned(),
+            jwt_key,
+            jwt_claims: Vec::new(),
+            usage: DailyBudget::new(limit, None),
+            objects: standard_objects()
+                .into_iter()
+                .map(|def| (def.name.to_ascii_lowercase(), def))
+                .collect(),
+            custom_objects: 0,
+            ids: Ids::starting_at(1),
+            records: BTreeMap::new(),
+            duplicate_rules: Vec::new(),
+            validation_rules: Vec::new(),
         }
     }
 
-    /// Every request so far, in arrival order.
-    pub fn requests(&self) -> Vec<SalesforceRequest> {
-        self.lock().requests.clone()
+    fn route(&self, call: &Call<'_>) -> Gate<(Version, Route)> {
+        route(call.method, call.uri.path())
     }
 
-    /// How many access tokens the token endpoint granted, all grant types together.
-    pub fn tokens_issued(&self) -> usize {
-        self.lock().grants.len()
+    fn grant(&mut self, tokens: &mut AccessTokens, call: &Call<'_>) -> Reply {
+        self.grant_token(tokens, call)
     }
 
-    /// How many access tokens were granted for one `grant_type` (`client_credentials`,
-    /// `refresh_token` or `urn:ietf:params:oauth:grant-type:jwt-bearer`).
-    pub fn tokens_issued_by(&self, grant_type: &str) -> usize {
-        self.lock()
-            .grants
-            .iter()
-            .filter(|g| *g == grant_type)
-            .count()
+    fn authenticate(&self, tokens: &AccessTokens, call: &Call<'_>) -> Result<String, Reply> {
+        Self::check_session(tokens, call.credentials.bearer.as_deref())
     }
 
+    fn admit(&mut self, _caller: &str, _route: &(Version, Route)) -> (Verdict, Headers) {
+        self.count_call()
+    }
+
+    fn fault_answer(status: u16) -> Reply {
+        api_error(
+            status,
+            "UNKNOWN_EXCEPTION",
+            "An unexpected error occurred.",
+            None,
+        )
+    }
+
+    fn apply(
+        &mut self,
+        (version, route): (Version, Route),
+        call: &Call<'_>,
+    ) -> (Reply, Option<String>) {
+        let reply = self
+            .apply_route(&version, route, &call.query, call.body)
+            .unwrap_or_else(|reply| reply);
+        let refusal = answers::refusal(&reply);
+        (reply, refusal)
+    }
+
+    fn api_version(path: &str) -> Option<String> {
+        path_version(path)
+    }
+}
+
+impl Mock<Salesforce> {
     /// The claims of every JWT assertion whose signature checked out, in arrival order,
     /// whether or not the claims were then accepted.
     pub fn jwt_claims(&self) -> Vec<Value> {
-        self.lock().jwt_claims.clone()
+        self.lock().vendor.jwt_claims.clone()
     }
 
     /// Invalidates every access token issued so far: their next call is 401
     /// `INVALID_SESSION_ID`.
     pub fn expire_sessions(&self) {
-        self.lock().sessions.clear();
+        self.expire_tokens_now();
     }
 
     /// How many calls counted against the daily API limit so far.
     pub fn api_usage(&self) -> usize {
-        self.lock().api_used
+        usize::try_from(self.lock().vendor.usage.spent()).unwrap_or(usize::MAX)
     }
 
     /// Defines a custom field (its name ends in `__c`) of an object, or redefines whether
@@ -304,7 +291,8 @@ impl MockSalesforce {
             !ACTIVITIES.iter().any(|a| a.eq_ignore_ascii_case(object)),
             "define_field {object}.{name}: Salesforce has no custom fields of its own on {object}; define it on Activity (it lands on Event and Task)"
         );
-        let mut s = self.lock();
+        let mut guard = self.lock();
+        let s = &mut guard.vendor;
         let targets: Vec<String> = if object.eq_ignore_ascii_case("Activity") {
             ACTIVITIES.iter().map(|a| a.to_ascii_lowercase()).collect()
         } else {
@@ -332,8 +320,8 @@ impl MockSalesforce {
     /// # Panics
     /// If either is unknown.
     fn rule_target(&self, object: &str, field: &str) -> (String, String) {
-        let s = self.lock();
-        let Some(def) = s.object(object) else {
+        let guard = self.lock();
+        let Some(def) = guard.vendor.object(object) else {
             panic!("rule on {object}.{field}: no such object");
         };
         let Some(field) = def.field(field) else {
@@ -350,6 +338,7 @@ impl MockSalesforce {
     pub fn duplicate_rule(&self, object: &str, field: &str) {
         let (object, field) = self.rule_target(object, field);
         self.lock()
+            .vendor
             .duplicate_rules
             .push(DuplicateRule { object, field });
     }
@@ -368,7 +357,7 @@ impl MockSalesforce {
         message: &str,
     ) {
         let (object, field) = self.rule_target(object, field);
-        self.lock().validation_rules.push(ValidationRule {
+        self.lock().vendor.validation_rules.push(ValidationRule {
             object,
             field,
             forbidden: forbidden_value.into(),
@@ -385,7 +374,8 @@ impl MockSalesforce {
         let Value::Object(body) = fields else {
             panic!("seed {object}: fields must be a JSON object");
         };
-        let mut s = self.lock();
+        let mut guard = self.lock();
+        let s = &mut guard.vendor;
         let Some(def) = s.object(object).cloned() else {
             panic!("seed {object}: no such object");
         };
@@ -401,8 +391,8 @@ impl MockSalesforce {
     /// # Panics
     /// If there is no such record.
     pub fn set_created(&self, id: &str, at: DateTime<Utc>) {
-        let mut s = self.lock();
-        let Some(rec) = s.records.get_mut(&id.to_ascii_lowercase()) else {
+        let mut guard = self.lock();
+        let Some(rec) = guard.vendor.records.get_mut(&id.to_ascii_lowercase()) else {
             panic!("set_created {id}: no such record");
         };
         rec.created_at = at;
@@ -410,88 +400,33 @@ impl MockSalesforce {
 
     /// The live (not deleted) records of an object, by id.
     pub fn records(&self, object: &str) -> Vec<SalesforceRecord> {
-        let s = self.lock();
+        let guard = self.lock();
+        let s = &guard.vendor;
         let Some(def) = s.object(object) else {
             return Vec::new();
         };
-        s.live(&def.name).map(store::Rec::public).collect()
+        s.live(&def.name).map(Rec::public).collect()
     }
 
     /// The deleted records of an object, by id.
     pub fn deleted_records(&self, object: &str) -> Vec<SalesforceRecord> {
-        let s = self.lock();
+        let guard = self.lock();
+        let s = &guard.vendor;
         let Some(def) = s.object(object) else {
             return Vec::new();
         };
         s.records
             .values()
             .filter(|rec| rec.object == def.name && rec.deleted)
-            .map(store::Rec::public)
+            .map(Rec::public)
             .collect()
     }
 
     /// One live record of an object, if it exists (the id ignoring case).
     pub fn record(&self, object: &str, id: &str) -> Option<SalesforceRecord> {
-        let s = self.lock();
+        let guard = self.lock();
+        let s = &guard.vendor;
         let def = s.object(object)?;
-        s.find_in(def, id).ok().map(store::Rec::public)
+        s.find_in(def, id).ok().map(Rec::public)
     }
-
-    /// Waits until `cond` holds (checked every 10 ms) or `timeout` passes; whether it held.
-    pub async fn wait_until(&self, cond: impl Fn(&Self) -> bool, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if cond(self) {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-}
-
-fn bearer(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get("authorization")?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
-        .filter(|t| !t.is_empty())
-}
-
-async fn handle(
-    State(state): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let token = bearer(&headers);
-    // Recorded on arrival with status 0 ("not answered"); the status is set when the
-    // answer goes out, so a request whose client gave up stays unanswered.
-    let (reply, after, index) = {
-        let mut s = lock(&state);
-        s.requests.push(SalesforceRequest {
-            method: method.to_string(),
-            path: uri
-                .path_and_query()
-                .map_or_else(|| uri.path().to_owned(), ToString::to_string),
-            token: token.clone(),
-            api_version: path_version(uri.path()),
-            body: body.to_vec(),
-            status: 0,
-            at: Instant::now(),
-        });
-        let index = s.requests.len() - 1;
-        let (reply, after) = s.process(&method, &uri, token.as_deref(), &body);
-        (reply, after, index)
-    };
-    let set_status = |status: u16| {
-        if let Some(r) = lock(&state).requests.get_mut(index) {
-            r.status = status;
-        }
-    };
-    after.deliver(reply, set_status).await
 }

@@ -5,14 +5,14 @@ use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
 /// `a=1&b=2` (a form body or a query) as decoded pairs, `+` as a space.
-pub(super) fn parse_pairs(text: &str) -> Vec<(String, String)> {
+pub fn parse_pairs(text: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(text.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
 
 /// The first value of `key`.
-pub(super) fn pair<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+pub fn pair<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
     pairs
         .iter()
         .find(|(k, _)| k == key)
@@ -20,7 +20,7 @@ pub(super) fn pair<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a s
 }
 
 /// A percent-decoded URL path segment (`+` stays a `+`).
-pub(super) fn decode_segment(segment: &str) -> String {
+pub fn decode_segment(segment: &str) -> String {
     percent_encoding::percent_decode_str(segment)
         .decode_utf8_lossy()
         .into_owned()
@@ -35,12 +35,12 @@ const URL_SAFE: GeneralPurpose = GeneralPurpose::new(
 );
 
 /// Base64url without padding.
-pub(super) fn base64_encode(bytes: &[u8]) -> String {
+pub fn base64_encode(bytes: &[u8]) -> String {
     URL_SAFE.encode(bytes)
 }
 
 /// Base64 in the standard or the URL-safe alphabet, padding optional.
-pub(super) fn base64_decode(text: &str) -> Option<Vec<u8>> {
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
     URL_SAFE
         .decode(text.replace('+', "-").replace('/', "_"))
         .ok()

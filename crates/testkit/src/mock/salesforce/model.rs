@@ -1,6 +1,5 @@
-//! The mock org's state ([`Inner`]): the schema, the records, duplicate and validation
-//! rules, sessions, usage and the fault queue; and the save path every write takes
-//! ([`Inner::prepare`]).
+//! The mock org's records, their duplicate and validation rules, and the save path every
+//! write takes ([`Salesforce::prepare`]); a record as reads show it ([`record_json`]).
 //!
 //! Invariants:
 //! - record ids are 18 characters: the object's key prefix, `Mock`, and 11 digits of one
@@ -12,25 +11,19 @@
 //! - a deleted record stays known (reads and writes of it are 404 `ENTITY_IS_DELETED`)
 //!   but is invisible to queries, upserts and duplicate rules.
 
-use super::super::Fault;
-use super::super::reply::Reply;
-use super::super::wire::pair;
+use super::super::chassis::reply::Reply;
+use super::super::chassis::values::text_of;
+use super::super::chassis::wire::pair;
 use super::answers::{
     api_error, duplicates_detected, entity_deleted, field_error, invalid_field, no_such_column,
-    not_found,
+    not_found, record_url,
 };
 use super::rules::{event_times, missing_fields, required_missing};
-use super::schema::{
-    MOCK_USER, ObjectDef, Target, check_value, format_datetime, is_blank, standard_objects, text_of,
-};
-use super::{SalesforceOptions, SalesforceRecord, SalesforceRequest};
+use super::schema::{Kind, MOCK_USER, ObjectDef, Target};
+use super::values::{check_value, format_datetime, is_blank};
+use super::{Salesforce, SalesforceRecord};
 use chrono::{DateTime, SubsecRound, Utc};
-use jsonwebtoken::DecodingKey;
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, HashSet, VecDeque};
-
-/// The daily API request allowance when [`SalesforceOptions::daily_limit`] is `None`.
-const DEFAULT_DAILY_MAX: usize = 100_000;
 
 #[derive(Debug, Clone)]
 pub(super) struct Rec {
@@ -69,59 +62,7 @@ pub(super) struct ValidationRule {
     pub(super) message: String,
 }
 
-pub(super) struct Inner {
-    pub(super) options: SalesforceOptions,
-    pub(super) url: String,
-    pub(super) jwt_key: Option<DecodingKey>,
-    pub(super) sessions: HashSet<String>,
-    /// The grant type of every token issued, in order.
-    pub(super) grants: Vec<String>,
-    pub(super) jwt_claims: Vec<Value>,
-    pub(super) api_used: usize,
-    pub(super) requests: Vec<SalesforceRequest>,
-    pub(super) faults: VecDeque<Fault>,
-    /// Lower-case name → definition.
-    pub(super) objects: BTreeMap<String, ObjectDef>,
-    pub(super) custom_objects: usize,
-    next_id: u64,
-    /// Lower-case id → record.
-    pub(super) records: BTreeMap<String, Rec>,
-    pub(super) duplicate_rules: Vec<DuplicateRule>,
-    pub(super) validation_rules: Vec<ValidationRule>,
-}
-
-impl Inner {
-    pub(super) fn new(options: SalesforceOptions, url: String) -> Self {
-        let jwt_key = options
-            .jwt_public_key_pem
-            .as_deref()
-            .and_then(|pem| DecodingKey::from_rsa_pem(pem.as_bytes()).ok());
-        Self {
-            options,
-            url,
-            jwt_key,
-            sessions: HashSet::new(),
-            grants: Vec::new(),
-            jwt_claims: Vec::new(),
-            api_used: 0,
-            requests: Vec::new(),
-            faults: VecDeque::new(),
-            objects: standard_objects()
-                .into_iter()
-                .map(|def| (def.name.to_ascii_lowercase(), def))
-                .collect(),
-            custom_objects: 0,
-            next_id: 0,
-            records: BTreeMap::new(),
-            duplicate_rules: Vec::new(),
-            validation_rules: Vec::new(),
-        }
-    }
-
-    pub(super) fn daily_max(&self) -> usize {
-        self.options.daily_limit.unwrap_or(DEFAULT_DAILY_MAX)
-    }
-
+impl Salesforce {
     pub(super) fn object(&self, name: &str) -> Option<&ObjectDef> {
         self.objects.get(&name.to_ascii_lowercase())
     }
@@ -194,7 +135,7 @@ impl Inner {
                 continue;
             }
             let stored = check_value(field, value)?;
-            if let (super::schema::Kind::Ref(target), Some(id)) = (field.kind, stored.as_str())
+            if let (Kind::Ref(target), Some(id)) = (field.kind, stored.as_str())
                 && target != Target::User
             {
                 lookups.push((
@@ -311,8 +252,7 @@ impl Inner {
     }
 
     pub(super) fn insert(&mut self, def: &ObjectDef, fields: Map<String, Value>) -> String {
-        self.next_id += 1;
-        let id = format!("{}Mock{:011}", def.prefix, self.next_id);
+        let id = format!("{}Mock{:011}", def.prefix, self.ids.take());
         let now = Utc::now();
         self.records.insert(
             id.to_ascii_lowercase(),
@@ -358,20 +298,6 @@ impl Inner {
             .map(Some)
     }
 
-    /// `GET …/limits`.
-    pub(super) fn limits(&self) -> Reply {
-        let max = self.daily_max();
-        Reply::json(
-            200,
-            json!({
-                "DailyApiRequests": {
-                    "Max": max,
-                    "Remaining": max.saturating_sub(self.api_used),
-                },
-            }),
-        )
-    }
-
     /// A refusal for an unknown object's create.
     pub(super) fn unknown_type(name: &str) -> Reply {
         api_error(
@@ -410,12 +336,7 @@ pub(super) fn value_of(def: &ObjectDef, rec: &Rec, name: &str) -> Value {
     }
     match rec.fields.get(name) {
         Some(value) => value.clone(),
-        None if def
-            .field(name)
-            .is_some_and(|f| f.kind == super::schema::Kind::Bool) =>
-        {
-            Value::Bool(false)
-        }
+        None if def.field(name).is_some_and(|f| f.kind == Kind::Bool) => Value::Bool(false),
         None => Value::Null,
     }
 }
@@ -431,7 +352,7 @@ pub(super) fn record_json(
     let mut out = Map::new();
     out.insert(
         "attributes".into(),
-        json!({"type": def.name, "url": super::answers::record_url(version, &def.name, &rec.id)}),
+        json!({"type": def.name, "url": record_url(version, &def.name, &rec.id)}),
     );
     match fields {
         Some(names) => {
