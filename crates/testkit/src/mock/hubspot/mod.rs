@@ -51,8 +51,8 @@
 //!   that never ends, or one byte at a time.
 //!
 //! Invariants:
-//! - a request that fails (4xx, or a [`Fault::Status`](super::Fault::Status)) changes nothing; a batch is
-//!   applied whole or not at all (see [`model`] for the records' own);
+//! - a request that fails (4xx, or a [`Fault::Status`](super::Fault::Status)) changes
+//!   nothing; a batch is applied whole or not at all (see [`model`] for the records' own);
 //! - every request is recorded ([`Mock::requests`]), 401s and 429s included, with the
 //!   status it was answered (0 while unanswered, or when the answer did not complete:
 //!   dropped, endless or dripped) and, for a 400, HubSpot's message ([`HubSpotRequest`]).
@@ -71,7 +71,7 @@ use super::chassis::limits::{DailyBudget, Headers, RollingWindow};
 use super::chassis::log::Request;
 use super::chassis::reply::{Payload, Reply};
 use super::chassis::{Call, Gate, Mock, Vendor, Verdict};
-use answers::{error, not_found};
+use answers::error;
 use chrono::{DateTime, NaiveTime, Utc};
 use model::{Association, Objects, Rec};
 use routes::{Route, route};
@@ -194,12 +194,7 @@ impl Vendor for HubSpot {
     }
 
     fn route(&self, call: &Call<'_>) -> Gate<Route> {
-        match route(call.method, call.uri.path()) {
-            // Parameters in the body only: the query is not read.
-            Route::Token => Gate::Token,
-            Route::NotFound { api: false } => Gate::Answer(not_found()),
-            api => Gate::Api(api),
-        }
+        route(call.method, call.uri.path())
     }
 
     fn grant(&mut self, tokens: &mut AccessTokens, call: &Call<'_>) -> Reply {

@@ -2,8 +2,9 @@
 //! the schema. A request that fails changes nothing; a batch is applied whole or not at
 //! all.
 
+use super::super::chassis::Gate;
 use super::super::chassis::reply::{Answer, Reply};
-use super::super::chassis::wire::{decode_segment, pair};
+use super::super::chassis::wire::{pair, segments};
 use super::HubSpot;
 use super::answers::{bad_request, not_found, now_text, parse_json};
 use super::model::{Association, Shown, object_json, same_value};
@@ -22,8 +23,6 @@ const ASSOCIATIONS_PAGE: usize = 500;
 /// What a request is for.
 #[derive(Debug)]
 pub enum Route {
-    /// `POST /oauth/2026-03/token`.
-    Token,
     Create(String),
     List(String),
     Search(String),
@@ -48,11 +47,8 @@ pub enum Route {
     /// `POST /crm/v3/properties/{type}`.
     DefineProperty(String),
     Usage,
-    /// No such endpoint (the retired `/oauth/v1/token` among them); `api` when under
-    /// `/crm` or `/account-info` (so auth applies).
-    NotFound {
-        api: bool,
-    },
+    /// No such endpoint under `/crm` or `/account-info`.
+    NotFound,
 }
 
 impl Route {
@@ -62,12 +58,12 @@ impl Route {
     }
 }
 
-pub(super) fn route(method: &Method, path: &str) -> Route {
-    let segments: Vec<String> = path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(decode_segment)
-        .collect();
+/// Where a request goes: the token endpoint (parameters in the body only: the query is
+/// not read), an API call (under `/crm` or `/account-info`: authenticated even when no
+/// such endpoint exists), or, for any other path (the retired `/oauth/v1/token` among
+/// them), a 404 without auth.
+pub(super) fn route(method: &Method, path: &str) -> Gate<Route> {
+    let segments = segments(path);
     let s: Vec<&str> = segments.iter().map(String::as_str).collect();
     let t = |name: &str| canonical_type(name);
     let associate =
@@ -78,10 +74,10 @@ pub(super) fn route(method: &Method, path: &str) -> Route {
             to_id: to_id.to_owned(),
             labelled,
         };
-    match (method.as_str(), s.as_slice()) {
+    let api = match (method.as_str(), s.as_slice()) {
         // OAuth v1 (`/oauth/v1/token`) is retired on 2027-02-16; the mock stands for
         // HubSpot after that date: https://developers.hubspot.com/changelog/v1-oauth-api-deprecation
-        ("POST", ["oauth", "2026-03", "token"]) => Route::Token,
+        ("POST", ["oauth", "2026-03", "token"]) => return Gate::Token,
         ("POST", ["crm", "v3", "objects", ty]) => Route::Create(t(ty)),
         ("GET", ["crm", "v3", "objects", ty]) => Route::List(t(ty)),
         ("POST", ["crm", "v3", "objects", ty, "search"]) => Route::Search(t(ty)),
@@ -126,9 +122,10 @@ pub(super) fn route(method: &Method, path: &str) -> Route {
             ],
         ) => associate(from, from_id, to, to_id, true),
         ("GET", ["account-info", "v3", "api-usage", "daily", "private-apps"]) => Route::Usage,
-        (_, ["crm", ..] | ["account-info", ..]) => Route::NotFound { api: true },
-        _ => Route::NotFound { api: false },
-    }
+        (_, ["crm", ..] | ["account-info", ..]) => Route::NotFound,
+        _ => return Gate::Answer(not_found()),
+    };
+    Gate::Api(api)
 }
 
 /// `properties` of a body (absent: none).
@@ -191,7 +188,7 @@ impl HubSpot {
                 .and_then(|b| self.schema.define(&ty, &b, false))
                 .map(|definition| Reply::json(201, definition)),
             Route::Usage => Ok(self.usage()),
-            Route::Token | Route::NotFound { .. } => Err(not_found()),
+            Route::NotFound => Err(not_found()),
         };
         answer.unwrap_or_else(|reply| reply)
     }

@@ -16,6 +16,7 @@
 use super::super::chassis::Verdict;
 use super::super::chassis::limits::{DailyBudget, Headers, RollingWindow};
 use super::answers::over_limit;
+use super::routes::Route;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,17 @@ pub(super) enum Cost {
 }
 
 impl Cost {
+    /// What a call of `route` costs.
+    pub(super) fn of(route: &Route) -> Self {
+        match route {
+            Route::Search(_) => Self::Search,
+            Route::List(_) => Self::List,
+            Route::Create(_) | Route::Patch(..) => Self::Write,
+            Route::Delete(..) => Self::Delete,
+            Route::Get(..) | Route::BadId(_) | Route::NotFound => Self::Get,
+        }
+    }
+
     fn tokens(self) -> u64 {
         match self {
             Self::Get => 1,

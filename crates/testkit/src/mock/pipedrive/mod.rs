@@ -34,8 +34,8 @@
 //!   `custom_fields` merged), `DELETE`, a list that reads the primary store (no lag), and
 //!   search for persons, organizations and deals, which does not see a record created or
 //!   changed less than [`PipedriveOptions::search_lag`] ago.
-//! - **Forbidden writes** ([`Mock::forbid`]): every create, update and delete of
-//!   that object type is 403.
+//! - **Forbidden writes** ([`Mock::forbid`]): every create, update and delete of that
+//!   object type is 403.
 //! - **Faults** ([`Fault`](super::Fault)), queued with [`Mock::fail_next`] and taken by
 //!   authenticated API calls in arrival order once auth, the rate limits and the account
 //!   check passed (never by `/oauth/token`). `Status` answers without applying the call
@@ -52,12 +52,13 @@
 //!   default when unset), `add_time` / `update_time` as RFC 3339 in whole seconds with
 //!   `Z`, and (but on activities) `custom_fields` holding every defined key of the type
 //!   (`null` when unset). Emails are not unique: any number of persons may share one.
-//! - A request that fails (4xx, or a [`Fault::Status`](super::Fault::Status)) changes nothing.
+//! - A request that fails (4xx, or a [`Fault::Status`](super::Fault::Status)) changes
+//!   nothing.
 //! - A deleted record is gone at once, everywhere (reads, lists, search, links made
 //!   afterwards).
-//! - Every request is recorded ([`Mock::requests`]), the token endpoint, 401s and
-//!   429s included, with the status it was answered (0 while unanswered, or when the
-//!   answer did not complete: dropped, endless or dripped) and, for a refused body, why.
+//! - Every request is recorded ([`Mock::requests`]), the token endpoint, 401s and 429s
+//!   included, with the status it was answered (0 while unanswered, or when the answer
+//!   did not complete: dropped, endless or dripped) and, for a refused body, why.
 //!
 //! Where it knowingly differs from Pipedrive: no users, pipelines, stages, labels, notes,
 //! leads, projects or products (any positive `owner_id`, `pipeline_id`, `stage_id`,
@@ -66,8 +67,8 @@
 //! without Contact Sync), links are not cleared when the linked record is deleted, search
 //! scores are all 1.0 and matching is plain substring or equality (no tokenising, no
 //! phone normalisation), the daily budget resets only when a test says so
-//! ([`Mock::reset_daily_budget`]), and the burst limits are per token rather
-//! than per user.
+//! ([`Mock::reset_daily_budget`]), and the burst limits are per token rather than per
+//! user.
 
 mod answers;
 mod auth;
@@ -86,7 +87,7 @@ use super::chassis::limits::Headers;
 use super::chassis::log::Request;
 use super::chassis::reply::Reply;
 use super::chassis::{Call, Gate, Mock, Vendor, Verdict};
-use answers::{account_closed, unknown_method};
+use answers::account_closed;
 use limits::{Cost, Limits};
 use model::{Rec, Store};
 use routes::{Fail, Route, Writes, route};
@@ -195,6 +196,7 @@ impl PipedriveRecord {
             .unwrap_or_default()
     }
 }
+
 /// The mock's Pipedrive company: its options, limits, account state, forbidden writes and
 /// records.
 pub struct Pipedrive {
@@ -205,17 +207,6 @@ pub struct Pipedrive {
     limits: Limits,
     forbidden: BTreeSet<Kind>,
     store: Store,
-}
-
-/// What a route costs of the daily budget.
-fn cost(route: &Route) -> Cost {
-    match route {
-        Route::Search(_) => Cost::Search,
-        Route::List(_) => Cost::List,
-        Route::Create(_) | Route::Patch(..) => Cost::Write,
-        Route::Delete(..) => Cost::Delete,
-        _ => Cost::Get,
-    }
 }
 
 impl Vendor for Pipedrive {
@@ -241,11 +232,7 @@ impl Vendor for Pipedrive {
     }
 
     fn route(&self, call: &Call<'_>) -> Gate<Route> {
-        match route(call.method, call.uri.path()) {
-            Route::Token => Gate::Token,
-            Route::NotFound { api: false } => Gate::Answer(unknown_method()),
-            api => Gate::Api(api),
-        }
+        route(call.method, call.uri.path())
     }
 
     fn grant(&mut self, tokens: &mut AccessTokens, call: &Call<'_>) -> Reply {
@@ -257,7 +244,7 @@ impl Vendor for Pipedrive {
     }
 
     fn admit(&mut self, caller: &str, route: &Route) -> (Verdict, Headers) {
-        match self.limits.count(caller, cost(route)) {
+        match self.limits.count(caller, Cost::of(route)) {
             (Verdict::Pass, headers) if !self.account_open => {
                 (Verdict::Refused(account_closed()), headers)
             }

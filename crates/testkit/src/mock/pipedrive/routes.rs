@@ -4,8 +4,9 @@
 //! Invariant: a refused write changes nothing; a write of a forbidden type is 403 before
 //! its body is read.
 
+use super::super::chassis::Gate;
 use super::super::chassis::reply::Reply;
-use super::super::chassis::wire::decode_segment;
+use super::super::chassis::wire::segments;
 use super::answers::{forbidden, not_found, ok, unknown_method};
 use super::model::Store;
 use super::refusal::{Refused, bad_param};
@@ -19,7 +20,6 @@ use std::time::Duration;
 /// What a request is for.
 #[derive(Debug)]
 pub enum Route {
-    Token,
     Create(Kind),
     List(Kind),
     Search(Kind),
@@ -28,34 +28,29 @@ pub enum Route {
     Delete(Kind, i64),
     /// A record path whose id is not a positive integer.
     BadId(String),
-    /// No such endpoint; `api` when under `/api` (so auth applies).
-    NotFound {
-        api: bool,
-    },
+    /// No such endpoint under `/api`.
+    NotFound,
 }
 
-pub(super) fn route(method: &Method, path: &str) -> Route {
-    let segments: Vec<String> = path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(decode_segment)
-        .collect();
+/// Where a request goes: the token endpoint, an API call (`/api/…`: authenticated even
+/// when no such endpoint exists), or, for any other path, a 404 without auth.
+pub(super) fn route(method: &Method, path: &str) -> Gate<Route> {
+    let segments = segments(path);
     let s: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let api = Route::NotFound { api: true };
-    match (method.as_str(), s.as_slice()) {
-        ("POST", ["oauth", "token"]) => Route::Token,
+    let api = match (method.as_str(), s.as_slice()) {
+        ("POST", ["oauth", "token"]) => return Gate::Token,
         (m, ["api", "v2", ty, rest @ ..]) => {
             let Some(kind) = Kind::from_path(ty) else {
-                return api;
+                return Gate::Api(Route::NotFound);
             };
             match (m, rest) {
                 ("POST", []) => Route::Create(kind),
                 ("GET", []) => Route::List(kind),
                 ("GET", ["search"]) if !kind.search_fields().is_empty() => Route::Search(kind),
-                (_, ["search"]) => api,
+                (_, ["search"]) => Route::NotFound,
                 ("GET" | "PATCH" | "DELETE", [id]) => {
                     let Some(id) = id.parse::<i64>().ok().filter(|id| *id > 0) else {
-                        return Route::BadId((*id).to_owned());
+                        return Gate::Api(Route::BadId((*id).to_owned()));
                     };
                     match m {
                         "GET" => Route::Get(kind, id),
@@ -63,12 +58,13 @@ pub(super) fn route(method: &Method, path: &str) -> Route {
                         _ => Route::Delete(kind, id),
                     }
                 }
-                _ => api,
+                _ => Route::NotFound,
             }
         }
-        (_, ["api", ..]) => api,
-        _ => Route::NotFound { api: false },
-    }
+        (_, ["api", ..]) => Route::NotFound,
+        _ => return Gate::Answer(unknown_method()),
+    };
+    Gate::Api(api)
 }
 
 /// A failed request: refused by the schema (a 400 that names why), or another answer.
@@ -148,7 +144,7 @@ pub(super) fn apply(
         Route::List(kind) => list(store, kind, query),
         Route::Search(kind) => search(store, kind, query),
         Route::BadId(id) => Err(bad_param("id", &format!("a positive integer, got {id}")).into()),
-        Route::Token | Route::NotFound { .. } => Err(unknown_method().into()),
+        Route::NotFound => Err(unknown_method().into()),
     }
 }
 

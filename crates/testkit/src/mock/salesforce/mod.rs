@@ -18,16 +18,16 @@
 //!   no refresh token) for `client_credentials`, `refresh_token` and the JWT bearer flow
 //!   (`oauth`: `aud` must be [`SalesforceOptions::audience`], `exp` in the next 3 minutes).
 //! - **Sessions.** Every `/services/data/vXX.X/…` call needs `Authorization: Bearer
-//!   <token>` with a token issued and not expired by [`Mock::expire_sessions`];
-//!   otherwise 401 `INVALID_SESSION_ID`. Any `vNN.N` is accepted and recorded.
+//!   <token>` with a token issued and not expired by [`Mock::expire_sessions`]; otherwise
+//!   401 `INVALID_SESSION_ID`. Any `vNN.N` is accepted and recorded.
 //! - **The daily API limit**, checked after auth: every authenticated call counts; with
 //!   [`SalesforceOptions::daily_limit`] set, a call past it is 403 `REQUEST_LIMIT_EXCEEDED`.
 //!   Every authenticated answer carries `Sforce-Limit-Info: api-usage=N/MAX`;
 //!   `GET …/limits` answers `DailyApiRequests`.
 //! - **sObjects** Lead, Contact, Event, Task, Opportunity and Account with their
 //!   standard and audit fields (`CreatedDate` to the second, `SystemModstamp`, …),
-//!   custom fields and objects ([`Mock::define_field`]; Event and Task custom
-//!   fields are defined once on `Activity`, as in Salesforce's Object Manager); create,
+//!   custom fields and objects ([`Mock::define_field`]; Event and Task custom fields are
+//!   defined once on `Activity`, as in Salesforce's Object Manager); create,
 //!   read, update and delete by id; upsert, read and delete by an external-id field;
 //!   SOQL; then validation rules and duplicate rules on every save.
 //! - **Faults** ([`Fault`](super::Fault)), queued with [`Mock::fail_next`] and taken by
@@ -37,7 +37,8 @@
 //!   `Drip` apply the call, then answer late, break off, never end or drip.
 //!
 //! Invariants:
-//! - a request that fails (4xx, 300, or a [`Fault::Status`](super::Fault::Status)) changes nothing;
+//! - a request that fails (4xx, 300, or a [`Fault::Status`](super::Fault::Status)) changes
+//!   nothing;
 //! - every request is recorded ([`Mock::requests`]), the token endpoint and 401s included,
 //!   with the status it was answered (0 while unanswered, or when the answer did not
 //!   complete: dropped, endless or dripped) and, for a 400, its `errorCode`

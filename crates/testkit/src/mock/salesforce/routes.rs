@@ -16,7 +16,7 @@
 
 use super::super::chassis::Gate;
 use super::super::chassis::reply::{Answer, Reply};
-use super::super::chassis::wire::decode_segment;
+use super::super::chassis::wire::segments;
 use super::Salesforce;
 use super::answers::{api_error, invalid_field, not_found, record_url};
 use super::model::record_json;
@@ -94,11 +94,7 @@ pub enum Route {
 /// Where a request goes: the token endpoint, an API call (answered once authenticated),
 /// or, for any other path, a 404 without auth.
 pub(super) fn route(method: &Method, path: &str) -> Gate<(Version, Route)> {
-    let segments: Vec<String> = path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(decode_segment)
-        .collect();
+    let segments = segments(path);
     let s: Vec<&str> = segments.iter().map(String::as_str).collect();
     let verb = match method.as_str() {
         "GET" => Some(Verb::Get),

@@ -46,8 +46,8 @@ fn integrity(field: &str, message: &str) -> Reply {
     field_error("FIELD_INTEGRITY_EXCEPTION", message, field)
 }
 
-/// An Event's times as Salesforce keeps them ([event]): `StartDateTime` and
-/// `ActivityDateTime` are one value; `EndDateTime` and `DurationInMinutes` always agree
+/// An Event's times as Salesforce keeps them (see the module's source): `StartDateTime`
+/// and `ActivityDateTime` are one value; `EndDateTime` and `DurationInMinutes` always agree
 /// (the one the body sets decides the other; a moved start keeps the duration); a timed
 /// event needs a start and an end, ends after it starts, and lasts at most 14 days.
 ///
