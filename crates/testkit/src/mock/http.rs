@@ -12,9 +12,8 @@
 use super::Fault;
 use super::chassis::auth::AccessTokens;
 use super::chassis::ids::Ids;
-use super::chassis::limits::Headers;
 use super::chassis::log::Request;
-use super::chassis::reply::Reply;
+use super::chassis::reply::{Headers, Reply};
 use super::chassis::{Call, Gate, Mock, Vendor, Verdict};
 use axum::http::Method;
 use std::convert::Infallible;

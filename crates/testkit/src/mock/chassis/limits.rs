@@ -9,9 +9,6 @@ use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// The answer headers a limit adds.
-pub type Headers = Vec<(&'static str, String)>;
-
 /// The calls of the last `span`.
 #[derive(Debug, Clone)]
 pub struct RollingWindow {

@@ -19,6 +19,9 @@ pub enum Payload {
     Raw(String),
 }
 
+/// Answer headers: (lower-case name, value).
+pub type Headers = Vec<(&'static str, String)>;
+
 /// An answer, before it becomes a response.
 #[derive(Debug)]
 pub struct Reply {
@@ -27,7 +30,7 @@ pub struct Reply {
     /// The body.
     pub body: Payload,
     /// Extra headers.
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: Headers,
 }
 
 /// A handler's result: the answer either way (`Err` short-circuits with `?`).
@@ -63,7 +66,7 @@ impl Reply {
 
     /// Adds `headers`, except those whose name the answer already has (a fault's header
     /// wins over the mock's own).
-    pub fn add_headers(&mut self, headers: Vec<(&'static str, String)>) {
+    pub fn add_headers(&mut self, headers: Headers) {
         for (name, value) in headers {
             if !self.headers.iter().any(|(n, _)| *n == name) {
                 self.headers.push((name, value));

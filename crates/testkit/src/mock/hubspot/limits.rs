@@ -8,8 +8,7 @@
 //! `X-HubSpot-RateLimit-*` headers.
 
 use super::super::chassis::Verdict;
-use super::super::chassis::limits::Headers;
-use super::super::chassis::reply::Reply;
+use super::super::chassis::reply::{Headers, Reply};
 use super::HubSpot;
 use super::answers::{correlation_id, now_text, timestamp};
 use chrono::Utc;

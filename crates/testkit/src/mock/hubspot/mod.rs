@@ -67,9 +67,9 @@ mod search;
 mod values;
 
 use super::chassis::auth::AccessTokens;
-use super::chassis::limits::{DailyBudget, Headers, RollingWindow};
+use super::chassis::limits::{DailyBudget, RollingWindow};
 use super::chassis::log::Request;
-use super::chassis::reply::{Payload, Reply};
+use super::chassis::reply::{Headers, Payload, Reply};
 use super::chassis::{Call, Gate, Mock, Vendor, Verdict};
 use answers::error;
 use chrono::{DateTime, NaiveTime, Utc};

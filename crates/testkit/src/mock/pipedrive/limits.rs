@@ -14,7 +14,8 @@
 //! resets only when a test says so ([`Limits::reset_day`]).
 
 use super::super::chassis::Verdict;
-use super::super::chassis::limits::{DailyBudget, Headers, RollingWindow};
+use super::super::chassis::limits::{DailyBudget, RollingWindow};
+use super::super::chassis::reply::Headers;
 use super::answers::over_limit;
 use super::routes::Route;
 use std::collections::HashMap;

@@ -83,9 +83,8 @@ mod values;
 pub use refusal::PipedriveRefusal;
 
 use super::chassis::auth::AccessTokens;
-use super::chassis::limits::Headers;
 use super::chassis::log::Request;
-use super::chassis::reply::Reply;
+use super::chassis::reply::{Headers, Reply};
 use super::chassis::{Call, Gate, Mock, Vendor, Verdict};
 use answers::account_closed;
 use limits::{Cost, Limits};

@@ -9,8 +9,7 @@
 //! itself (the mock's day does not end).
 
 use super::super::chassis::Verdict;
-use super::super::chassis::limits::Headers;
-use super::super::chassis::reply::Reply;
+use super::super::chassis::reply::{Headers, Reply};
 use super::Salesforce;
 use super::answers::api_error;
 use serde_json::json;

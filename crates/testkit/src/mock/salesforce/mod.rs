@@ -61,9 +61,9 @@ mod values;
 
 use super::chassis::auth::AccessTokens;
 use super::chassis::ids::Ids;
-use super::chassis::limits::{DailyBudget, Headers};
+use super::chassis::limits::DailyBudget;
 use super::chassis::log::Request;
-use super::chassis::reply::Reply;
+use super::chassis::reply::{Headers, Reply};
 use super::chassis::{Call, Gate, Mock, Vendor, Verdict};
 use answers::api_error;
 use chrono::{DateTime, Utc};
