@@ -244,3 +244,85 @@ impl<'a> OAuthApp<'a> {
 pub fn expires_in(ttl: Duration, shown: Option<&Value>) -> Value {
     shown.cloned().unwrap_or_else(|| json!(ttl.as_secs()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn credentials(authorization: &str, uri: &str) -> Credentials {
+        let mut headers = HeaderMap::new();
+        if let Ok(value) = HeaderValue::from_str(authorization) {
+            headers.insert("authorization", value);
+        }
+        headers.insert("x-api-token", HeaderValue::from_static(" key "));
+        Credentials::of(&headers, &uri.parse().expect("uri"))
+    }
+
+    #[test]
+    fn credentials_are_read_wherever_they_are() {
+        let bearer = credentials("bearer tok", "/x?api_token=");
+        assert_eq!(bearer.bearer.as_deref(), Some("tok"));
+        assert_eq!(bearer.api_token.as_deref(), Some("key"));
+        assert_eq!(
+            bearer.url_token.as_deref(),
+            Some(""),
+            "present, though empty"
+        );
+        // base64("id:s:ecret"): the password keeps its colons
+        let basic = credentials("Basic aWQ6czplY3JldA==", "/x");
+        assert_eq!(basic.basic, Some(("id".to_owned(), "s:ecret".to_owned())));
+        assert_eq!(basic.bearer, None);
+        assert_eq!(credentials("Bearer ", "/x").bearer, None);
+    }
+
+    #[test]
+    fn tokens_live_their_lifetime_or_until_expired() {
+        let mut tokens = AccessTokens::default();
+        let short = tokens.issue("t-", "refresh_token", Some(Duration::ZERO));
+        let long = tokens.issue("t-", "refresh_token", Some(Duration::from_secs(60)));
+        let session = tokens.issue("s-", "client_credentials", None);
+        assert!(short.starts_with("t-") && short != long);
+        assert!(matches!(tokens.check(&short), Access::Expired(_)));
+        assert_eq!(tokens.check(&long), Access::Valid);
+        assert_eq!(tokens.check(&session), Access::Valid);
+        assert_eq!(tokens.check("forged"), Access::Unknown);
+        assert_eq!((tokens.issued(), tokens.issued_by("refresh_token")), (3, 2));
+        tokens.expire_all();
+        assert!(matches!(tokens.check(&long), Access::Expired(_)));
+        assert!(matches!(tokens.check(&session), Access::Expired(_)));
+    }
+
+    #[test]
+    fn a_grant_names_what_is_wrong() {
+        let oauth = ("id".to_owned(), "secret".to_owned(), "refresh".to_owned());
+        let app = OAuthApp::of(Some(&oauth)).expect("app");
+        let none = Credentials::default();
+        let request = TokenRequest::of(&none, b"grant_type=refresh_token&refresh_token=old");
+        assert_eq!(request.require_grant_type("refresh_token"), Ok(()));
+        assert_eq!(
+            request.require_grant_type("client_credentials"),
+            Err(GrantError::UnsupportedGrantType)
+        );
+        assert_eq!(
+            TokenRequest::of(&none, b"").require_grant_type("refresh_token"),
+            Err(GrantError::MissingGrantType)
+        );
+        assert_eq!(app.check_refresh(&request), Err(GrantError::BadGrant));
+        assert_eq!(app.check_client(None), Err(GrantError::UnknownClient));
+        assert_eq!(
+            app.check_client(Some(("other", "secret"))),
+            Err(GrantError::UnknownClient)
+        );
+        assert_eq!(
+            app.check_client(Some(("id", "wrong"))),
+            Err(GrantError::WrongSecret)
+        );
+        assert_eq!(app.check_client(Some(("id", "secret"))), Ok(()));
+        assert_eq!(expires_in(Duration::from_secs(30), None), json!(30));
+        assert_eq!(
+            expires_in(Duration::from_secs(30), Some(&json!("soon"))),
+            json!("soon")
+        );
+    }
+}

@@ -137,3 +137,63 @@ impl FaultQueue {
         (reply, after, learnt)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Answers one call with the next fault: (status, delivery, whether it was applied).
+    fn answer(queue: &mut FaultQueue) -> (u16, After, bool) {
+        let (reply, after, applied) = queue.answer(Reply::empty, || (Reply::empty(200), true));
+        (reply.status, after, applied)
+    }
+
+    #[test]
+    fn a_status_skips_the_call_and_anything_else_applies_it() {
+        let mut queue = FaultQueue::default();
+        queue.push(
+            1,
+            &Fault::Status {
+                status: 503,
+                retry_after: Some(7),
+                body: String::new(),
+            },
+        );
+        queue.push(2, &Fault::Drop);
+        queue.push(1, &Fault::header(429, "retry-after", "soon"));
+        let (reply, after, applied) = queue.answer(Reply::empty, || (Reply::empty(200), true));
+        assert_eq!(reply.status, 503);
+        assert_eq!(reply.headers, vec![("retry-after", "7".to_owned())]);
+        assert!(matches!(after, After::Answer) && !applied);
+        for _ in 0..2 {
+            let (status, after, applied) = answer(&mut queue);
+            assert!(status == 200 && matches!(after, After::Drop) && applied);
+        }
+        let (reply, _, applied) = queue.answer(
+            |status| {
+                let mut own = Reply::empty(status);
+                own.headers.push(("retry-after", "1".to_owned()));
+                own
+            },
+            || (Reply::empty(200), true),
+        );
+        assert_eq!(reply.headers, vec![("retry-after", "soon".to_owned())]);
+        assert!(!applied);
+        let (status, after, applied) = answer(&mut queue);
+        assert!(status == 200 && matches!(after, After::Answer) && applied);
+    }
+
+    #[test]
+    fn chaos_picks_a_fault_only_when_none_is_queued() {
+        let mut queue = FaultQueue::default();
+        queue.chaos(7.0, vec![Fault::Slow(Duration::from_millis(1))]);
+        queue.push(1, &Fault::Drop);
+        assert!(matches!(answer(&mut queue).1, After::Drop));
+        assert!(
+            matches!(answer(&mut queue).1, After::Slow(_)),
+            "rate clamped to 1"
+        );
+        queue.chaos(0.0, vec![Fault::Drop]);
+        assert!(matches!(answer(&mut queue).1, After::Answer));
+    }
+}

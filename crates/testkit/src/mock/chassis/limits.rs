@@ -121,3 +121,47 @@ impl DailyBudget {
         fits
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_holds_only_the_calls_of_its_span() {
+        let start = Instant::now();
+        let mut window = RollingWindow::new(Duration::from_secs(2));
+        assert_eq!(window.reset_secs(start), 2, "empty: the whole span");
+        assert_eq!(window.record(start), 1);
+        assert_eq!(window.record(start + Duration::from_millis(500)), 2);
+        let later = start + Duration::from_millis(1500);
+        assert_eq!(window.count(later), 2);
+        assert_eq!(window.reset_secs(later), 1, "0.5 s rounds up to 1");
+        assert_eq!(
+            window.count(start + Duration::from_secs(2)),
+            1,
+            "the first left"
+        );
+        assert_eq!(window.count(start + Duration::from_secs(3)), 0);
+    }
+
+    #[test]
+    fn a_budget_spends_what_fits_and_resets_each_day() {
+        let midnight = DateTime::parse_from_rfc3339("2026-12-02T00:00:00Z")
+            .expect("date")
+            .with_timezone(&Utc);
+        let mut budget = DailyBudget::new(Some(10), Some(midnight));
+        assert!(budget.try_spend(6));
+        assert!(!budget.try_spend(5), "5 does not fit in 4");
+        assert_eq!(budget.left(), Some(4));
+        budget.spend(5);
+        assert!(budget.overspent());
+        budget.roll(midnight - TimeDelta::seconds(1));
+        assert_eq!(budget.spent(), 11, "the day has not ended");
+        budget.roll(midnight + TimeDelta::days(2));
+        assert_eq!(budget.spent(), 0);
+        assert_eq!(budget.resets_at(), Some(midnight + TimeDelta::days(3)));
+        let mut unlimited = DailyBudget::new(None, None);
+        assert!(unlimited.try_spend(u64::MAX));
+        assert_eq!(unlimited.left(), None);
+    }
+}

@@ -5,7 +5,8 @@
 //! refusal embeds `[{isValid, message, error, name, localizedErrorMessage}]` as JSON text in
 //! `message` ("Property values were not valid: […]").
 //!
-//! Invariant: every refusal the mock sends is built here, so its shape is HubSpot's.
+//! Invariant: every refusal of an API call is built here (but the 429, [`super::limits`]'),
+//! so its shape is HubSpot's; the token endpoint's are [`super::auth`]'s.
 
 use super::super::chassis::reply::{Payload, Reply};
 use chrono::{DateTime, SecondsFormat, Utc};

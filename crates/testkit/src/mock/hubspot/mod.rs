@@ -6,10 +6,10 @@
 //!
 //! It runs on the mock chassis ([`Mock`]: server, request log, fault queue, access
 //! tokens, rate windows). Modules: [`schema`] and [`values`] (what HubSpot accepts),
-//! [`model`] (records, associations), [`search`], [`routes`] (the endpoints), [`auth`]
-//! (who may call, the token endpoint), [`limits`] (the rate limits), [`answers`] (the
-//! refusal envelopes). This one holds the options, the records tests read, and the calls
-//! tests make.
+//! [`model`] (records, associations), [`search`], [`routes`] (the endpoints),
+//! [`associations`] (linking records, reading links), [`auth`] (who may call, the token
+//! endpoint), [`limits`] (the rate limits), [`answers`] (the refusal envelopes). This one
+//! holds the options, the records tests read, and the calls tests make.
 //!
 //! What it models:
 //! - **Auth.** Every `/crm/*` and `/account-info/*` call needs `Authorization: Bearer
@@ -58,6 +58,7 @@
 //!   dropped, endless or dripped) and, for a 400, HubSpot's message ([`HubSpotRequest`]).
 
 mod answers;
+mod associations;
 mod auth;
 mod limits;
 mod model;
