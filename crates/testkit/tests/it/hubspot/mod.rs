@@ -1071,3 +1071,32 @@ async fn seeded_records_are_searchable_at_once() {
     assert_eq!(request.method, "POST");
     assert_eq!(request.json()["properties"]["email"], "SEED@example.com");
 }
+
+#[tokio::test]
+async fn the_request_log_keeps_what_a_refusal_said() {
+    let mock = MockHubSpot::start(quick()).await;
+    let refused = create(
+        &mock,
+        "contacts",
+        json!({"email": "x@example.com", "favourite_colour": "teal"}),
+    )
+    .await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(
+        create(&mock, "contacts", json!({"email": "x@example.com"}))
+            .await
+            .status,
+        201
+    );
+    let taken = create(&mock, "contacts", json!({"email": "x@example.com"})).await;
+    assert_eq!(taken.status, 409);
+    let log = mock.requests();
+    let said = log[0].refusal.as_deref().expect("the 400 is kept");
+    assert_eq!(Some(said), refused.body["message"].as_str());
+    assert!(said.contains("PROPERTY_DOESNT_EXIST"), "{said}");
+    assert_eq!(log[1].refusal, None);
+    assert_eq!(
+        log[2].refusal, None,
+        "a conflict is not the schema's refusal"
+    );
+}

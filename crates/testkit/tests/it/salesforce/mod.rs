@@ -1393,6 +1393,7 @@ async fn daily_limit_and_usage_header() {
     assert_eq!(over.header("sforce-limit-info"), Some("api-usage=3/3"));
     assert!(mock.records("Account").is_empty());
     assert_eq!(mock.api_usage(), 3);
+    assert_eq!(mock.rate_limited(), 1, "the one call past the limit");
     // The token endpoint does not count.
     login(&mock).await;
     assert_eq!(mock.api_usage(), 3);
@@ -1604,4 +1605,24 @@ async fn unknown_endpoints_and_methods() {
 async fn seed_checks_like_the_api() {
     let mock = MockSalesforce::start(SalesforceOptions::default()).await;
     mock.seed("Contact", json!({"FirstName": "No last name"}));
+}
+
+#[tokio::test]
+async fn the_request_log_keeps_the_error_code_of_a_refusal() {
+    let (mock, token) = start(SalesforceOptions::default()).await;
+    let contacts = format!("{V}/sobjects/Contact/");
+    let long = json!({"LastName": "l".repeat(81)});
+    let refused = send_as(&mock, Some(&token), Method::POST, &contacts, Some(long)).await;
+    assert_eq!((refused.status, refused.code()), (400, "STRING_TOO_LONG"));
+    let made = json!({"LastName": "L"});
+    let created = send_as(&mock, Some(&token), Method::POST, &contacts, Some(made)).await;
+    assert_eq!(created.status, 201);
+    let absent = format!("{contacts}003Mock99999999999");
+    let missing = send_as(&mock, Some(&token), Method::GET, &absent, None).await;
+    assert_eq!(missing.status, 404);
+    let log = mock.requests();
+    assert_eq!(log.len(), 4, "the grant, then three calls");
+    assert_eq!(log[0].refusal, None, "the token endpoint is not the schema");
+    assert_eq!(log[1].refusal.as_deref(), Some("STRING_TOO_LONG"));
+    assert_eq!((&log[2].refusal, &log[3].refusal), (&None, &None));
 }
