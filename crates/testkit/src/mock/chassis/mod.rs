@@ -126,7 +126,7 @@ pub struct Inner<V: Vendor> {
     /// The vendor's state.
     pub vendor: V,
     /// The access tokens its token endpoint issued.
-    pub tokens: AccessTokens,
+    tokens: AccessTokens,
     log: RequestLog<V::Refusal>,
     faults: FaultQueue,
     rate_limited: usize,

@@ -16,7 +16,7 @@
 //! What it models, with Salesforce's documented bodies:
 //! - **Tokens.** `POST /services/oauth2/token` grants an opaque access token (`00Dmock!…`,
 //!   no refresh token) for `client_credentials`, `refresh_token` and the JWT bearer flow
-//!   (`oauth`: `aud` must be [`SalesforceOptions::audience`], `exp` in the next 3 minutes).
+//!   ([`auth`]: `aud` must be [`SalesforceOptions::audience`], `exp` in the next 3 minutes).
 //! - **Sessions.** Every `/services/data/vXX.X/…` call needs `Authorization: Bearer
 //!   <token>` with a token issued and not expired by [`Mock::expire_sessions`]; otherwise
 //!   401 `INVALID_SESSION_ID`. Any `vNN.N` is accepted and recorded.
