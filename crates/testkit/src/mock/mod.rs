@@ -7,7 +7,8 @@
 //! calls tests make), `auth` (who may call, its token endpoint), `limits` (its rate and
 //! usage rules), `answers` (its refusal shapes), `schema` and `values` (what its API
 //! accepts), `model` (its records), `routes` (its URL surface) and `search` (its query
-//! language).
+//! language), and at most one module of its own (HubSpot's `associations`, Pipedrive's
+//! `refusal`, Salesforce's record-level `rules`).
 
 mod chassis;
 mod http;
