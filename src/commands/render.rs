@@ -3,7 +3,7 @@
 use super::{load, read};
 use anyhow::{Context as _, bail};
 use slatis_core::Envelope;
-use slatis_core::connector::MemoryRecordMap;
+use slatis_core::connector::{MemoryKeyLocks, MemoryRecordMap};
 use slatis_core::job::{self, JobEvent, Progress};
 use std::path::Path;
 use std::process::ExitCode;
@@ -38,6 +38,7 @@ pub async fn run(
         body: &envelope.body,
     };
     let records = MemoryRecordMap::default();
+    let locks = MemoryKeyLocks::default();
     let route = t.route(&envelope.event);
     let mut failed = false;
     let mut out = Vec::new();
@@ -62,6 +63,7 @@ pub async fn run(
             },
             Progress::default(),
             &records,
+            &locks,
         )
         .await;
         let error = run

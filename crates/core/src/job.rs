@@ -8,7 +8,9 @@
 //!   forgets it after a `delete`).
 
 use crate::config::{Config, Instance, Tenant};
-use crate::connector::{DryRunRecord, RecordMap, Recorder, StepContext, StepOutput, Transport};
+use crate::connector::{
+    DryRunRecord, KeyLocks, RecordMap, Recorder, StepContext, StepOutput, Transport,
+};
 use crate::delivery::DeliveryError;
 use crate::step::{Action, Step};
 use crate::template::RenderContext;
@@ -103,8 +105,14 @@ pub struct Job<'a> {
     pub attempt: u32,
 }
 
-/// Runs `job` from `progress` on.
-pub async fn run(job: &Job<'_>, progress: Progress, records: &dyn RecordMap) -> RunResult {
+/// Runs `job` from `progress` on, with the record map and the locks of its tenant's
+/// instance.
+pub async fn run(
+    job: &Job<'_>,
+    progress: Progress,
+    records: &dyn RecordMap,
+    locks: &dyn KeyLocks,
+) -> RunResult {
     let steps: Vec<&Step> = job
         .tenant
         .steps(job.event.event_type, &job.instance.name)
@@ -120,7 +128,7 @@ pub async fn run(job: &Job<'_>, progress: Progress, records: &dyn RecordMap) -> 
     let mut failure = None;
     let mut trace = Vec::new();
     for (i, step) in steps.iter().enumerate().skip(done) {
-        let outcome = run_step(job, step, &mut cx, records, &recorder).await;
+        let outcome = run_step(job, step, &mut cx, (records, locks), &recorder).await;
         let mut t = StepTrace {
             step: i,
             place: step.place.clone(),
@@ -170,7 +178,7 @@ async fn run_step(
     job: &Job<'_>,
     step: &Step,
     cx: &mut RenderContext,
-    records: &dyn RecordMap,
+    (records, locks): (&dyn RecordMap, &dyn KeyLocks),
     recorder: &Recorder,
 ) -> Result<Option<StepOutput>, DeliveryError> {
     let t = &job.config.templates;
@@ -187,6 +195,7 @@ async fn run_step(
         attempt: job.attempt,
         http: job.transport.outbound(recorder),
         records,
+        locks,
     };
     let out = job.instance.connector.execute(&rendered, &scx).await?;
     if let (Some(m), Some(object)) = (&rendered.matcher, &rendered.object) {

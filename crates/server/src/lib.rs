@@ -16,6 +16,7 @@ pub mod serve;
 pub mod worker;
 
 use slatis_core::Config;
+use slatis_core::connector::MemoryKeyLocks;
 use slatis_store::Store;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,6 +52,9 @@ pub struct Shared {
     pub config_path: Option<PathBuf>,
     /// Background tasks that died (readiness reports them).
     pub health: health::Health,
+    /// The connector instances' per-key locks (e.g. one upsert per match value at a
+    /// time), keyed by tenant, instance and key; they outlive config reloads.
+    pub locks: MemoryKeyLocks,
 }
 
 impl Shared {
@@ -62,6 +66,7 @@ impl Shared {
             wake: Notify::new(),
             config_path,
             health: health::Health::default(),
+            locks: MemoryKeyLocks::default(),
         })
     }
 

@@ -3,7 +3,7 @@
 
 use slatis_core::DeliveryError;
 use slatis_core::config::{Config, load_str};
-use slatis_core::connector::MemoryRecordMap;
+use slatis_core::connector::{MemoryKeyLocks, MemoryRecordMap};
 use slatis_core::job::{self, JobEvent, Progress, RunResult};
 use slatis_testkit::fixtures::BOOKING_CREATED_FULL;
 use slatis_testkit::mock::{Fault, MockHttp};
@@ -11,6 +11,11 @@ use std::time::Duration;
 
 // Linked for its inventory registration.
 use slatis_connector_http as _;
+
+/// The instances' per-key locks, shared by every delivery of this test binary (as the
+/// server shares them across deliveries).
+static LOCKS: std::sync::LazyLock<MemoryKeyLocks> =
+    std::sync::LazyLock::new(MemoryKeyLocks::default);
 
 /// One tenant `t` with one http instance `api` (its keys beside the type) and `routes`
 /// (YAML lines indented under `routes:`).
@@ -73,7 +78,13 @@ async fn run_body(config: &Config, body: &serde_json::Value) -> RunResult {
         event: &event,
         attempt: 1,
     };
-    job::run(&job, Progress::default(), &MemoryRecordMap::default()).await
+    job::run(
+        &job,
+        Progress::default(),
+        &MemoryRecordMap::default(),
+        &*LOCKS,
+    )
+    .await
 }
 
 #[tokio::test]

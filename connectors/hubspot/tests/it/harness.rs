@@ -3,12 +3,17 @@
 
 use slatis_core::DeliveryError;
 use slatis_core::config::{Config, load_str};
-use slatis_core::connector::MemoryRecordMap;
+use slatis_core::connector::{MemoryKeyLocks, MemoryRecordMap};
 use slatis_core::job::{self, JobEvent, Progress, RunResult};
 use slatis_testkit::mock::{HubSpotOptions, MockHubSpot};
 
 // Linked for its inventory registration.
 use slatis_connector_hubspot as _;
+
+/// The instances' per-key locks, shared by every delivery of this test binary (as the
+/// server shares them across deliveries).
+static LOCKS: std::sync::LazyLock<MemoryKeyLocks> =
+    std::sync::LazyLock::new(MemoryKeyLocks::default);
 
 pub const TOKEN: &str = "pat-test-token";
 
@@ -126,7 +131,7 @@ pub async fn deliver_from(
             event: &event,
             attempt: 1,
         };
-        out.push(job::run(&job, progress.clone().unwrap_or_default(), records).await);
+        out.push(job::run(&job, progress.clone().unwrap_or_default(), records, &*LOCKS).await);
     }
     out
 }

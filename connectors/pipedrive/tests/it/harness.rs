@@ -2,12 +2,17 @@
 
 use slatis_core::DeliveryError;
 use slatis_core::config::{Config, load_str};
-use slatis_core::connector::MemoryRecordMap;
+use slatis_core::connector::{MemoryKeyLocks, MemoryRecordMap};
 use slatis_core::job::{self, JobEvent, Progress, RunResult};
 use slatis_testkit::mock::{MockPipedrive, PipedriveOptions, PipedriveRecord};
 
 // Linked for its inventory registration.
 use slatis_connector_pipedrive as _;
+
+/// The instances' per-key locks, shared by every delivery of this test binary (as the
+/// server shares them across deliveries).
+static LOCKS: std::sync::LazyLock<MemoryKeyLocks> =
+    std::sync::LazyLock::new(MemoryKeyLocks::default);
 
 /// The person field that keeps the booking that made the person.
 pub const PERSON_FIELD: &str = "9d4f0c2b7a1e5d3c8b6a4f2e0d9c7b5a3e1f8d6c";
@@ -118,7 +123,7 @@ pub async fn deliver_at(
         event: &event,
         attempt,
     };
-    job::run(&job, progress.unwrap_or_default(), records).await
+    job::run(&job, progress.unwrap_or_default(), records, &*LOCKS).await
 }
 
 /// Runs the job of `body` once (a first attempt).

@@ -2,12 +2,17 @@
 
 use slatis_core::DeliveryError;
 use slatis_core::config::{Config, load_str};
-use slatis_core::connector::MemoryRecordMap;
+use slatis_core::connector::{MemoryKeyLocks, MemoryRecordMap};
 use slatis_core::job::{self, JobEvent, Progress, RunResult};
 use slatis_testkit::mock::{MockSalesforce, SalesforceOptions, SalesforceRequest};
 
 // Linked for its inventory registration.
 use slatis_connector_salesforce as _;
+
+/// The instances' per-key locks, shared by every delivery of this test binary (as the
+/// server shares them across deliveries).
+static LOCKS: std::sync::LazyLock<MemoryKeyLocks> =
+    std::sync::LazyLock::new(MemoryKeyLocks::default);
 
 /// The routes of config.example.yaml's Salesforce tenant, plus a few for the tests.
 pub const ROUTES: &str = r#"
@@ -104,7 +109,7 @@ pub async fn deliver_from(
         event: &event,
         attempt: 1,
     };
-    job::run(&job, progress.unwrap_or_default(), records).await
+    job::run(&job, progress.unwrap_or_default(), records, &*LOCKS).await
 }
 
 /// Runs the job of `body` once.

@@ -8,13 +8,15 @@
 //! - connectors talk to their CRM only through [`Outbound`] (rate limit, timeout,
 //!   dry run and error classes are applied there, the same for every connector);
 //! - every failure is a classed [`DeliveryError`];
-//! - connectors see storage only through [`RecordMap`].
+//! - connectors see storage only through [`RecordMap`] and [`KeyLocks`].
 
 pub mod answer;
+mod locks;
 mod records;
 pub mod token;
 mod transport;
 
+pub use locks::{KeyGuard, KeyLocks, MemoryKeyLocks, ScopedKeyLocks};
 pub use records::{MemoryRecordMap, RecordMap};
 pub use transport::{
     DryRunRecord, DryRunReply, Limiter, Outbound, RateLimit, Recorder, Reply, Transport,
@@ -130,6 +132,8 @@ pub struct StepContext<'a> {
     pub http: Outbound<'a>,
     /// The record map of this tenant and instance.
     pub records: &'a dyn RecordMap,
+    /// The per-key locks of this tenant and instance, shared by all its deliveries.
+    pub locks: &'a dyn KeyLocks,
 }
 
 /// What a successful step produced, readable by later steps as `{{steps.<id>.id}}`.

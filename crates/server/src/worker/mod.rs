@@ -28,6 +28,7 @@ use futures_util::FutureExt;
 use serde_json::Value;
 use slatis_core::DeliveryError;
 use slatis_core::config::{Config, Instance, Tenant};
+use slatis_core::connector::ScopedKeyLocks;
 use slatis_core::job::{self, JobEvent, Progress, RunResult};
 use slatis_core::time;
 use slatis_store::{ClaimRequest, ClaimedJob, Finish, JobId, Outcome, PurgeBefore};
@@ -354,7 +355,12 @@ async fn attempt(
         event: &event,
         attempt: job.attempts,
     };
-    job::run(&run, progress, &records).await
+    let locks = ScopedKeyLocks {
+        locks: &shared.locks,
+        tenant: &job.tenant,
+        instance: &job.connector,
+    };
+    job::run(&run, progress, &records, &locks).await
 }
 
 /// Logs, counts and stores how the attempt ended; returns a time to pause the lane until.
