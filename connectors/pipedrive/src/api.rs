@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 use slatis_core::connector::{DryRunReply, Limiter, Outbound, Reply, path_segment};
+use slatis_crm::call::{Attempt, with_reauth};
 
 type Result<T, E = PipedriveError> = std::result::Result<T, E>;
 
@@ -62,41 +63,51 @@ impl Api<'_> {
         assume: DryRunReply,
         extra: Option<&Limiter>,
     ) -> Result<Reply> {
-        let mut stale: Option<String> = None;
-        loop {
-            let creds = self
+        let (method, assume) = (&method, &assume);
+        with_reauth(self.pd.auth.refreshable(), |stale| async move {
+            let creds = match self
                 .pd
                 .auth
                 .credentials(self.http, stale.as_deref(), &self.pd.dry_base)
-                .await?;
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => return Attempt::Done(Err(e.into())),
+            };
+            let header = match creds.header_value() {
+                Ok(h) => h,
+                Err(e) => return Attempt::Done(Err(e.into())),
+            };
             let mut request = self
                 .http
                 .request(method.clone(), &format!("{}/api/v2{path}", creds.base))
-                .header(creds.header, creds.header_value()?);
+                .header(creds.header, header);
             if !query.is_empty() {
                 request = request.query(query);
             }
             if let Some(b) = body {
                 request = request.json(b);
             }
-            let reply = self
-                .http
-                .send_limited(request, assume.clone(), extra)
-                .await?;
+            let reply = match self.http.send_limited(request, assume.clone(), extra).await {
+                Ok(r) => r,
+                Err(e) => return Attempt::Done(Err(e.into())),
+            };
             if reply.status.is_success()
                 && reply.json().get("success").and_then(Value::as_bool) != Some(false)
             {
-                return Ok(reply);
+                return Attempt::Done(Ok(reply));
             }
-            if reply.status == reqwest::StatusCode::UNAUTHORIZED
-                && stale.is_none()
-                && self.pd.auth.refreshable()
-            {
-                stale = Some(creds.value);
-                continue;
+            let error = PipedriveError::from_reply(&reply, self.pd.budget);
+            if reply.status == reqwest::StatusCode::UNAUTHORIZED {
+                Attempt::Refused {
+                    secret: creds.value,
+                    error,
+                }
+            } else {
+                Attempt::Done(Err(error))
             }
-            return Err(PipedriveError::from_reply(&reply, self.pd.budget));
-        }
+        })
+        .await
     }
 
     /// Ids of `object` records whose `fields` equal `term` exactly (ignoring case), as

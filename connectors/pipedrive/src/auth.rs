@@ -2,7 +2,7 @@
 //! logged), or an OAuth app whose access token is refreshed before it expires and once
 //! after a 401; the token answer's `api_domain` is then the API's base.
 //!
-//! Invariants: refreshes are single-flight; a dry run asks for no token; how long a token
+//! Invariants: refreshes are single-flight ([`TokenCache`]); a dry run asks for no token; how long a token
 //! is used comes from `slatis_core::connector::token` (bounded, whatever `expires_in`
 //! says); the header value is marked sensitive (masked in dry-run records, `Sensitive`
 //! in `Debug`), and [`Credentials`] has no `Debug`.
@@ -10,9 +10,9 @@
 use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 use slatis_core::DeliveryError;
-use slatis_core::connector::{DryRunReply, Outbound, token};
-use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
+use slatis_core::connector::{DryRunReply, Outbound};
+use slatis_crm::token::{Minted, RefreshToken, TokenCache};
+use std::time::Duration;
 
 /// How a request is authenticated, and where it goes.
 #[derive(Clone)]
@@ -51,9 +51,9 @@ pub struct OAuth {
     /// The app's client secret.
     pub client_secret: String,
     /// The refresh token (a new one may come with each grant).
-    pub refresh_token: Mutex<String>,
-    /// The current access token, its base and when it stops being used.
-    pub current: Mutex<Option<(Credentials, Instant)>>,
+    pub refresh_token: RefreshToken,
+    /// The current access token and its base.
+    pub current: TokenCache<Credentials>,
 }
 
 /// The instance's authentication.
@@ -97,17 +97,23 @@ impl Auth {
                 base: dry_base.to_owned(),
             });
         }
-        let mut current = oauth.current.lock().await;
-        if let Some((c, until)) = current.as_ref()
-            && Instant::now() < *until
-            && Some(c.value.as_str()) != stale
-        {
-            return Ok(c.clone());
-        }
-        let refresh_token = oauth.refresh_token.lock().await.clone();
+        let secret: fn(&Credentials) -> &str = |c| &c.value;
+        oauth.current.get(stale, secret, || oauth.grant(http)).await
+    }
+
+    /// Whether a 401 can be cured by a new token.
+    pub fn refreshable(&self) -> bool {
+        matches!(self, Self::OAuth(_))
+    }
+}
+
+impl OAuth {
+    /// Mints an access token with the refresh token (keeping a rotated one).
+    async fn grant(&self, http: &Outbound<'_>) -> Result<Minted<Credentials>, DeliveryError> {
+        let refresh_token = self.refresh_token.current().await;
         let request = http
-            .request(reqwest::Method::POST, &oauth.token_url)
-            .basic_auth(&oauth.client_id, Some(&oauth.client_secret))
+            .request(reqwest::Method::POST, &self.token_url)
+            .basic_auth(&self.client_id, Some(&self.client_secret))
             .form(&[
                 ("grant_type", "refresh_token"),
                 ("refresh_token", refresh_token.as_str()),
@@ -123,21 +129,12 @@ impl Auth {
                 "Pipedrive's token answer lacks access_token or api_domain",
             ));
         };
-        if let Some(new_refresh) = text("refresh_token") {
-            *oauth.refresh_token.lock().await = new_refresh;
-        }
-        let lifetime = token::lifetime(&body, Duration::from_secs(3599));
+        self.refresh_token.rotate(&body).await;
         let creds = Credentials {
             header: "authorization",
             value: format!("Bearer {token}"),
             base: base.trim_end_matches('/').to_owned(),
         };
-        *current = Some((creds.clone(), token::use_until(lifetime)));
-        Ok(creds)
-    }
-
-    /// Whether a 401 can be cured by a new token.
-    pub fn refreshable(&self) -> bool {
-        matches!(self, Self::OAuth(_))
+        Ok(Minted::from_answer(creds, &body, Duration::from_secs(3599)))
     }
 }

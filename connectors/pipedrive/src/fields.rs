@@ -90,7 +90,7 @@ fn numeric_ids(key: &str, value: Value) -> Value {
 
 /// The value of a step's `property` in a record as v2 answers it: `email` / `phone` are
 /// a person's lists, a custom field's key its value (the `value` of a composite one).
-pub fn field<'a>(record: &'a Value, property: &str) -> Option<&'a Value> {
+pub fn field<'a>(record: &'a Map<String, Value>, property: &str) -> Option<&'a Value> {
     match property {
         "email" => record.get("emails"),
         "phone" => record.get("phones"),
@@ -114,7 +114,7 @@ pub fn has(record: &Value, property: &str, value: &str) -> bool {
             .is_some_and(|s| s.eq_ignore_ascii_case(value)),
         _ => false,
     };
-    match field(record, property) {
+    match record.as_object().and_then(|r| field(r, property)) {
         Some(Value::Array(items)) => items.iter().any(same),
         Some(v) => same(v),
         None => false,
@@ -226,8 +226,9 @@ mod tests {
         assert!(!has(&record, "email", "other@example.com"));
         assert!(!has(&record, "phone", "1"));
         let composite = json!({"custom_fields": {HASH: {"value": 2300, "currency": "EUR"}}});
-        assert_eq!(field(&composite, HASH), Some(&json!(2300)));
-        assert_eq!(field(&json!({"id": 1}), HASH), None);
+        let object = |v: Value| v.as_object().cloned().unwrap_or_default();
+        assert_eq!(field(&object(composite), HASH), Some(&json!(2300)));
+        assert_eq!(field(&object(json!({"id": 1})), HASH), None);
     }
 
     #[test]

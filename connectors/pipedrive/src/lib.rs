@@ -8,7 +8,8 @@
 //! text that is a whole number is sent as a number. Write modes (`on: create | empty`)
 //! apply to every action.
 //!
-//! How a `match: {property, value}` finds its record ([`engine`]): `property: id` names
+//! The action engine is the toolkit's ([`slatis_crm::execute`]); [`engine`] is what is
+//! Pipedrive's own in it. How a `match: {property, value}` finds its record: `property: id` names
 //! it; otherwise the record map, then search with `exact_match` on `email`, `name`,
 //! `phone`, `title`, `address`, `notes` or a custom field's key (persons, organizations,
 //! deals), several hits ordered by creation for `match.on_many` (default: the oldest, as
@@ -44,8 +45,6 @@ use slatis_core::connector::{
     BuildContext, Connector, ConnectorFactory, Limiter, RateLimit, StepContext, StepOutput,
 };
 use slatis_core::step::{Action, RenderedStep, Step};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use error::PipedriveError;
@@ -106,8 +105,6 @@ pub struct Pipedrive {
     search_limiter: Limiter,
     /// The base a dry run shows.
     dry_base: String,
-    /// One lock per (object, match property, value) being upserted.
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 fn build(cx: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> {
@@ -166,8 +163,8 @@ fn build(cx: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> 
                     .unwrap_or_else(|| "https://oauth.pipedrive.com/oauth/token".to_owned()),
                 client_id: o.client_id,
                 client_secret: o.client_secret,
-                refresh_token: tokio::sync::Mutex::new(o.refresh_token),
-                current: tokio::sync::Mutex::new(None),
+                refresh_token: slatis_crm::token::RefreshToken::new(o.refresh_token),
+                current: slatis_crm::token::TokenCache::default(),
             })))
         }
         (Some(_), Some(_)) => {
@@ -185,7 +182,6 @@ fn build(cx: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> 
             budget: Budget { zone },
             search_limiter: Limiter::new(cfg.search_rate_limit),
             dry_base: base,
-            locks: Mutex::new(HashMap::new()),
         })),
         _ => Err(issues),
     }
@@ -279,6 +275,14 @@ impl Connector for Pipedrive {
         step: &RenderedStep,
         cx: &StepContext<'_>,
     ) -> Result<StepOutput, DeliveryError> {
-        engine::execute(self, step, cx).await
+        let run = engine::Run {
+            api: api::Api {
+                pd: self,
+                http: &cx.http,
+            },
+            step,
+            object: step.object.as_deref().unwrap_or_default(),
+        };
+        slatis_crm::execute(&run, cx).await
     }
 }

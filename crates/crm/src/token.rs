@@ -58,7 +58,7 @@ impl<T: Clone + Send> TokenCache<T> {
     pub async fn get<F, Fut>(
         &self,
         stale: Option<&str>,
-        secret: impl Fn(&T) -> &str,
+        secret: fn(&T) -> &str,
         mint: F,
     ) -> Result<T, DeliveryError>
     where
