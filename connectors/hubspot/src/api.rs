@@ -14,6 +14,7 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 use slatis_core::DeliveryError;
 use slatis_core::connector::{DryRunReply, Limiter, Outbound, Reply, path_segment};
+use slatis_crm::call::{Attempt, with_reauth};
 
 /// One step's view of the API.
 pub struct Api<'a> {
@@ -131,9 +132,12 @@ impl Api<'_> {
         assume: DryRunReply,
         extra: Option<&Limiter>,
     ) -> Result<Reply> {
-        let mut stale: Option<String> = None;
-        loop {
-            let token = self.hs.auth.token(self.http, stale.as_deref()).await?;
+        let (method, assume) = (&method, &assume);
+        with_reauth(self.hs.auth.refreshable(), |stale| async move {
+            let token = match self.hs.auth.token(self.http, stale.as_deref()).await {
+                Ok(t) => t,
+                Err(e) => return Attempt::Done(Err(e.into())),
+            };
             let mut request = self
                 .http
                 .request(method.clone(), &self.url(path))
@@ -144,40 +148,41 @@ impl Api<'_> {
             if let Some(b) = body {
                 request = request.json(b);
             }
-            let reply = self
-                .http
-                .send_limited(request, assume.clone(), extra)
-                .await?;
+            let reply = match self.http.send_limited(request, assume.clone(), extra).await {
+                Ok(r) => r,
+                Err(e) => return Attempt::Done(Err(e.into())),
+            };
             if reply.status.is_success() {
-                return Ok(reply);
+                return Attempt::Done(Ok(reply));
             }
-            if reply.status == reqwest::StatusCode::UNAUTHORIZED
-                && stale.is_none()
-                && self.hs.auth.refreshable()
-            {
-                stale = Some(token);
-                continue;
+            let error = HubSpotError::from_reply(&reply);
+            if reply.status == reqwest::StatusCode::UNAUTHORIZED {
+                Attempt::Refused {
+                    secret: token,
+                    error,
+                }
+            } else {
+                Attempt::Done(Err(error))
             }
-            return Err(HubSpotError::from_reply(&reply));
-        }
+        })
+        .await
     }
 
     /// Classes a call's failure for the queue; a `DAILY` limit waits for the reset
     /// HubSpot reports (an hour if it does not say).
-    pub async fn check<T>(&self, result: Result<T>) -> Result<T, DeliveryError> {
-        match result {
-            Ok(v) => Ok(v),
-            Err(e @ HubSpotError::RateLimited { .. }) if e.is_daily() => {
+    pub async fn class(&self, e: HubSpotError) -> DeliveryError {
+        match e {
+            e @ HubSpotError::RateLimited { .. } if e.is_daily() => {
                 let until = match self.daily_reset().await {
                     Some(at) if at > Utc::now() => at,
                     _ => slatis_core::time::in_seconds(3600),
                 };
-                Err(DeliveryError::rate_limited(
+                DeliveryError::rate_limited(
                     format!("{e} (paused until HubSpot's daily reset)"),
                     until,
-                ))
+                )
             }
-            Err(e) => Err(e.into_delivery()),
+            e => e.into_delivery(),
         }
     }
 
@@ -357,21 +362,19 @@ impl Api<'_> {
         Ok(Written { id, created: true })
     }
 
-    /// Updates a record by id, or by a unique property when `id_property` is given.
+    /// Updates a record by id.
     pub async fn update(
         &self,
         object: &str,
         id: &str,
-        id_property: Option<&str>,
         properties: &Map<String, Value>,
     ) -> Result<Written> {
         let body = json!({ "properties": properties });
-        let query: Vec<(&str, &str)> = id_property.map(|p| ("idProperty", p)).into_iter().collect();
         let reply = self
             .call(
                 Method::PATCH,
                 &format!("/crm/v3/objects/{object}/{}", path_segment(id)?),
-                &query,
+                &[],
                 Some(&body),
                 DryRunReply::json(json!({"id": id})),
             )

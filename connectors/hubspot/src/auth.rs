@@ -15,9 +15,9 @@
 
 use serde_json::{Value, json};
 use slatis_core::DeliveryError;
-use slatis_core::connector::{DryRunReply, Outbound, Reply, token};
-use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
+use slatis_core::connector::{DryRunReply, Outbound, Reply};
+use slatis_crm::token::{Minted, RefreshToken, TokenCache};
+use std::time::Duration;
 
 /// The token endpoint's path under the base URL.
 pub const TOKEN_PATH: &str = "/oauth/2026-03/token";
@@ -39,9 +39,9 @@ pub struct OAuth {
     /// The app's client secret.
     pub client_secret: String,
     /// The refresh token (HubSpot may hand out a new one with each grant).
-    pub refresh_token: Mutex<String>,
-    /// The access token and when it stops being used.
-    pub current: Mutex<Option<(String, Instant)>>,
+    pub refresh_token: RefreshToken,
+    /// The access token in use.
+    pub current: TokenCache<String>,
 }
 
 /// The failure of a token request: 5xx and 408 retryable, 429 rate-limited (until
@@ -103,22 +103,26 @@ impl Auth {
         if http.dry_run() {
             return Ok("dry-run-token".to_owned());
         }
-        let mut current = oauth.current.lock().await;
-        if let Some((token, until)) = current.as_ref()
-            && Instant::now() < *until
-            && Some(token.as_str()) != stale
-        {
-            return Ok(token.clone());
-        }
-        let refresh_token = oauth.refresh_token.lock().await.clone();
-        let request = http
-            .request(reqwest::Method::POST, &oauth.token_url)
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("client_id", oauth.client_id.as_str()),
-                ("client_secret", oauth.client_secret.as_str()),
-                ("refresh_token", refresh_token.as_str()),
-            ]);
+        let secret: fn(&String) -> &str = |t| t;
+        oauth.current.get(stale, secret, || oauth.grant(http)).await
+    }
+
+    /// Whether a 401 can be cured by a new token.
+    pub fn refreshable(&self) -> bool {
+        matches!(self, Self::OAuth(_))
+    }
+}
+
+impl OAuth {
+    /// Mints an access token with the refresh token (keeping a rotated one).
+    async fn grant(&self, http: &Outbound<'_>) -> Result<Minted<String>, DeliveryError> {
+        let refresh_token = self.refresh_token.current().await;
+        let request = http.request(reqwest::Method::POST, &self.token_url).form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", self.client_id.as_str()),
+            ("client_secret", self.client_secret.as_str()),
+            ("refresh_token", refresh_token.as_str()),
+        ]);
         let reply = http.send(request, DryRunReply::json(json!({}))).await?;
         if !reply.status.is_success() {
             return Err(refused(&reply));
@@ -129,17 +133,8 @@ impl Auth {
             .and_then(Value::as_str)
             .ok_or_else(|| DeliveryError::retryable("HubSpot's token answer has no access_token"))?
             .to_owned();
-        let lifetime = token::lifetime(&body, Duration::from_secs(1800));
-        if let Some(new_refresh) = body.get("refresh_token").and_then(Value::as_str) {
-            *oauth.refresh_token.lock().await = new_refresh.to_owned();
-        }
-        *current = Some((token.clone(), token::use_until(lifetime)));
-        Ok(token)
-    }
-
-    /// Whether a 401 can be cured by a new token.
-    pub fn refreshable(&self) -> bool {
-        matches!(self, Self::OAuth(_))
+        self.refresh_token.rotate(&body).await;
+        Ok(Minted::from_answer(token, &body, Duration::from_secs(1800)))
     }
 }
 

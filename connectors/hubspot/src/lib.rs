@@ -2,7 +2,8 @@
 //! `find` on any object type (contacts, meetings, deals, custom objects), with
 //! associations, through the CRM v3 objects API.
 //!
-//! How each action finds its record (`match: {property, value}`, see [`locate`]):
+//! The action engine is the toolkit's ([`slatis_crm::execute`]); [`engine`] is what is
+//! HubSpot's own in it. How each action finds its record (`match: {property, value}`):
 //! - `property: hs_object_id` (or `id`): the value is the record id;
 //! - `external_id: true`: the property has unique values (email on contacts, or a custom
 //!   property with "require unique values" — contacts, companies, deals, tickets and
@@ -19,7 +20,7 @@
 //! Invariants:
 //! - a contact upsert by email never makes a duplicate: search lags writes by seconds,
 //!   so a create answered 409 "Contact already exists. Existing ID: N" updates N;
-//! - property write modes hold for every action ([`write`]);
+//! - property write modes hold for every action (the toolkit's engine);
 //! - a record the record map names that HubSpot no longer has (404) is forgotten and
 //!   looked up again;
 //! - 429s are classed by HubSpot's `policyName`: the rolling 10-second and secondly
@@ -29,16 +30,14 @@
 
 mod api;
 mod auth;
+mod engine;
 mod error;
 mod links;
-mod locate;
-mod write;
 
-use api::{Api, Written};
+use api::Api;
 use async_trait::async_trait;
 use auth::{Auth, OAuth};
 use links::is_activity;
-use locate::{Target, locate};
 use serde::Deserialize;
 use slatis_core::DeliveryError;
 use slatis_core::config::ConfigIssue;
@@ -46,6 +45,7 @@ use slatis_core::connector::{
     BuildContext, Connector, ConnectorFactory, Limiter, RateLimit, StepContext, StepOutput,
 };
 use slatis_core::step::{Action, MatchSpec, RenderedStep, Step, Tree};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 pub use error::HubSpotError;
@@ -129,8 +129,8 @@ fn build(cx: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> 
                     .unwrap_or_else(|| format!("{base_url}{}", auth::TOKEN_PATH)),
                 client_id: o.client_id,
                 client_secret: o.client_secret,
-                refresh_token: tokio::sync::Mutex::new(o.refresh_token),
-                current: tokio::sync::Mutex::new(None),
+                refresh_token: slatis_crm::token::RefreshToken::new(o.refresh_token),
+                current: slatis_crm::token::TokenCache::default(),
             }))
         }
         (Some(_), Some(_)) => {
@@ -213,55 +213,35 @@ impl Connector for HubSpot {
         step: &RenderedStep,
         cx: &StepContext<'_>,
     ) -> Result<StepOutput, DeliveryError> {
-        let api = Api {
-            hs: self,
-            http: &cx.http,
-        };
-        let object = step.object.as_deref().unwrap_or_default();
         let links = links::links(step)?;
-        let target = |m| Target {
-            object,
-            m,
+        let run = engine::Run {
+            api: Api {
+                hs: self,
+                http: &cx.http,
+            },
+            step,
+            object: step.object.as_deref().unwrap_or_default(),
             links: &links,
+            inlined: AtomicBool::new(false),
         };
-        let done = match (step.action, step.matcher.as_ref()) {
-            (Action::Create, _) => write::create(&api, object, step, &links).await?,
-            (Action::Upsert, Some(m)) => write::upsert(&api, cx, &target(m), step).await?,
-            (Action::Update, Some(m)) => write::update(&api, cx, &target(m), step).await?,
-            (Action::Delete, Some(m)) => {
-                if let Some(id) = locate(&api, cx, &target(m), true).await? {
-                    api.check(api.delete(object, &id).await).await?;
-                }
-                return Ok(StepOutput::default());
-            }
-            (Action::Find, Some(m)) => {
-                return match locate(&api, cx, &target(m), true).await? {
-                    Some(id) => Ok(StepOutput {
-                        id: Some(id),
-                        created: false,
-                    }),
-                    None if step.optional => Ok(StepOutput::default()),
-                    None => Err(write::not_found(object, m)),
-                };
-            }
-            (action, _) => {
-                return Err(DeliveryError::permanent(format!(
-                    "`{action}` needs a `match`"
-                )));
-            }
-        };
-        let Written { id, created } = done.written;
-        for link in done.pending {
-            api.check(
-                api.associate(object, &id, link.to, link.id, link.label)
-                    .await,
+        let out = slatis_crm::execute(&run, cx).await?;
+        if let Some(id) = &out.id
+            && matches!(
+                step.action,
+                Action::Create | Action::Upsert | Action::Update
             )
-            .await?;
+        {
+            for link in run.pending(&out) {
+                let linked = run
+                    .api
+                    .associate(run.object, id, link.to, link.id, link.label)
+                    .await;
+                if let Err(e) = linked {
+                    return Err(run.api.class(e).await);
+                }
+            }
         }
-        Ok(StepOutput {
-            id: Some(id),
-            created,
-        })
+        Ok(out)
     }
 }
 
@@ -274,7 +254,7 @@ fn check_match(step: &Step, object: &str, m: &MatchSpec) -> Vec<(String, String)
             "`create` does not match; use `upsert` for a unique property".into(),
         ));
     }
-    if !is_activity(object) || locate::is_id(&m.property) {
+    if !is_activity(object) || engine::is_id(&m.property) {
         return issues;
     }
     if m.external_id {

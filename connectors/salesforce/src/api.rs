@@ -13,6 +13,7 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 use slatis_core::connector::{DryRunReply, Outbound, Reply, path_segment};
 use slatis_core::step::OnMany;
+use slatis_crm::call::{Attempt, with_reauth};
 
 /// How many records a search names when `on_many: fail` refuses several: enough to name
 /// them in the error, few enough to stay one small page.
@@ -83,9 +84,12 @@ impl Api<'_> {
         body: Option<&Value>,
         assume: DryRunReply,
     ) -> Result<Reply> {
-        let mut stale: Option<String> = None;
-        loop {
-            let session = self.sf.auth.session(self.http, stale.as_deref()).await?;
+        let (method, assume) = (&method, &assume);
+        with_reauth(true, |stale| async move {
+            let session = match self.sf.auth.session(self.http, stale.as_deref()).await {
+                Ok(s) => s,
+                Err(e) => return Attempt::Done(Err(e.into())),
+            };
             let url = format!(
                 "{}/services/data/v{}{path}",
                 session.instance_url, self.sf.api_version
@@ -100,17 +104,24 @@ impl Api<'_> {
             if let Some(b) = body {
                 request = request.json(b);
             }
-            let reply = self.http.send(request, assume.clone()).await?;
+            let reply = match self.http.send(request, assume.clone()).await {
+                Ok(r) => r,
+                Err(e) => return Attempt::Done(Err(e.into())),
+            };
             if reply.status.is_success() {
-                return Ok(reply);
+                return Attempt::Done(Ok(reply));
             }
             let error = SalesforceError::from_reply(&reply);
-            if error.invalid_session() && stale.is_none() {
-                stale = Some(session.token);
-                continue;
+            if error.invalid_session() {
+                Attempt::Refused {
+                    secret: session.token,
+                    error,
+                }
+            } else {
+                Attempt::Done(Err(error))
             }
-            return Err(error);
-        }
+        })
+        .await
     }
 
     /// The `object` records whose `field` equals `value`, with `fields`, ordered by

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use slatis_core::DeliveryError;
 use slatis_core::connector::{DryRunReply, Outbound};
-use tokio::sync::Mutex;
+use slatis_crm::token::{Minted, TokenCache};
 
 /// How the instance authenticates.
 pub enum Flow {
@@ -57,8 +57,8 @@ pub struct Auth {
     pub client_id: String,
     /// The flow.
     pub flow: Flow,
-    /// The current session.
-    pub session: Mutex<Option<Session>>,
+    /// The current session (used until Salesforce refuses it).
+    pub session: TokenCache<Session>,
     /// Used as the instance in dry run.
     pub login_url: String,
 }
@@ -96,12 +96,12 @@ impl Auth {
                 instance_url: self.login_url.clone(),
             });
         }
-        let mut current = self.session.lock().await;
-        if let Some(s) = current.as_ref()
-            && Some(s.token.as_str()) != stale
-        {
-            return Ok(s.clone());
-        }
+        let secret: fn(&Session) -> &str = |s| &s.token;
+        self.session.get(stale, secret, || self.mint(http)).await
+    }
+
+    /// Mints a session with the configured flow.
+    async fn mint(&self, http: &Outbound<'_>) -> Result<Minted<Session>, DeliveryError> {
         let assertion;
         let form: Vec<(&str, &str)> = match &self.flow {
             Flow::ClientCredentials { client_secret } => vec![
@@ -160,8 +160,10 @@ impl Auth {
             token,
             instance_url: instance_url.trim_end_matches('/').to_owned(),
         };
-        *current = Some(session.clone());
-        Ok(session)
+        Ok(Minted {
+            token: session,
+            lifetime: None,
+        })
     }
 
     fn flow_name(&self) -> &'static str {

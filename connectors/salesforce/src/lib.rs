@@ -4,8 +4,8 @@
 //! JWT bearer).
 //!
 //! Modules: `auth` (tokens), `audience` (a JWT assertion's default `aud`), `api` (the
-//! record API), `engine` (how a step becomes record calls: matching, `on_many`, write
-//! modes), `soql` (queries built safely), `error` (Salesforce's answers, classed).
+//! record API), `engine` (Salesforce's side of the toolkit's action engine,
+//! [`slatis_crm::execute`]: matching, `on_many`, write modes), `soql` (queries built safely), `error` (Salesforce's answers, classed).
 //!
 //! Invariants: Salesforce's `errorCode` and `message` are kept in every failure;
 //! `UNABLE_TO_LOCK_ROW`, 5xx and timeouts are retried; `REQUEST_LIMIT_EXCEEDED` pauses the
@@ -197,7 +197,7 @@ fn build(cx: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> 
         token_url: format!("{login_url}/services/oauth2/token"),
         client_id: a.client_id,
         flow,
-        session: tokio::sync::Mutex::new(None),
+        session: slatis_crm::token::TokenCache::default(),
         login_url,
     };
     Ok(Box::new(Salesforce {
@@ -276,16 +276,9 @@ impl Connector for Salesforce {
                 sf: self,
                 http: &cx.http,
             },
-            cx,
             step,
             object: step.object.as_deref().unwrap_or_default(),
         };
-        Ok(run
-            .execute()
-            .await?
-            .map_or_else(StepOutput::default, |w| StepOutput {
-                id: Some(w.id),
-                created: w.created,
-            }))
+        slatis_crm::execute(&run, cx).await
     }
 }
