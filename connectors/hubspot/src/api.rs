@@ -134,10 +134,7 @@ impl Api<'_> {
     ) -> Result<Reply> {
         let (method, assume) = (&method, &assume);
         with_reauth(self.hs.auth.refreshable(), |stale| async move {
-            let token = match self.hs.auth.token(self.http, stale.as_deref()).await {
-                Ok(t) => t,
-                Err(e) => return Attempt::Done(Err(e.into())),
-            };
+            let token = self.hs.auth.token(self.http, stale.as_deref()).await?;
             let mut request = self
                 .http
                 .request(method.clone(), &self.url(path))
@@ -148,22 +145,21 @@ impl Api<'_> {
             if let Some(b) = body {
                 request = request.json(b);
             }
-            let reply = match self.http.send_limited(request, assume.clone(), extra).await {
-                Ok(r) => r,
-                Err(e) => return Attempt::Done(Err(e.into())),
-            };
+            let reply = self
+                .http
+                .send_limited(request, assume.clone(), extra)
+                .await?;
             if reply.status.is_success() {
-                return Attempt::Done(Ok(reply));
+                return Ok(Attempt::Done(reply));
             }
             let error = HubSpotError::from_reply(&reply);
-            if reply.status == reqwest::StatusCode::UNAUTHORIZED {
-                Attempt::Refused {
-                    secret: token,
-                    error,
-                }
-            } else {
-                Attempt::Done(Err(error))
+            if reply.status != reqwest::StatusCode::UNAUTHORIZED {
+                return Err(error);
             }
+            Ok(Attempt::Refused {
+                secret: token,
+                error,
+            })
         })
         .await
     }

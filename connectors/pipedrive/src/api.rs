@@ -65,47 +65,38 @@ impl Api<'_> {
     ) -> Result<Reply> {
         let (method, assume) = (&method, &assume);
         with_reauth(self.pd.auth.refreshable(), |stale| async move {
-            let creds = match self
+            let creds = self
                 .pd
                 .auth
                 .credentials(self.http, stale.as_deref(), &self.pd.dry_base)
-                .await
-            {
-                Ok(c) => c,
-                Err(e) => return Attempt::Done(Err(e.into())),
-            };
-            let header = match creds.header_value() {
-                Ok(h) => h,
-                Err(e) => return Attempt::Done(Err(e.into())),
-            };
+                .await?;
             let mut request = self
                 .http
                 .request(method.clone(), &format!("{}/api/v2{path}", creds.base))
-                .header(creds.header, header);
+                .header(creds.header, creds.header_value()?);
             if !query.is_empty() {
                 request = request.query(query);
             }
             if let Some(b) = body {
                 request = request.json(b);
             }
-            let reply = match self.http.send_limited(request, assume.clone(), extra).await {
-                Ok(r) => r,
-                Err(e) => return Attempt::Done(Err(e.into())),
-            };
+            let reply = self
+                .http
+                .send_limited(request, assume.clone(), extra)
+                .await?;
             if reply.status.is_success()
                 && reply.json().get("success").and_then(Value::as_bool) != Some(false)
             {
-                return Attempt::Done(Ok(reply));
+                return Ok(Attempt::Done(reply));
             }
             let error = PipedriveError::from_reply(&reply, self.pd.budget);
-            if reply.status == reqwest::StatusCode::UNAUTHORIZED {
-                Attempt::Refused {
-                    secret: creds.value,
-                    error,
-                }
-            } else {
-                Attempt::Done(Err(error))
+            if reply.status != reqwest::StatusCode::UNAUTHORIZED {
+                return Err(error);
             }
+            Ok(Attempt::Refused {
+                secret: creds.value,
+                error,
+            })
         })
         .await
     }

@@ -86,10 +86,7 @@ impl Api<'_> {
     ) -> Result<Reply> {
         let (method, assume) = (&method, &assume);
         with_reauth(true, |stale| async move {
-            let session = match self.sf.auth.session(self.http, stale.as_deref()).await {
-                Ok(s) => s,
-                Err(e) => return Attempt::Done(Err(e.into())),
-            };
+            let session = self.sf.auth.session(self.http, stale.as_deref()).await?;
             let url = format!(
                 "{}/services/data/v{}{path}",
                 session.instance_url, self.sf.api_version
@@ -104,22 +101,18 @@ impl Api<'_> {
             if let Some(b) = body {
                 request = request.json(b);
             }
-            let reply = match self.http.send(request, assume.clone()).await {
-                Ok(r) => r,
-                Err(e) => return Attempt::Done(Err(e.into())),
-            };
+            let reply = self.http.send(request, assume.clone()).await?;
             if reply.status.is_success() {
-                return Attempt::Done(Ok(reply));
+                return Ok(Attempt::Done(reply));
             }
             let error = SalesforceError::from_reply(&reply);
-            if error.invalid_session() {
-                Attempt::Refused {
-                    secret: session.token,
-                    error,
-                }
-            } else {
-                Attempt::Done(Err(error))
+            if !error.invalid_session() {
+                return Err(error);
             }
+            Ok(Attempt::Refused {
+                secret: session.token,
+                error,
+            })
         })
         .await
     }

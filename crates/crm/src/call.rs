@@ -7,10 +7,10 @@
 
 use std::future::Future;
 
-/// How one attempt of a call ended.
+/// How one attempt of a call ended, when it got an answer to judge.
 pub enum Attempt<T, E> {
-    /// Done, either way.
-    Done(Result<T, E>),
+    /// Done.
+    Done(T),
     /// The CRM refused `secret`; `error` is the failure if it cannot be refreshed.
     Refused {
         /// The secret that was refused (e.g. the bearer token).
@@ -28,13 +28,13 @@ pub enum Attempt<T, E> {
 pub async fn with_reauth<T, E, F, Fut>(refreshable: bool, mut attempt: F) -> Result<T, E>
 where
     F: FnMut(Option<String>) -> Fut,
-    Fut: Future<Output = Attempt<T, E>>,
+    Fut: Future<Output = Result<Attempt<T, E>, E>>,
 {
-    match attempt(None).await {
-        Attempt::Done(r) => r,
+    match attempt(None).await? {
+        Attempt::Done(v) => Ok(v),
         Attempt::Refused { error, .. } if !refreshable => Err(error),
-        Attempt::Refused { secret, .. } => match attempt(Some(secret)).await {
-            Attempt::Done(r) => r,
+        Attempt::Refused { secret, .. } => match attempt(Some(secret)).await? {
+            Attempt::Done(v) => Ok(v),
             Attempt::Refused { error, .. } => Err(error),
         },
     }
@@ -52,14 +52,14 @@ mod tests {
             seen.lock().expect("seen").push(stale);
             let ok = answers.lock().expect("answers").remove(0);
             async move {
-                if ok {
-                    Attempt::Done(Ok(7))
+                Ok(if ok {
+                    Attempt::Done(7)
                 } else {
                     Attempt::Refused {
                         secret: "tok".into(),
                         error: "401".to_owned(),
                     }
-                }
+                })
             }
         })
         .await;
