@@ -10,7 +10,7 @@ use crate::error::PipedriveError;
 use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
-use slatis_core::connector::{DryRunReply, Limiter, Outbound, Reply, path_segment};
+use slatis_core::connector::{DryRunReply, Outbound, Reply, path_segment};
 
 type Result<T, E = PipedriveError> = std::result::Result<T, E>;
 
@@ -60,7 +60,7 @@ impl Api<'_> {
         query: &[(&str, String)],
         body: Option<&Map<String, Value>>,
         assume: DryRunReply,
-        extra: Option<&Limiter>,
+        search: bool,
     ) -> Result<Reply> {
         let mut stale: Option<String> = None;
         loop {
@@ -79,10 +79,11 @@ impl Api<'_> {
             if let Some(b) = body {
                 request = request.json(b);
             }
-            let reply = self
-                .http
-                .send_limited(request, assume.clone(), extra)
-                .await?;
+            let reply = if search {
+                self.http.send_search(request, assume.clone()).await?
+            } else {
+                self.http.send(request, assume.clone()).await?
+            };
             if reply.status.is_success()
                 && reply.json().get("success").and_then(Value::as_bool) != Some(false)
             {
@@ -129,7 +130,7 @@ impl Api<'_> {
                 &query,
                 None,
                 assume,
-                Some(&self.pd.search_limiter),
+                true,
             )
             .await?;
         Ok(reply
@@ -180,7 +181,7 @@ impl Api<'_> {
                     &query,
                     None,
                     assume,
-                    None,
+                    false,
                 )
                 .await?
                 .json();
@@ -212,7 +213,7 @@ impl Api<'_> {
                 &[],
                 None,
                 assume,
-                None,
+                false,
             )
             .await?
             .json();
@@ -229,7 +230,7 @@ impl Api<'_> {
                 &[],
                 Some(body),
                 assume,
-                None,
+                false,
             )
             .await?
             .json();
@@ -252,7 +253,7 @@ impl Api<'_> {
             &[],
             Some(body),
             assume,
-            None,
+            false,
         )
         .await?;
         Ok(())
@@ -268,7 +269,7 @@ impl Api<'_> {
                 &[],
                 None,
                 assume,
-                None,
+                false,
             )
             .await
         {

@@ -64,6 +64,22 @@ impl Limiter {
         }
     }
 
+    /// A limiter for `limit` whose window already holds the sends `old` reserved.
+    pub fn inheriting(limit: RateLimit, old: &Self) -> Self {
+        let mut slots = old
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        while slots.len() > limit.requests.max(1) as usize {
+            slots.pop_front();
+        }
+        Self {
+            limit,
+            slots: Mutex::new(slots),
+        }
+    }
+
     /// Waits until a send is allowed, and takes that slot.
     pub async fn acquire(&self) {
         Self::acquire_all(&[self]).await;
@@ -271,11 +287,13 @@ impl Reply {
     }
 }
 
-/// The HTTP side of one connector instance: shared client, rate limit, timeout, dry run.
+/// The HTTP side of one connector instance: shared client, rate limits, timeout, dry run.
 #[derive(Debug)]
 pub struct Transport {
     client: reqwest::Client,
     limiter: Option<Arc<Limiter>>,
+    /// The CRM's lower limit for search calls, taken with `limiter`.
+    search: Option<Arc<Limiter>>,
     timeout: Duration,
     dry_run: bool,
     redactor: Redactor,
@@ -299,9 +317,10 @@ fn shared_client() -> reqwest::Client {
 }
 
 impl Transport {
-    /// A transport with this rate limit and timeout; `dry_run` records instead of sending.
+    /// A transport with these rate limits (every call, and search calls) and timeout;
+    /// `dry_run` records instead of sending.
     pub fn new(
-        rate_limit: Option<RateLimit>,
+        (rate_limit, search_rate_limit): (Option<RateLimit>, Option<RateLimit>),
         timeout: Duration,
         dry_run: bool,
         redactor: Redactor,
@@ -309,6 +328,7 @@ impl Transport {
         Self {
             client: shared_client(),
             limiter: rate_limit.map(|l| Arc::new(Limiter::new(l))),
+            search: search_rate_limit.map(|l| Arc::new(Limiter::new(l))),
             timeout,
             dry_run,
             redactor,
@@ -320,11 +340,30 @@ impl Transport {
         self.dry_run
     }
 
+    /// Takes over `old`'s rate budgets (a config reload of the same instance): each of
+    /// `old`'s limiters itself where the limit is the same, so old and new jobs share one
+    /// window; else a new limiter that counts the sends `old`'s window already holds.
+    pub fn inherit_limits(&mut self, old: &Self) {
+        for (new, old) in [
+            (&mut self.limiter, &old.limiter),
+            (&mut self.search, &old.search),
+        ] {
+            if let (Some(new), Some(old)) = (new, old) {
+                *new = if new.limit == old.limit {
+                    Arc::clone(old)
+                } else {
+                    Arc::new(Limiter::inheriting(new.limit, old))
+                };
+            }
+        }
+    }
+
     /// A transport like this one that only records (for `slatis-sync render`).
     pub fn recording(&self) -> Self {
         Self {
             client: self.client.clone(),
             limiter: None,
+            search: None,
             timeout: self.timeout,
             dry_run: true,
             redactor: self.redactor.clone(),
@@ -369,19 +408,28 @@ impl Outbound<'_> {
         request: RequestBuilder,
         assume: DryRunReply,
     ) -> Result<Reply, DeliveryError> {
-        self.send_limited(request, assume, None).await
+        self.send_within(request, assume, false).await
     }
 
-    /// [`Outbound::send`], also within `extra`'s limit (a CRM's lower limit for some
-    /// calls, e.g. search), both limits taken at one instant.
+    /// [`Outbound::send`] for a search call: also within the instance's
+    /// `search_rate_limit` (a CRM's lower limit for search), both limits taken at one
+    /// instant.
     ///
     /// # Errors
     /// As [`Outbound::send`].
-    pub async fn send_limited(
+    pub async fn send_search(
         &self,
         request: RequestBuilder,
         assume: DryRunReply,
-        extra: Option<&Limiter>,
+    ) -> Result<Reply, DeliveryError> {
+        self.send_within(request, assume, true).await
+    }
+
+    async fn send_within(
+        &self,
+        request: RequestBuilder,
+        assume: DryRunReply,
+        search: bool,
     ) -> Result<Reply, DeliveryError> {
         let t = self.transport;
         let request = request.timeout(t.timeout).build().map_err(|e| {
@@ -395,7 +443,8 @@ impl Outbound<'_> {
                 body: Bytes::from(assume.body.to_string()),
             });
         }
-        let limiters: Vec<&Limiter> = t.limiter.as_deref().into_iter().chain(extra).collect();
+        let search = t.search.as_deref().filter(|_| search);
+        let limiters: Vec<&Limiter> = t.limiter.as_deref().into_iter().chain(search).collect();
         Limiter::acquire_all(&limiters).await;
         let method = request.method().clone();
         let response = t
@@ -479,6 +528,55 @@ fn source_text(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn transport(general: u32, search: u32) -> Transport {
+        let per = Duration::from_secs(1);
+        Transport::new(
+            (
+                Some(RateLimit::new(general, per)),
+                Some(RateLimit::new(search, per)),
+            ),
+            per,
+            false,
+            Redactor::default(),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reloaded_instance_inherits_its_rate_budgets() {
+        let old = transport(3, 2);
+        let general = old.limiter.as_deref().expect("general");
+        for _ in 0..3 {
+            general.acquire().await;
+        }
+        // The same limits: the very same limiters, shared with jobs still on `old`.
+        let mut same = transport(3, 2);
+        same.inherit_limits(&old);
+        assert!(Arc::ptr_eq(
+            same.limiter.as_ref().expect("general"),
+            old.limiter.as_ref().expect("general")
+        ));
+        assert!(Arc::ptr_eq(
+            same.search.as_ref().expect("search"),
+            old.search.as_ref().expect("search")
+        ));
+        // A changed limit: a new limiter whose window holds `old`'s three sends.
+        let mut changed = transport(4, 2);
+        changed.inherit_limits(&old);
+        let limiter = changed.limiter.as_deref().expect("general");
+        assert!(!Arc::ptr_eq(
+            changed.limiter.as_ref().expect("general"),
+            old.limiter.as_ref().expect("general")
+        ));
+        let start = Instant::now();
+        limiter.acquire().await;
+        assert_eq!(start.elapsed(), Duration::ZERO, "a fourth send fits in 4/s");
+        limiter.acquire().await;
+        assert!(
+            start.elapsed() >= Duration::from_secs(1),
+            "a fifth waits for the window the old sends opened"
+        );
+    }
 
     #[tokio::test(start_paused = true)]
     async fn two_limits_taken_together_never_bunch() {
