@@ -4,6 +4,7 @@
 mod cli;
 mod delivery;
 mod durability;
+mod fairness;
 mod hostile;
 mod hubspot;
 mod ingress;
