@@ -11,14 +11,14 @@
 //! - connectors see storage only through [`RecordMap`].
 
 pub mod answer;
+mod limit;
 mod records;
 pub mod token;
 mod transport;
 
+pub use limit::{Limiter, RateLimit};
 pub use records::{MemoryRecordMap, RecordMap};
-pub use transport::{
-    DryRunRecord, DryRunReply, Limiter, Outbound, RateLimit, Recorder, Reply, Transport,
-};
+pub use transport::{DryRunRecord, DryRunReply, Outbound, Recorder, Reply, Transport};
 
 use crate::config::ConfigIssue;
 use crate::delivery::DeliveryError;
