@@ -4,10 +4,12 @@
 mod cli;
 mod delivery;
 mod durability;
+mod fairness;
 mod hostile;
 mod hubspot;
 mod ingress;
 mod pipedrive;
+mod reload;
 mod salesforce;
 mod secrets;
 mod support;

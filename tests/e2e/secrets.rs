@@ -202,11 +202,7 @@ fn count(jobs: &[serde_json::Value], tenant: &str, status: &str) -> usize {
 /// Sends SIGHUP and waits for the server to log that the config was not reloaded.
 async fn hang_up(server: &Server) {
     let before = server.log().matches("config not reloaded").count();
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &server.pid().to_string()])
-        .status()
-        .expect("kill -HUP");
-    assert!(status.success());
+    server.hang_up();
     wait_until(
         "the refused SIGHUP reload logged",
         Duration::from_secs(10),

@@ -150,6 +150,7 @@ inventory::submit! {
         step_keys: STEP_KEYS,
         path_keys: PATH_KEYS,
         default_rate_limit: None,
+        default_search_rate_limit: None,
         build,
     }
 }

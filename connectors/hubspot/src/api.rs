@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 use slatis_core::DeliveryError;
-use slatis_core::connector::{DryRunReply, Limiter, Outbound, Reply, path_segment};
+use slatis_core::connector::{DryRunReply, Outbound, Reply, path_segment};
 use slatis_crm::call::{Attempt, with_reauth};
 
 /// One step's view of the API.
@@ -118,11 +118,12 @@ impl Api<'_> {
         body: Option<&Value>,
         assume: DryRunReply,
     ) -> Result<Reply> {
-        self.call_within(method, path, query, body, assume, None)
+        self.call_within(method, path, query, body, assume, false)
             .await
     }
 
-    /// [`Api::call`], also within `extra`'s limit (HubSpot's search limit).
+    /// [`Api::call`]; a `search` call also waits for the instance's `search_rate_limit`
+    /// (HubSpot's search limit).
     async fn call_within(
         &self,
         method: Method,
@@ -130,7 +131,7 @@ impl Api<'_> {
         query: &[(&str, &str)],
         body: Option<&Value>,
         assume: DryRunReply,
-        extra: Option<&Limiter>,
+        search: bool,
     ) -> Result<Reply> {
         let (method, assume) = (&method, &assume);
         with_reauth(self.hs.auth.refreshable(), |stale| async move {
@@ -145,10 +146,11 @@ impl Api<'_> {
             if let Some(b) = body {
                 request = request.json(b);
             }
-            let reply = self
-                .http
-                .send_limited(request, assume.clone(), extra)
-                .await?;
+            let reply = if search {
+                self.http.send_search(request, assume.clone()).await?
+            } else {
+                self.http.send(request, assume.clone()).await?
+            };
             if reply.status.is_success() {
                 return Ok(Attempt::Done(reply));
             }
@@ -217,7 +219,7 @@ impl Api<'_> {
                 &[],
                 Some(&body),
                 DryRunReply::json(assume),
-                Some(&self.hs.search_limiter),
+                true,
             )
             .await?;
         Ok(results(&reply.json())

@@ -42,7 +42,7 @@ use serde::Deserialize;
 use slatis_core::DeliveryError;
 use slatis_core::config::ConfigIssue;
 use slatis_core::connector::{
-    BuildContext, Connector, ConnectorFactory, Limiter, RateLimit, StepContext, StepOutput,
+    BuildContext, Connector, ConnectorFactory, RateLimit, StepContext, StepOutput,
 };
 use slatis_core::step::{Action, MatchSpec, RenderedStep, Step, Tree};
 use std::sync::atomic::AtomicBool;
@@ -64,9 +64,6 @@ struct HubSpotConfig {
     /// The API's base URL (a proxy or a mock in tests).
     #[serde(default = "default_base_url")]
     base_url: String,
-    /// Search calls per window; HubSpot allows fewer searches than other calls.
-    #[serde(default = "default_search_rate_limit")]
-    search_rate_limit: RateLimit,
 }
 
 /// `oauth:` — an OAuth app's credentials. (No `Debug`: it holds credentials.)
@@ -88,15 +85,10 @@ fn default_base_url() -> String {
     "https://api.hubapi.com".to_owned()
 }
 
-fn default_search_rate_limit() -> RateLimit {
-    RateLimit::new(4, Duration::from_secs(1))
-}
-
 /// A built `type: hubspot` instance.
 pub struct HubSpot {
     base_url: String,
     auth: Auth,
-    search_limiter: Limiter,
 }
 
 fn build(cx: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> {
@@ -145,18 +137,8 @@ fn build(cx: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> 
             None
         }
     };
-    if cfg.search_rate_limit.requests == 0 || cfg.search_rate_limit.per.is_zero() {
-        issues.push(cx.issue(
-            "search_rate_limit",
-            "requests and per must both be above zero",
-        ));
-    }
     match auth {
-        Some(auth) if issues.is_empty() => Ok(Box::new(HubSpot {
-            base_url,
-            auth,
-            search_limiter: Limiter::new(cfg.search_rate_limit),
-        })),
+        Some(auth) if issues.is_empty() => Ok(Box::new(HubSpot { base_url, auth })),
         _ => Err(issues),
     }
 }
@@ -168,6 +150,8 @@ inventory::submit! {
         path_keys: &[],
         // Private apps on Free/Starter: 100 requests per rolling 10 seconds.
         default_rate_limit: Some(RateLimit::new(100, Duration::from_secs(10))),
+        // Search: a lower limit of its own (5 per second per account); 4 leaves a margin.
+        default_search_rate_limit: Some(RateLimit::new(4, Duration::from_secs(1))),
         build,
     }
 }

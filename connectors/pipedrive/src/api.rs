@@ -10,7 +10,7 @@ use crate::error::PipedriveError;
 use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
-use slatis_core::connector::{DryRunReply, Limiter, Outbound, Reply, path_segment};
+use slatis_core::connector::{DryRunReply, Outbound, Reply, path_segment};
 use slatis_crm::call::{Attempt, with_reauth};
 
 type Result<T, E = PipedriveError> = std::result::Result<T, E>;
@@ -61,7 +61,7 @@ impl Api<'_> {
         query: &[(&str, String)],
         body: Option<&Map<String, Value>>,
         assume: DryRunReply,
-        extra: Option<&Limiter>,
+        search: bool,
     ) -> Result<Reply> {
         let (method, assume) = (&method, &assume);
         with_reauth(self.pd.auth.refreshable(), |stale| async move {
@@ -80,10 +80,11 @@ impl Api<'_> {
             if let Some(b) = body {
                 request = request.json(b);
             }
-            let reply = self
-                .http
-                .send_limited(request, assume.clone(), extra)
-                .await?;
+            let reply = if search {
+                self.http.send_search(request, assume.clone()).await?
+            } else {
+                self.http.send(request, assume.clone()).await?
+            };
             if reply.status.is_success()
                 && reply.json().get("success").and_then(Value::as_bool) != Some(false)
             {
@@ -131,7 +132,7 @@ impl Api<'_> {
                 &query,
                 None,
                 assume,
-                Some(&self.pd.search_limiter),
+                true,
             )
             .await?;
         Ok(reply
@@ -182,7 +183,7 @@ impl Api<'_> {
                     &query,
                     None,
                     assume,
-                    None,
+                    false,
                 )
                 .await?
                 .json();
@@ -214,7 +215,7 @@ impl Api<'_> {
                 &[],
                 None,
                 assume,
-                None,
+                false,
             )
             .await?
             .json();
@@ -231,7 +232,7 @@ impl Api<'_> {
                 &[],
                 Some(body),
                 assume,
-                None,
+                false,
             )
             .await?
             .json();
@@ -254,7 +255,7 @@ impl Api<'_> {
             &[],
             Some(body),
             assume,
-            None,
+            false,
         )
         .await?;
         Ok(())
@@ -270,7 +271,7 @@ impl Api<'_> {
                 &[],
                 None,
                 assume,
-                None,
+                false,
             )
             .await
         {

@@ -42,7 +42,7 @@ use serde::Deserialize;
 use slatis_core::DeliveryError;
 use slatis_core::config::ConfigIssue;
 use slatis_core::connector::{
-    BuildContext, Connector, ConnectorFactory, Limiter, RateLimit, StepContext, StepOutput,
+    BuildContext, Connector, ConnectorFactory, RateLimit, StepContext, StepOutput,
 };
 use slatis_core::step::{Action, RenderedStep, Step};
 use std::time::Duration;
@@ -69,9 +69,6 @@ struct PipedriveConfig {
     /// An OAuth app.
     #[serde(default)]
     oauth: Option<OAuthConfig>,
-    /// Search calls per window (Pipedrive allows 10 searches per 2 s on every plan).
-    #[serde(default = "default_search_rate_limit")]
-    search_rate_limit: RateLimit,
     /// The IANA time zone whose midnight resets the company's daily token budget
     /// (Pipedrive's server day; default `UTC`).
     #[serde(default)]
@@ -93,16 +90,11 @@ struct OAuthConfig {
     token_url: Option<String>,
 }
 
-fn default_search_rate_limit() -> RateLimit {
-    RateLimit::new(10, Duration::from_secs(2))
-}
-
 /// A built `type: pipedrive` instance.
 pub struct Pipedrive {
     auth: Auth,
     /// Where the daily token budget resets.
     budget: Budget,
-    search_limiter: Limiter,
     /// The base a dry run shows.
     dry_base: String,
 }
@@ -180,7 +172,6 @@ fn build(cx: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> 
         Some(auth) if issues.is_empty() => Ok(Box::new(Pipedrive {
             auth,
             budget: Budget { zone },
-            search_limiter: Limiter::new(cfg.search_rate_limit),
             dry_base: base,
         })),
         _ => Err(issues),
@@ -196,6 +187,8 @@ inventory::submit! {
         // 2 seconds (OAuth and higher plans allow more; raise it in the config):
         // https://pipedrive.readme.io/docs/core-api-concepts-rate-limiting
         default_rate_limit: Some(RateLimit::new(20, Duration::from_secs(2))),
+        // Search: 10 per 2 seconds on every plan.
+        default_search_rate_limit: Some(RateLimit::new(10, Duration::from_secs(2))),
         build,
     }
 }

@@ -213,6 +213,7 @@ inventory::submit! {
         path_keys: &[],
         // An org's base allocation: 100,000 API requests per rolling 24 hours.
         default_rate_limit: Some(RateLimit::new(100_000, Duration::from_secs(24 * 3600))),
+        default_search_rate_limit: None,
         build,
     }
 }

@@ -60,7 +60,12 @@ impl World {
         attempt: u32,
         dry_run: bool,
     ) -> Result<StepOutput, DeliveryError> {
-        let transport = Transport::new(None, Duration::from_secs(5), dry_run, Redactor::default());
+        let transport = Transport::new(
+            (None, None),
+            Duration::from_secs(5),
+            dry_run,
+            Redactor::default(),
+        );
         let recorder = Recorder::default();
         let cx = StepContext {
             tenant: "t",

@@ -81,7 +81,10 @@ impl Shared {
     }
 
     /// Loads the config file again and, if it is valid, makes it current. Listeners and
-    /// storage keep their settings until a restart.
+    /// storage keep their settings until a restart. Connector instances whose block is
+    /// unchanged keep running (their OAuth tokens, limiters and locks), changed ones
+    /// inherit the rate budget ([`Config::carry_over`]); jobs already running finish on
+    /// the generation they started with.
     ///
     /// # Errors
     /// The new file's errors; the running config stays.
@@ -89,22 +92,28 @@ impl Shared {
         let Some(path) = &self.config_path else {
             return Ok(vec!["no config file to reload".to_owned()]);
         };
-        let new = slatis_core::config::load_file(path)?;
+        let mut new = slatis_core::config::load_file(path)?;
         let mut notes = new.warnings.clone();
-        {
+        let carried = {
             let old = self.config();
             if old.server.needs_restart_for(&new.server) || new.storage.url != old.storage.url {
                 notes.push(
                     "server.listen, the server timeouts, server.max_connections and storage.url take effect at the next restart".to_owned(),
                 );
             }
-        }
+            new.carry_over(&old)
+        };
         *self
             .config
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(new);
         self.wake.notify_one();
-        tracing::info!(tenants = self.config().tenants.len(), "config reloaded");
+        tracing::info!(
+            tenants = self.config().tenants.len(),
+            connectors_kept = carried.kept,
+            connectors_started = carried.started,
+            "config reloaded"
+        );
         Ok(notes)
     }
 }

@@ -99,9 +99,16 @@ impl Server {
             .clone()
     }
 
-    /// The process id (to send it a signal, e.g. SIGHUP to reload its config).
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    /// Sends SIGHUP: the server reloads its config file.
+    ///
+    /// # Panics
+    /// If `kill` cannot be run.
+    pub fn hang_up(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .expect("kill -HUP");
+        assert!(status.success(), "kill -HUP failed");
     }
 
     /// Kills the process at once (SIGKILL): nothing is flushed, nothing is released.

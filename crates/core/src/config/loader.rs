@@ -42,6 +42,10 @@ struct InstanceKeys {
     /// Requests per rolling window; defaults to the CRM's documented limit.
     #[serde(default)]
     rate_limit: Option<RateLimit>,
+    /// Search calls per rolling window, for CRMs with a lower search limit; defaults to
+    /// the CRM's documented one.
+    #[serde(default)]
+    search_rate_limit: Option<RateLimit>,
     /// Per-request timeout.
     #[serde(default = "default_timeout", with = "duration")]
     timeout: Duration,
@@ -54,7 +58,14 @@ struct InstanceKeys {
     concurrency: usize,
 }
 
-const INSTANCE_KEYS: [&str; 5] = ["type", "dry_run", "rate_limit", "timeout", "concurrency"];
+const INSTANCE_KEYS: [&str; 6] = [
+    "type",
+    "dry_run",
+    "rate_limit",
+    "search_rate_limit",
+    "timeout",
+    "concurrency",
+];
 
 fn default_timeout() -> Duration {
     Duration::from_secs(30)
@@ -383,6 +394,7 @@ impl Loader {
         value: Value,
         redactor: &Redactor,
     ) -> Option<Instance> {
+        let block = value.clone();
         let Value::Object(mut map) = value else {
             self.issue(
                 place,
@@ -413,16 +425,29 @@ impl Loader {
         if keys.concurrency == 0 {
             self.issue(join(place, "concurrency"), "must be at least 1");
         }
-        if let Some(l) = keys.rate_limit
-            && (l.requests == 0 || l.per.is_zero())
-        {
-            self.issue(
-                join(place, "rate_limit"),
-                "requests and per must both be above zero",
+        for (key, limit) in [
+            ("rate_limit", keys.rate_limit),
+            ("search_rate_limit", keys.search_rate_limit),
+        ] {
+            let Some(l) = limit else { continue };
+            if l.requests == 0 || l.per.is_zero() {
+                self.issue(join(place, key), "requests and per must both be above zero");
+            }
+            self.within(
+                &join(place, &format!("{key}.per")),
+                l.per,
+                Duration::ZERO,
+                WEEK,
             );
         }
-        if let Some(l) = keys.rate_limit {
-            self.within(&join(place, "rate_limit.per"), l.per, Duration::ZERO, WEEK);
+        if keys.search_rate_limit.is_some() && factory.default_search_rate_limit.is_none() {
+            self.issue(
+                join(place, "search_rate_limit"),
+                format!(
+                    "type {} has no separate search limit; use rate_limit",
+                    keys.kind
+                ),
+            );
         }
         self.within(
             &join(place, "timeout"),
@@ -443,9 +468,13 @@ impl Loader {
                 kind: keys.kind,
                 dry_run: keys.dry_run,
                 concurrency: keys.concurrency.max(1),
-                connector,
+                connector: connector.into(),
+                block,
                 transport: Transport::new(
-                    keys.rate_limit.or(factory.default_rate_limit),
+                    (
+                        keys.rate_limit.or(factory.default_rate_limit),
+                        keys.search_rate_limit.or(factory.default_search_rate_limit),
+                    ),
                     keys.timeout,
                     keys.dry_run,
                     redactor.clone(),

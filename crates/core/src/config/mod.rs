@@ -39,6 +39,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The seven event types Slatis sends (`slatis.md` §1).
 pub const EVENT_TYPES: [&str; 7] = [
@@ -111,6 +112,10 @@ impl fmt::Display for ConfigError {
 }
 
 /// A connector instance, built and ready.
+///
+/// What it holds at run time (the connector with its token cache, the transport's rate
+/// limiter) outlives a config reload where its block is unchanged: see
+/// [`Config::carry_over`].
 pub struct Instance {
     /// Its name in the tenant's `connectors`.
     pub name: String,
@@ -120,10 +125,35 @@ pub struct Instance {
     pub dry_run: bool,
     /// Deliveries in flight to it at most.
     pub concurrency: usize,
-    /// The connector.
-    pub connector: Box<dyn Connector>,
+    /// The connector (shared with the next config generation when its block is
+    /// unchanged; retired when the last job holding it is done).
+    pub connector: Arc<dyn Connector>,
     /// Its way out.
     pub transport: Transport,
+    /// The instance's block as loaded (`${VAR}` substituted): what a reload compares.
+    pub(crate) block: Value,
+}
+
+impl Instance {
+    /// Takes over `old`'s running state where this instance is the same CRM instance:
+    /// - the whole block unchanged: `old`'s connector (its OAuth tokens, its own limiters)
+    ///   and `old`'s rate limiter, so a reload mints no token and starts no second budget;
+    /// - the block changed but the type and the effective rate limit did not: `old`'s rate
+    ///   limiter only (new credentials or settings, the same CRM account's budget);
+    /// - the rate limit changed: a new limiter that counts the sends of `old`'s window.
+    ///
+    /// Returns whether the connector was kept.
+    pub fn carry_over(&mut self, old: &Self) -> bool {
+        if self.kind != old.kind {
+            return false;
+        }
+        self.transport.inherit_limits(&old.transport);
+        if self.block == old.block {
+            self.connector = Arc::clone(&old.connector);
+            return true;
+        }
+        false
+    }
 }
 
 /// A tenant: `POST /webhooks/{name}`.
@@ -167,6 +197,15 @@ impl Tenant {
     }
 }
 
+/// What [`Config::carry_over`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CarriedOver {
+    /// Instances whose running state (connector, tokens, limiter) was kept.
+    pub kept: usize,
+    /// Instances started anew (new, or their block changed).
+    pub started: usize,
+}
+
 /// A loaded, valid configuration.
 pub struct Config {
     /// `server:`.
@@ -188,6 +227,31 @@ pub struct Config {
     pub max_signing_secrets: usize,
     /// Things that are allowed but probably wrong (an unknown event type).
     pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Makes this (newly loaded) config take over the running state of `old`'s connector
+    /// instances, matched by tenant and instance name (see [`Instance::carry_over`]).
+    /// Jobs still running on `old` keep its instances until they finish; the instances
+    /// dropped here are retired then.
+    pub fn carry_over(&mut self, old: &Self) -> CarriedOver {
+        let mut done = CarriedOver::default();
+        for (name, tenant) in &mut self.tenants {
+            for (iname, instance) in &mut tenant.connectors {
+                let kept = old
+                    .tenants
+                    .get(name)
+                    .and_then(|t| t.connectors.get(iname))
+                    .is_some_and(|o| instance.carry_over(o));
+                if kept {
+                    done.kept += 1;
+                } else {
+                    done.started += 1;
+                }
+            }
+        }
+        done
+    }
 }
 
 /// Loads `path`, taking `${VAR}`s from the process environment.

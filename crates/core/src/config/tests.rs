@@ -40,7 +40,7 @@ fn build(cx: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> 
     Ok(Box::new(Probe))
 }
 
-inventory::submit! { ConnectorFactory { kind: "probe", step_keys: &["note", "at"], path_keys: &["at"], default_rate_limit: None, build } }
+inventory::submit! { ConnectorFactory { kind: "probe", step_keys: &["note", "at"], path_keys: &["at"], default_rate_limit: None, default_search_rate_limit: None, build } }
 
 const GOOD: &str = r#"
 server:
@@ -675,6 +675,59 @@ fn a_bad_on_many_or_write_mode_names_its_key() {
     assert!(
         errs.iter()
             .any(|e| e.contains("routes.BOOKING_CREATED[0].match.on_many")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn a_reload_keeps_the_running_state_of_unchanged_instances() {
+    let old = load(GOOD).expect("old");
+    let mut same = load(GOOD).expect("same");
+    let kept = same.carry_over(&old);
+    assert_eq!(
+        kept,
+        CarriedOver {
+            kept: 1,
+            started: 0
+        }
+    );
+    assert!(Arc::ptr_eq(
+        &same.tenants["acme"].connectors["crm"].connector,
+        &old.tenants["acme"].connectors["crm"].connector
+    ));
+    let mut changed =
+        load(&GOOD.replace("https://crm.example", "https://crm2.example")).expect("changed");
+    assert_eq!(
+        changed.carry_over(&old),
+        CarriedOver {
+            kept: 0,
+            started: 1
+        }
+    );
+    assert!(!Arc::ptr_eq(
+        &changed.tenants["acme"].connectors["crm"].connector,
+        &old.tenants["acme"].connectors["crm"].connector
+    ));
+    let mut renamed = load(&GOOD.replace("acme:", "acme2:")).expect("renamed");
+    assert_eq!(
+        renamed.carry_over(&old),
+        CarriedOver {
+            kept: 0,
+            started: 1
+        }
+    );
+}
+
+#[test]
+fn a_search_limit_is_refused_where_the_crm_has_none() {
+    let errs = errors(&GOOD.replace(
+        "rate_limit: { requests: 5, per: 1s }",
+        "search_rate_limit: { requests: 5, per: 1s }",
+    ));
+    assert!(
+        errs.iter().any(|e| e.contains(
+            "tenants.acme.connectors.crm.search_rate_limit: type probe has no separate search limit"
+        )),
         "{errs:?}"
     );
 }

@@ -115,7 +115,12 @@ mod tests {
     }
 
     async fn send(url: &str) -> Result<Reply, DeliveryError> {
-        let transport = Transport::new(None, Duration::from_secs(5), false, Redactor::default());
+        let transport = Transport::new(
+            (None, None),
+            Duration::from_secs(5),
+            false,
+            Redactor::default(),
+        );
         let recorder = Recorder::default();
         let out = transport.outbound(&recorder);
         out.send(

@@ -11,16 +11,16 @@
 //! - connectors see storage only through [`RecordMap`] and [`KeyLocks`].
 
 pub mod answer;
+mod limit;
 mod locks;
 mod records;
 pub mod token;
 mod transport;
 
+pub use limit::{Limiter, RateLimit};
 pub use locks::{KeyGuard, KeyLocks, MemoryKeyLocks, ScopedKeyLocks};
 pub use records::{MemoryRecordMap, RecordMap};
-pub use transport::{
-    DryRunRecord, DryRunReply, Limiter, Outbound, RateLimit, Recorder, Reply, Transport,
-};
+pub use transport::{DryRunRecord, DryRunReply, Outbound, Recorder, Reply, Transport};
 
 use crate::config::ConfigIssue;
 use crate::delivery::DeliveryError;
@@ -64,6 +64,10 @@ pub struct ConnectorFactory {
     /// The rate limit an instance gets when its config sets none (the CRM's documented
     /// limit), or `None` for no limit.
     pub default_rate_limit: Option<RateLimit>,
+    /// The limit an instance's search calls ([`Outbound::send_search`]) also wait for
+    /// when its config sets no `search_rate_limit`, or `None` when the CRM has no separate
+    /// search limit (the key is then refused).
+    pub default_search_rate_limit: Option<RateLimit>,
     /// Builds an instance from its config block (generic keys already removed).
     pub build: BuildFn,
 }
@@ -81,7 +85,8 @@ pub struct BuildContext<'a> {
     pub instance: &'a str,
     /// The YAML path of the instance (`tenants.acme.connectors.hubspot`).
     pub place: &'a str,
-    /// The instance's own keys (`type`, `dry_run`, `rate_limit`, `timeout` removed),
+    /// The instance's own keys (the generic ones — `type`, `dry_run`, `rate_limit`,
+    /// `search_rate_limit`, `timeout`, `concurrency` — removed),
     /// with `${VAR}` already substituted.
     pub config: &'a Value,
 }

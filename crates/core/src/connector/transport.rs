@@ -11,6 +11,7 @@
 //!   within the timeout, and a redirect is refused.
 
 use super::answer;
+use super::limit::{Limiter, RateLimit};
 use crate::delivery::DeliveryError;
 use crate::redact::Redactor;
 use bytes::Bytes;
@@ -19,102 +20,8 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use tokio::time::Instant;
-
-/// At most `requests` per rolling `per` window (`rate_limit: {requests: 100, per: 10s}`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimit {
-    /// How many requests a window allows.
-    #[serde(deserialize_with = "crate::config::lenient::int")]
-    pub requests: u32,
-    /// The window's length.
-    #[serde(with = "crate::config::duration")]
-    pub per: Duration,
-}
-
-impl RateLimit {
-    /// `requests` per `per`.
-    pub const fn new(requests: u32, per: Duration) -> Self {
-        Self { requests, per }
-    }
-}
-
-/// A rolling-window limiter: no window of length `per` ever holds more than `requests`
-/// sends. Unlike a token bucket (GCRA), it never lets a burst plus the refill exceed what
-/// a CRM's rolling window counts, and still sustains the full rate.
-#[derive(Debug)]
-pub struct Limiter {
-    limit: RateLimit,
-    /// The last `requests` reserved send times, oldest first.
-    slots: Mutex<VecDeque<Instant>>,
-}
-
-impl Limiter {
-    /// A limiter for `limit`.
-    pub fn new(limit: RateLimit) -> Self {
-        // The slots grow with use: a large allowance (Salesforce's 100,000 a day) costs
-        // memory only as it is spent.
-        Self {
-            limit,
-            slots: Mutex::new(VecDeque::new()),
-        }
-    }
-
-    /// Waits until a send is allowed, and takes that slot.
-    pub async fn acquire(&self) {
-        Self::acquire_all(&[self]).await;
-    }
-
-    /// Waits until a send is allowed by every limiter at once, and takes that one slot in
-    /// each (e.g. HubSpot's search limit and its general limit). Taking them one after the
-    /// other would not do: a wait at the second would bunch sends the first had spread.
-    pub async fn acquire_all(limiters: &[&Self]) {
-        let at = Self::reserve(limiters, Instant::now());
-        tokio::time::sleep_until(at).await;
-    }
-
-    fn reserve(limiters: &[&Self], now: Instant) -> Instant {
-        let mut guards: Vec<_> = limiters
-            .iter()
-            .map(|l| {
-                l.slots
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-            })
-            .collect();
-        let at = limiters
-            .iter()
-            .zip(&guards)
-            .map(|(l, slots)| l.earliest(slots, now))
-            .max()
-            .unwrap_or(now);
-        for (l, slots) in limiters.iter().zip(guards.iter_mut()) {
-            slots.push_back(at);
-            while slots.len() > l.limit.requests.max(1) as usize {
-                slots.pop_front();
-            }
-        }
-        at
-    }
-
-    /// The earliest slot at or after `now` that keeps every window within the limit and
-    /// the slots in order (so a slot is never taken before one already promised).
-    fn earliest(&self, slots: &VecDeque<Instant>, now: Instant) -> Instant {
-        let n = self.limit.requests.max(1) as usize;
-        // A margin so that the jitter between our send and the CRM's count (scheduling, a
-        // new connection) never tips a window over: 2% of the window, at least 100 ms.
-        let window = self.limit.per + (self.limit.per / 50).max(Duration::from_millis(100));
-        let mut at = slots.back().map_or(now, |back| now.max(*back));
-        if slots.len() >= n {
-            at = at.max(slots[slots.len() - n] + window);
-        }
-        at
-    }
-}
 
 /// One request a dry run would have sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -271,11 +178,13 @@ impl Reply {
     }
 }
 
-/// The HTTP side of one connector instance: shared client, rate limit, timeout, dry run.
+/// The HTTP side of one connector instance: shared client, rate limits, timeout, dry run.
 #[derive(Debug)]
 pub struct Transport {
     client: reqwest::Client,
     limiter: Option<Arc<Limiter>>,
+    /// The CRM's lower limit for search calls, taken with `limiter`.
+    search: Option<Arc<Limiter>>,
     timeout: Duration,
     dry_run: bool,
     redactor: Redactor,
@@ -299,9 +208,10 @@ fn shared_client() -> reqwest::Client {
 }
 
 impl Transport {
-    /// A transport with this rate limit and timeout; `dry_run` records instead of sending.
+    /// A transport with these rate limits (every call, and search calls) and timeout;
+    /// `dry_run` records instead of sending.
     pub fn new(
-        rate_limit: Option<RateLimit>,
+        (rate_limit, search_rate_limit): (Option<RateLimit>, Option<RateLimit>),
         timeout: Duration,
         dry_run: bool,
         redactor: Redactor,
@@ -309,6 +219,7 @@ impl Transport {
         Self {
             client: shared_client(),
             limiter: rate_limit.map(|l| Arc::new(Limiter::new(l))),
+            search: search_rate_limit.map(|l| Arc::new(Limiter::new(l))),
             timeout,
             dry_run,
             redactor,
@@ -320,11 +231,26 @@ impl Transport {
         self.dry_run
     }
 
+    /// Takes over `old`'s rate budgets (a config reload of the same instance): each of
+    /// `old`'s limiters itself where the limit is the same, so old and new jobs share one
+    /// window; else a new limiter that counts the sends `old`'s window already holds.
+    pub fn inherit_limits(&mut self, old: &Self) {
+        for (new, old) in [
+            (&mut self.limiter, &old.limiter),
+            (&mut self.search, &old.search),
+        ] {
+            if let (Some(new), Some(old)) = (new, old) {
+                *new = Limiter::carry_over(old, new.limit());
+            }
+        }
+    }
+
     /// A transport like this one that only records (for `slatis-sync render`).
     pub fn recording(&self) -> Self {
         Self {
             client: self.client.clone(),
             limiter: None,
+            search: None,
             timeout: self.timeout,
             dry_run: true,
             redactor: self.redactor.clone(),
@@ -369,19 +295,28 @@ impl Outbound<'_> {
         request: RequestBuilder,
         assume: DryRunReply,
     ) -> Result<Reply, DeliveryError> {
-        self.send_limited(request, assume, None).await
+        self.send_within(request, assume, false).await
     }
 
-    /// [`Outbound::send`], also within `extra`'s limit (a CRM's lower limit for some
-    /// calls, e.g. search), both limits taken at one instant.
+    /// [`Outbound::send`] for a search call: also within the instance's
+    /// `search_rate_limit` (a CRM's lower limit for search), both limits taken at one
+    /// instant.
     ///
     /// # Errors
     /// As [`Outbound::send`].
-    pub async fn send_limited(
+    pub async fn send_search(
         &self,
         request: RequestBuilder,
         assume: DryRunReply,
-        extra: Option<&Limiter>,
+    ) -> Result<Reply, DeliveryError> {
+        self.send_within(request, assume, true).await
+    }
+
+    async fn send_within(
+        &self,
+        request: RequestBuilder,
+        assume: DryRunReply,
+        search: bool,
     ) -> Result<Reply, DeliveryError> {
         let t = self.transport;
         let request = request.timeout(t.timeout).build().map_err(|e| {
@@ -395,7 +330,8 @@ impl Outbound<'_> {
                 body: Bytes::from(assume.body.to_string()),
             });
         }
-        let limiters: Vec<&Limiter> = t.limiter.as_deref().into_iter().chain(extra).collect();
+        let search = t.search.as_deref().filter(|_| search);
+        let limiters: Vec<&Limiter> = t.limiter.as_deref().into_iter().chain(search).collect();
         Limiter::acquire_all(&limiters).await;
         let method = request.method().clone();
         let response = t
@@ -479,59 +415,55 @@ fn source_text(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::time::Instant;
 
-    #[tokio::test(start_paused = true)]
-    async fn two_limits_taken_together_never_bunch() {
-        let general = Limiter::new(RateLimit::new(10, Duration::from_secs(1)));
-        let search = Limiter::new(RateLimit::new(3, Duration::from_secs(1)));
-        let start = Instant::now();
-        let mut searches = Vec::new();
-        let mut all = Vec::new();
-        for i in 0..40 {
-            if i % 2 == 0 {
-                Limiter::acquire_all(&[&general, &search]).await;
-                searches.push(Instant::now() - start);
-            } else {
-                general.acquire().await;
-            }
-            all.push(Instant::now() - start);
-        }
-        for (sent, n) in [(&searches, 3), (&all, 10)] {
-            for (i, t) in sent.iter().enumerate() {
-                let in_window = sent[i..]
-                    .iter()
-                    .filter(|u| **u < *t + Duration::from_secs(1))
-                    .count();
-                assert!(
-                    in_window <= n,
-                    "{in_window} sends in the window starting at {t:?} (limit {n})"
-                );
-            }
-        }
+    fn transport(general: u32, search: u32) -> Transport {
+        let per = Duration::from_secs(1);
+        Transport::new(
+            (
+                Some(RateLimit::new(general, per)),
+                Some(RateLimit::new(search, per)),
+            ),
+            per,
+            false,
+            Redactor::default(),
+        )
     }
 
     #[tokio::test(start_paused = true)]
-    async fn no_rolling_window_holds_more_than_the_limit() {
-        let limiter = Limiter::new(RateLimit::new(5, Duration::from_secs(1)));
+    async fn a_reloaded_instance_inherits_its_rate_budgets() {
+        let old = transport(3, 2);
+        let general = old.limiter.as_deref().expect("general");
+        for _ in 0..3 {
+            general.acquire().await;
+        }
+        // The same limits: the very same limiters, shared with jobs still on `old`.
+        let mut same = transport(3, 2);
+        same.inherit_limits(&old);
+        assert!(Arc::ptr_eq(
+            same.limiter.as_ref().expect("general"),
+            old.limiter.as_ref().expect("general")
+        ));
+        assert!(Arc::ptr_eq(
+            same.search.as_ref().expect("search"),
+            old.search.as_ref().expect("search")
+        ));
+        // A changed limit: a new limiter whose window holds `old`'s three sends.
+        let mut changed = transport(4, 2);
+        changed.inherit_limits(&old);
+        let limiter = changed.limiter.as_deref().expect("general");
+        assert!(!Arc::ptr_eq(
+            changed.limiter.as_ref().expect("general"),
+            old.limiter.as_ref().expect("general")
+        ));
         let start = Instant::now();
-        let mut sent = Vec::new();
-        for _ in 0..23 {
-            limiter.acquire().await;
-            sent.push(Instant::now() - start);
-        }
-        for (i, t) in sent.iter().enumerate() {
-            let in_window = sent[i..]
-                .iter()
-                .filter(|u| **u < *t + Duration::from_secs(1))
-                .count();
-            assert!(
-                in_window <= 5,
-                "{in_window} sends in the window starting at {t:?}"
-            );
-        }
-        // and it does not go much slower than the limit: 23 sends need 4 full windows (each
-        // 1 s plus the 100 ms margin).
-        assert!(sent[22] <= Duration::from_millis(4400), "{:?}", sent[22]);
+        limiter.acquire().await;
+        assert_eq!(start.elapsed(), Duration::ZERO, "a fourth send fits in 4/s");
+        limiter.acquire().await;
+        assert!(
+            start.elapsed() >= Duration::from_secs(1),
+            "a fifth waits for the window the old sends opened"
+        );
     }
 
     #[test]

@@ -76,7 +76,7 @@ fn build(_: &BuildContext<'_>) -> Result<Box<dyn Connector>, Vec<ConfigIssue>> {
 }
 
 const BUILD: BuildFn = build;
-inventory::submit! { ConnectorFactory { kind: "script", step_keys: &[], path_keys: &[], default_rate_limit: None, build: BUILD } }
+inventory::submit! { ConnectorFactory { kind: "script", step_keys: &[], path_keys: &[], default_rate_limit: None, default_search_rate_limit: None, build: BUILD } }
 
 /// A config for `tenant` on the `db` file; `admin` holds the `admin:` keys beside `listen`.
 pub fn yaml(db: &std::path::Path, tenant: &str, admin: &str) -> String {

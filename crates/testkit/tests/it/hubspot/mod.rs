@@ -290,7 +290,8 @@ async fn create_answers_hubspot_shape_and_duplicate_email_is_409() {
 #[tokio::test]
 async fn search_does_not_see_a_record_until_the_lag_passed() {
     let mock = MockHubSpot::start(HubSpotOptions {
-        search_lag: Duration::from_millis(300),
+        // Long enough that a loaded machine still searches within it.
+        search_lag: Duration::from_secs(2),
         ..HubSpotOptions::default()
     })
     .await;
@@ -311,7 +312,7 @@ async fn search_does_not_see_a_record_until_the_lag_passed() {
     let dup = create(&mock, "contacts", json!({"email": "lag@example.com"})).await;
     assert_eq!(dup.status, 409);
 
-    tokio::time::sleep(Duration::from_millis(320)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let later = search_eq(&mock, "contacts", "email", "LAG@example.com").await;
     assert_eq!(later.body["total"], 1);
     let hit = &later.body["results"][0];
@@ -341,7 +342,7 @@ async fn search_does_not_see_a_record_until_the_lag_passed() {
             .body["total"],
         1
     );
-    tokio::time::sleep(Duration::from_millis(320)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(
         search_eq(&mock, "contacts", "email", "moved@example.com")
             .await
