@@ -19,8 +19,8 @@
 //! create answer the person's recently updated activities do.
 //!
 //! Invariants:
-//! - an upsert never makes a second record for the same match in one process, and a
-//!   retried job (attempt 2+) finds what a lost answer made among the records updated
+//! - an upsert never makes a second record for the same match in one instance (upserts of
+//!   one value run one at a time under the instance's `cx.locks`), and a retried job (attempt 2+) finds what a lost answer made among the records updated
 //!   since the event arrived (the primary store: no search lag);
 //! - steps Pipedrive v2 would refuse are load errors where the config shows it:
 //!   custom fields or `person_id` on activities, a match v2 cannot search;
