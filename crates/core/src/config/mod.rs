@@ -26,7 +26,9 @@ mod steps;
 mod yaml;
 
 pub use env::{Lookup, substitute};
-pub use sections::{ADMIN_TOKEN_MIN, AdminConfig, DeliveryConfig, RetryConfig, StorageConfig};
+pub use sections::{
+    ADMIN_TOKEN_MIN, AdminConfig, DeliveryConfig, POOL_SIZE_MAX, RetryConfig, StorageConfig,
+};
 pub use server::ServerConfig;
 pub use yaml::join;
 
