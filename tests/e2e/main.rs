@@ -8,6 +8,7 @@ mod hostile;
 mod hubspot;
 mod ingress;
 mod pipedrive;
+mod postgres;
 mod salesforce;
 mod secrets;
 mod support;

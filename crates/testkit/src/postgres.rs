@@ -40,6 +40,15 @@ async fn connect(url: &str) -> tokio_postgres::Client {
     client
 }
 
+/// `scheme://`, the authority, and what follows (path and query) of `url`.
+fn split(url: &str) -> (&str, &str, &str) {
+    let at = url.find("://").map_or(0, |i| i + 3);
+    let (scheme, rest) = url.split_at(at);
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    (scheme, authority, tail)
+}
+
 impl TestSchema {
     /// Creates a fresh schema; `None` (with a note) when [`ENV`] is unset.
     ///
@@ -64,6 +73,36 @@ impl TestSchema {
     /// The URL that works in this schema.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The server's address (`host:port` of the URL, port 5432 if none), to put a
+    /// [`crate::proxy::Proxy`] in front of.
+    ///
+    /// # Panics
+    /// If the URL names no host that resolves.
+    pub fn server_addr(&self) -> std::net::SocketAddr {
+        let (_, authority, _) = split(&self.url);
+        let host = authority.rsplit('@').next().unwrap_or(authority);
+        let host = if host.contains(':') {
+            host.to_owned()
+        } else {
+            format!("{host}:5432")
+        };
+        std::net::ToSocketAddrs::to_socket_addrs(&host)
+            .ok()
+            .and_then(|mut a| a.next())
+            .unwrap_or_else(|| panic!("cannot resolve the PostgreSQL host {host}"))
+    }
+
+    /// [`TestSchema::url`] with `addr` in place of the server's `host:port` (the user
+    /// kept): a connection through a proxy.
+    pub fn url_through(&self, addr: std::net::SocketAddr) -> String {
+        let (scheme, authority, rest) = split(&self.url);
+        let user = authority
+            .rsplit_once('@')
+            .map(|(user, _)| format!("{user}@"))
+            .unwrap_or_default();
+        format!("{scheme}{user}{addr}{rest}")
     }
 
     /// The schema's name.
@@ -92,5 +131,27 @@ impl Drop for TestSchema {
         if !matches!(dropped, Ok(Ok(()))) {
             eprintln!("warning: could not drop test schema {}", self.name);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_through_a_proxy_keeps_the_user_database_and_options() {
+        let schema = TestSchema {
+            base: String::new(),
+            name: "t_x".into(),
+            url: "postgres://postgres@127.0.0.1:5432/test?options=-csearch_path%3Dt_x".into(),
+        };
+        assert_eq!(schema.server_addr().to_string(), "127.0.0.1:5432");
+        let addr: std::net::SocketAddr = "127.0.0.1:6000".parse().expect("addr");
+        assert_eq!(
+            schema.url_through(addr),
+            "postgres://postgres@127.0.0.1:6000/test?options=-csearch_path%3Dt_x"
+        );
+        // the drop of this fake schema must not reach a server
+        std::mem::forget(schema);
     }
 }
