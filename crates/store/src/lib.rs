@@ -202,6 +202,22 @@ pub trait Store: Send + Sync + 'static {
     async fn close(&self);
 }
 
+/// The jobs a claim takes from each lane's due jobs (oldest first): every lane's first
+/// job before any lane's second, so a backlog never starves another lane; at most `limit`.
+fn fair_share(per_lane: &[Vec<JobId>], limit: usize) -> Vec<JobId> {
+    let mut chosen = Vec::new();
+    let deepest = per_lane.iter().map(Vec::len).max().unwrap_or(0);
+    for rank in 0..deepest {
+        for id in per_lane.iter().filter_map(|ids| ids.get(rank)) {
+            if chosen.len() == limit {
+                return chosen;
+            }
+            chosen.push(*id);
+        }
+    }
+    chosen
+}
+
 /// Which backend a `storage.url` names.
 fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
@@ -241,5 +257,18 @@ pub async fn migrate(storage: &StorageConfig, check: bool) -> Result<Vec<String>
         Err(StoreError::UnsupportedUrl(slatis_core::redact::mask_url(
             url,
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fair_share_takes_each_lanes_first_job_first() {
+        let lanes = vec![vec![1, 2, 3], vec![10], vec![20, 21]];
+        assert_eq!(fair_share(&lanes, 10), vec![1, 10, 20, 2, 21, 3]);
+        assert_eq!(fair_share(&lanes, 2), vec![1, 10]);
+        assert!(fair_share(&[], 5).is_empty());
     }
 }

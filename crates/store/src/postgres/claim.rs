@@ -86,19 +86,7 @@ pub(super) async fn claim(
     if req.default_room > 0 {
         per_lane.extend(other_lanes(&tx, req).await?);
     }
-    // Every lane's first job before any lane's second: a backlog never starves another.
-    let mut chosen: Vec<JobId> = Vec::new();
-    let deepest = per_lane.iter().map(Vec::len).max().unwrap_or(0);
-    'rank: for rank in 0..deepest {
-        for ids in &per_lane {
-            if let Some(id) = ids.get(rank) {
-                chosen.push(*id);
-                if chosen.len() == req.limit {
-                    break 'rank;
-                }
-            }
-        }
-    }
+    let chosen = crate::fair_share(&per_lane, req.limit);
     if chosen.is_empty() {
         tx.commit().await?;
         return Ok(Vec::new());
