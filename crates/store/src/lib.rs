@@ -18,6 +18,7 @@
 //! - [`Store::purge`] removes only finished events, and record map entries by the age of
 //!   their last write.
 
+mod keyed;
 mod model;
 pub mod postgres;
 pub mod sqlite;
@@ -78,6 +79,27 @@ pub enum StoreError {
 
 /// `Result` with [`StoreError`].
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A named lock held across every process that shares the store (one process for
+/// SQLite, every replica for PostgreSQL); dropping it releases the name.
+#[must_use = "the lock is released when this is dropped"]
+pub struct HeldLock {
+    _held: Box<dyn Send + Sync>,
+}
+
+impl HeldLock {
+    fn new(held: impl Send + Sync + 'static) -> Self {
+        Self {
+            _held: Box::new(held),
+        }
+    }
+}
+
+impl std::fmt::Debug for HeldLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HeldLock")
+    }
+}
 
 /// Whether this process owns the database (runs the queue) or only inspects it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,6 +212,16 @@ pub trait Store: Send + Sync + 'static {
     /// while writes go through. Answers at once, without I/O (readiness probes call it):
     /// reads alone cannot tell that the disk is full.
     fn write_failure(&self) -> Option<String>;
+
+    /// Waits for the lock named `key`, then holds it until the returned [`HeldLock`] is
+    /// dropped: at most one holder per name across every process sharing the store (for
+    /// serializing work on one CRM record across replicas). PostgreSQL: a session
+    /// advisory lock on a pooled connection (a wait longer than `storage.statement_timeout`
+    /// fails); a lost connection releases it.
+    ///
+    /// # Errors
+    /// On a database failure.
+    async fn lock(&self, key: &str) -> Result<HeldLock>;
 
     /// Resolves when another process may have made jobs due (an ingest, a replay, a
     /// reclaim on another replica). Never resolves on a store no other process writes to

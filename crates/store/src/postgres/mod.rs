@@ -23,6 +23,7 @@
 mod batch;
 mod claim;
 mod listen;
+mod lock;
 mod migrate;
 mod read;
 
@@ -487,6 +488,10 @@ impl Store for PgStore {
 
     fn write_failure(&self) -> Option<String> {
         self.health.failure()
+    }
+
+    async fn lock(&self, key: &str) -> Result<crate::HeldLock> {
+        lock::lock(self.conn().await?, key).await
     }
 
     async fn changed(&self) {

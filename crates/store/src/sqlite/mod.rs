@@ -55,6 +55,8 @@ const READERS: usize = 4;
 /// A SQLite-backed [`Store`].
 pub struct SqliteStore {
     writer: Writer,
+    /// [`Store::lock`]: in process, since one process owns the file.
+    locks: crate::keyed::KeyedLocks,
     readers: Arc<Readers>,
     /// Held for the life of an owning store: the OS releases it if the process dies.
     _lock: Option<File>,
@@ -203,6 +205,7 @@ impl SqliteStore {
         });
         Ok(Self {
             writer,
+            locks: crate::keyed::KeyedLocks::default(),
             readers,
             _lock: lock,
         })
@@ -538,6 +541,10 @@ impl Store for SqliteStore {
 
     fn write_failure(&self) -> Option<String> {
         self.writer.failure()
+    }
+
+    async fn lock(&self, key: &str) -> Result<crate::HeldLock> {
+        Ok(self.locks.lock(key).await)
     }
 
     async fn close(&self) {

@@ -648,6 +648,28 @@ pub async fn concurrent_ingests_all_commit(store: Arc<dyn Store>) {
     );
 }
 
+pub async fn a_lock_has_one_holder_per_name(store: Arc<dyn Store>) {
+    let held = store.lock("acme/pipedrive/email/a@x").await.expect("lock");
+    let other = tokio::time::timeout(Duration::from_secs(2), store.lock("another"))
+        .await
+        .expect("another name is free")
+        .expect("lock");
+    drop(other);
+    let waiter = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.lock("acme/pipedrive/email/a@x").await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiter.is_finished(), "the name is held");
+    drop(held);
+    let again = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("released")
+        .expect("task")
+        .expect("lock");
+    drop(again);
+}
+
 /// Runs every conformance test against a backend; `$make` is an async fn returning a
 /// fresh `Arc<dyn Store>` (and whatever must live as long as it), or `None` when the
 /// backend is not available to this run (the test then skips, with a note).
@@ -684,6 +706,7 @@ macro_rules! all_conformance_tests {
             purge_removes_only_finished_old_events,
             purge_removes_record_map_entries_by_the_age_of_their_last_write,
             concurrent_ingests_all_commit,
+            a_lock_has_one_holder_per_name,
         );
     };
 }

@@ -191,6 +191,29 @@ async fn an_ingest_on_one_replica_wakes_the_others() {
     b.close().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_held_by_one_replica_holds_off_the_others() {
+    let Some((a, b, _schema)) = replicas().await else {
+        return;
+    };
+    let held = a.lock("acme/pipedrive/email/a@x").await.expect("lock");
+    let waiter = {
+        let b = Arc::clone(&b);
+        tokio::spawn(async move { b.lock("acme/pipedrive/email/a@x").await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiter.is_finished(), "held on the other replica");
+    drop(held);
+    let again = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("released across replicas")
+        .expect("task")
+        .expect("lock");
+    drop(again);
+    a.close().await;
+    b.close().await;
+}
+
 #[tokio::test]
 async fn an_unreachable_server_fails_without_showing_the_password() {
     // a port nothing listens on
