@@ -62,7 +62,7 @@ impl Store for FullDisk {
     async fn stats(&self) -> Result<QueueStats> {
         self.inner.stats().await
     }
-    async fn lock(&self, key: &str) -> Result<slatis_store::HeldLock> {
+    async fn lock(&self, key: &str) -> Result<HeldLock> {
         self.inner.lock(key).await
     }
     fn write_failure(&self) -> Option<String> {
