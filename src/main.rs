@@ -86,6 +86,12 @@ enum Command {
         /// The event file.
         file: PathBuf,
     },
+    /// Apply pending schema migrations of storage.url (serve applies them at start too).
+    Migrate {
+        /// Only list the pending migrations; exit 1 if there are any.
+        #[arg(long)]
+        check: bool,
+    },
     /// Inspect and replay dead letters.
     Dlq {
         #[command(subcommand)]
@@ -122,6 +128,7 @@ async fn main() -> ExitCode {
         } => commands::render::run(&config, &tenant, &event, json).await,
         Command::Sign { secret, file } => commands::send::sign(&secret, file.as_deref()),
         Command::Send { url, secret, file } => commands::send::send(&url, &secret, &file).await,
+        Command::Migrate { check } => commands::migrate::run(&config, check).await,
         Command::Dlq { command } => commands::dlq::run(&config, command).await,
     };
     match result {

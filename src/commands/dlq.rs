@@ -50,7 +50,7 @@ fn cut(s: &str, n: usize) -> String {
 /// Runs a `dlq` subcommand against the store the config names.
 pub async fn run(config_path: &Path, command: DlqCommand) -> anyhow::Result<ExitCode> {
     let config = load(config_path)?;
-    let store = slatis_store::open(&config.storage.url, Access::Shared).await?;
+    let store = slatis_store::open(&config.storage, Access::Shared).await?;
     let code = match command {
         DlqCommand::List { tenant, limit } => {
             let jobs = store

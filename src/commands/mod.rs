@@ -1,6 +1,7 @@
 //! One module per CLI command.
 
 pub mod dlq;
+pub mod migrate;
 pub mod render;
 pub mod send;
 pub mod serve;

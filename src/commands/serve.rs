@@ -15,7 +15,7 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
     }
     let url = config.storage.url.clone();
     let shown_url = config.redactor.url(&url);
-    let store = slatis_store::open(&url, Access::Owner).await?;
+    let store = slatis_store::open(&config.storage, Access::Owner).await?;
     let tenants: Vec<(String, Vec<String>)> = config
         .tenants
         .values()

@@ -1,18 +1,20 @@
 //! Tenant fairness (DESIGN §6): one tenant's backlog of 10,000 jobs, draining at its CRM's
 //! rate limit, does not hold another tenant's fresh booking — the store shares claims
-//! between lanes (tenant, connector), so the quiet tenant's job is claimed at once.
+//! between lanes (tenant, connector), so the quiet tenant's job is claimed at once. On
+//! SQLite and on PostgreSQL.
 
 use crate::support::{SECRET, bin, wait_until};
 use futures_util::StreamExt;
 use slatis_testkit::fixtures;
 use slatis_testkit::mock::MockHttp;
+use slatis_testkit::postgres::TestSchema;
 use slatis_testkit::process::{Server, write_config};
 use slatis_testkit::signer::post_signed;
 use std::time::{Duration, Instant};
 
 const BACKLOG: usize = 10_000;
 
-fn config(db: &std::path::Path, dest: &str) -> String {
+fn config(storage: &str, dest: &str) -> String {
     let tenant = |name: &str, limit: &str| {
         format!(
             r#"
@@ -30,18 +32,31 @@ fn config(db: &std::path::Path, dest: &str) -> String {
         )
     };
     format!(
-        "server: {{ listen: 127.0.0.1:0 }}\nstorage: {{ url: \"sqlite://{db}\" }}\ndelivery: {{ concurrency: 16 }}\ntenants:{}{}\n",
+        "server: {{ listen: 127.0.0.1:0 }}\nstorage: {{ url: \"{storage}\" }}\ndelivery: {{ concurrency: 16 }}\ntenants:{}{}\n",
         tenant("busy", "{ requests: 100, per: 1s }"),
         tenant("quiet", "{ requests: 100, per: 1s }"),
-        db = db.display()
     )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_of_ten_thousand_jobs_does_not_hold_another_tenants_booking() {
-    let mock = MockHttp::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = write_config(dir.path(), &config(&dir.path().join("s.db"), &mock.url()));
+    let db = format!("sqlite://{}", dir.path().join("s.db").display());
+    backlog_and_a_fresh_booking(&db, dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_of_ten_thousand_jobs_does_not_hold_another_tenants_booking_on_postgres() {
+    let Some(schema) = TestSchema::create().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    backlog_and_a_fresh_booking(schema.url(), dir.path()).await;
+}
+
+async fn backlog_and_a_fresh_booking(storage: &str, dir: &std::path::Path) {
+    let mock = MockHttp::start().await;
+    let path = write_config(dir, &config(storage, &mock.url()));
     let server = Server::start(&bin(), &path, &[]);
     let client = reqwest::Client::new();
     let busy = server.webhook("busy");

@@ -9,6 +9,7 @@ mod hostile;
 mod hubspot;
 mod ingress;
 mod pipedrive;
+mod postgres;
 mod reload;
 mod salesforce;
 mod secrets;

@@ -12,15 +12,21 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_slatis-sync"))
 }
 
-/// A test config: tenant `acme` with an http connector `api` at `dest`.
+/// A test config: tenant `acme` with an http connector `api` at `dest`, stored in the
+/// SQLite file `db`.
 pub fn config(db: &Path, dest: &str, retry: &str) -> String {
+    config_at(&format!("sqlite://{}", db.display()), dest, retry)
+}
+
+/// The test config of [`config`], stored at `storage_url`.
+pub fn config_at(storage_url: &str, dest: &str, retry: &str) -> String {
     format!(
         r#"
 server:
   listen: 127.0.0.1:0
   max_body_bytes: 4096
 storage:
-  url: sqlite://{db}
+  url: "{storage_url}"
 delivery:
   concurrency: 8
   shutdown_grace: 5s
@@ -69,8 +75,7 @@ tenants:
           method: PATCH
           path: "/meetings/{{{{data.id}}}}"
           json: {{ phone: "{{{{data.attendee.phone}}}}" }}
-"#,
-        db = db.display()
+"#
     )
 }
 
@@ -87,6 +92,15 @@ impl Setup {
     pub fn new(dest: &str, retry: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let yaml = config(&dir.path().join("slatis.db"), dest, retry);
+        let config = process::write_config(dir.path(), &yaml);
+        Self { dir, config }
+    }
+
+    /// A config for `dest` stored at `storage_url` (e.g. a PostgreSQL test schema), with
+    /// `extra` top-level YAML appended.
+    pub fn at(storage_url: &str, dest: &str, retry: &str, extra: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let yaml = format!("{}{extra}", config_at(storage_url, dest, retry));
         let config = process::write_config(dir.path(), &yaml);
         Self { dir, config }
     }

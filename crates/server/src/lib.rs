@@ -16,7 +16,6 @@ pub mod serve;
 pub mod worker;
 
 use slatis_core::Config;
-use slatis_core::connector::MemoryKeyLocks;
 use slatis_store::Store;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -52,21 +51,25 @@ pub struct Shared {
     pub config_path: Option<PathBuf>,
     /// Background tasks that died (readiness reports them).
     pub health: health::Health,
-    /// The connector instances' per-key locks (e.g. one upsert per match value at a
-    /// time), keyed by tenant, instance and key; they outlive config reloads.
-    pub locks: MemoryKeyLocks,
 }
 
 impl Shared {
-    /// State around `config` and `store`.
-    pub fn new(config: Config, store: Arc<dyn Store>, config_path: Option<PathBuf>) -> Arc<Self> {
+    /// State around `config` and `store`; where the store keeps rate windows every
+    /// replica shares (PostgreSQL), the connectors' sends are counted there.
+    pub fn new(
+        mut config: Config,
+        store: Arc<dyn Store>,
+        config_path: Option<PathBuf>,
+    ) -> Arc<Self> {
+        if let Some(windows) = store.rate_windows() {
+            config.share_windows(&windows);
+        }
         Arc::new(Self {
             config: RwLock::new(Arc::new(config)),
             store,
             wake: Notify::new(),
             config_path,
             health: health::Health::default(),
-            locks: MemoryKeyLocks::default(),
         })
     }
 
@@ -93,6 +96,9 @@ impl Shared {
             return Ok(vec!["no config file to reload".to_owned()]);
         };
         let mut new = slatis_core::config::load_file(path)?;
+        if let Some(windows) = self.store.rate_windows() {
+            new.share_windows(&windows);
+        }
         let mut notes = new.warnings.clone();
         let carried = {
             let old = self.config();

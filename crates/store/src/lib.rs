@@ -19,12 +19,15 @@
 //!   their last write.
 
 mod model;
+pub mod postgres;
 pub mod sqlite;
 
 pub use model::*;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use slatis_core::config::StorageConfig;
+use slatis_core::connector::{KeyGuard, SharedWindows};
 use std::sync::Arc;
 
 /// A storage failure.
@@ -33,6 +36,12 @@ pub enum StoreError {
     /// SQLite answered with an error.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL answered with an error, or the connection failed.
+    #[error("database error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// The database cannot be reached (no connection could be had in time).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// The schema could not be brought up to date.
     #[error("cannot migrate the database schema: {0}")]
     Migrate(String),
@@ -77,7 +86,7 @@ pub enum Access {
     /// `serve`: exclusive for SQLite (a second server refuses to start); reclaims its
     /// own unfinished jobs at once.
     Owner,
-    /// The `dlq` commands: may run beside a server.
+    /// The `dlq` and `migrate` commands: may run beside a server.
     Shared,
 }
 
@@ -118,6 +127,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Makes running jobs whose lease lapsed before `now` claimable again; with
     /// `all_running`, every running job (the single owner of a SQLite file restarting).
+    /// A store shared by several processes (PostgreSQL) ignores `all_running`: a
+    /// running job there may be another live replica's, so only lapsed leases are freed.
     ///
     /// # Errors
     /// On a database failure.
@@ -181,21 +192,101 @@ pub trait Store: Send + Sync + 'static {
     /// reads alone cannot tell that the disk is full.
     fn write_failure(&self) -> Option<String>;
 
+    /// Waits for the lock named `key`, then holds it until the returned guard is
+    /// dropped: at most one holder per name across every process sharing the store (for
+    /// serializing work on one CRM record across replicas). PostgreSQL: a session
+    /// advisory lock on a pooled connection (a wait longer than `storage.statement_timeout`
+    /// fails); a lost connection releases it. SQLite: in this process.
+    ///
+    /// # Errors
+    /// On a database failure.
+    async fn lock(&self, key: &str) -> Result<KeyGuard>;
+
+    /// The connector rate windows every process sharing the store counts in, where the
+    /// store keeps them (PostgreSQL); `None` where one process owns the store (SQLite:
+    /// the in-process limiters are the whole budget).
+    fn rate_windows(&self) -> Option<Arc<dyn SharedWindows>> {
+        None
+    }
+
+    /// Resolves when another process may have made jobs due (an ingest, a replay, a
+    /// reclaim on another replica). Never resolves on a store no other process writes to
+    /// (SQLite: the ingress wakes the worker itself); callers keep polling as a fallback.
+    async fn changed(&self) {
+        std::future::pending::<()>().await;
+    }
+
     /// Waits until pending writes are committed and closes the store.
     async fn close(&self);
 }
 
-/// Opens the store `url` names.
+/// The jobs a claim takes from each lane's due jobs (oldest first): every lane's first
+/// job before any lane's second, so a backlog never starves another lane; at most `limit`.
+fn fair_share(per_lane: &[Vec<JobId>], limit: usize) -> Vec<JobId> {
+    let mut chosen = Vec::new();
+    let deepest = per_lane.iter().map(Vec::len).max().unwrap_or(0);
+    for rank in 0..deepest {
+        for id in per_lane.iter().filter_map(|ids| ids.get(rank)) {
+            if chosen.len() == limit {
+                return chosen;
+            }
+            chosen.push(*id);
+        }
+    }
+    chosen
+}
+
+/// Which backend a `storage.url` names.
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Opens the store `storage.url` names (migrating its schema).
 ///
 /// # Errors
 /// [`StoreError`] when the URL is not supported, the file is owned by another server, or
 /// the database cannot be opened or migrated.
-pub async fn open(url: &str, access: Access) -> Result<Arc<dyn Store>> {
+pub async fn open(storage: &StorageConfig, access: Access) -> Result<Arc<dyn Store>> {
+    let url = &storage.url;
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::open(url, access).await?))
+    } else if is_postgres(url) {
+        Ok(Arc::new(postgres::PgStore::open(storage, access).await?))
     } else {
         Err(StoreError::UnsupportedUrl(slatis_core::redact::mask_url(
             url,
         )))
+    }
+}
+
+/// Brings the schema of `storage.url` up to date (`check`: only lists what is pending).
+/// Returns the migrations applied (or pending).
+///
+/// # Errors
+/// [`StoreError`] when the database cannot be reached, is newer than this build, or a
+/// migration fails (nothing of it is kept).
+pub async fn migrate(storage: &StorageConfig, check: bool) -> Result<Vec<String>> {
+    let url = &storage.url;
+    if url.starts_with("sqlite:") {
+        sqlite::migrate(url, check).await
+    } else if is_postgres(url) {
+        postgres::migrate(storage, check).await
+    } else {
+        Err(StoreError::UnsupportedUrl(slatis_core::redact::mask_url(
+            url,
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fair_share_takes_each_lanes_first_job_first() {
+        let lanes = vec![vec![1, 2, 3], vec![10], vec![20, 21]];
+        assert_eq!(fair_share(&lanes, 10), vec![1, 10, 20, 2, 21, 3]);
+        assert_eq!(fair_share(&lanes, 2), vec![1, 10]);
+        assert!(fair_share(&[], 5).is_empty());
     }
 }

@@ -6,7 +6,7 @@
 //! bound of every key is checked here, where the error names the key; a [`Config`] comes
 //! out only when no issue was found.
 
-use super::sections::SESSION_TTL_MAX;
+use super::sections::{POOL_SIZE_MAX, SESSION_TTL_MAX};
 use super::{
     ADMIN_TOKEN_MIN, AdminConfig, Config, ConfigIssue, DeliveryConfig, EVENT_TYPES, Instance,
     ServerConfig, StorageConfig, Tenant, duration, join, lenient, parse_value, secrets, server,
@@ -133,6 +133,18 @@ impl Loader {
             // Under an hour, dedupe keys would lapse inside Slatis's own retry schedule.
             self.within("storage.retention", s.retention, HOUR, YEAR);
             self.check_record_map_retention(s);
+            if s.pool_size == 0 || s.pool_size > POOL_SIZE_MAX {
+                self.issue(
+                    "storage.pool_size",
+                    format!("must be between 1 and {POOL_SIZE_MAX}"),
+                );
+            }
+            self.within(
+                "storage.statement_timeout",
+                s.statement_timeout,
+                Duration::from_millis(100),
+                HOUR,
+            );
         }
         let admin: Option<Option<AdminConfig>> = match root.remove("admin") {
             None | Some(Value::Null) => Some(None),

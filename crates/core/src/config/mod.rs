@@ -26,7 +26,9 @@ mod steps;
 mod yaml;
 
 pub use env::{Lookup, substitute};
-pub use sections::{ADMIN_TOKEN_MIN, AdminConfig, DeliveryConfig, RetryConfig, StorageConfig};
+pub use sections::{
+    ADMIN_TOKEN_MIN, AdminConfig, DeliveryConfig, POOL_SIZE_MAX, RetryConfig, StorageConfig,
+};
 pub use server::ServerConfig;
 pub use yaml::join;
 
@@ -251,6 +253,18 @@ impl Config {
             }
         }
         done
+    }
+
+    /// Counts every connector instance's sends in `windows` (shared by the replicas of
+    /// one database), each under `tenant/instance`.
+    pub fn share_windows(&mut self, windows: &Arc<dyn crate::connector::SharedWindows>) {
+        for (name, tenant) in &mut self.tenants {
+            for (iname, instance) in &mut tenant.connectors {
+                instance
+                    .transport
+                    .share_windows(Arc::clone(windows), format!("{name}/{iname}"));
+            }
+        }
     }
 }
 

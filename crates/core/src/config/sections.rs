@@ -27,6 +27,29 @@ pub struct StorageConfig {
     /// cancelled or rescheduled later, so this outlives `retention` by far.
     #[serde(default = "default_record_map_retention", with = "duration")]
     pub record_map_retention: Duration,
+    /// PostgreSQL only: the most connections this process opens (one more is kept for
+    /// `LISTEN`). Between 1 and [`POOL_SIZE_MAX`].
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+    /// PostgreSQL only: a statement running longer than this is cancelled (the write
+    /// fails and is retried), so a stuck database never holds a webhook forever.
+    #[serde(default = "default_statement_timeout", with = "duration")]
+    pub statement_timeout: Duration,
+}
+
+/// The largest `storage.pool_size` accepted.
+pub const POOL_SIZE_MAX: usize = 200;
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            url: default_storage_url(),
+            retention: default_retention(),
+            record_map_retention: default_record_map_retention(),
+            pool_size: default_pool_size(),
+            statement_timeout: default_statement_timeout(),
+        }
+    }
 }
 
 /// `admin:` — the admin API, dashboard and metrics listener. (`Debug` masks the token.)
@@ -61,6 +84,8 @@ impl fmt::Debug for StorageConfig {
             .field("url", &mask_url(&self.url))
             .field("retention", &self.retention)
             .field("record_map_retention", &self.record_map_retention)
+            .field("pool_size", &self.pool_size)
+            .field("statement_timeout", &self.statement_timeout)
             .finish()
     }
 }
@@ -149,6 +174,12 @@ fn default_retention() -> Duration {
 }
 fn default_record_map_retention() -> Duration {
     Duration::from_secs(400 * 86_400)
+}
+fn default_pool_size() -> usize {
+    10
+}
+fn default_statement_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 fn default_session_ttl() -> Duration {
     Duration::from_secs(12 * 3600)

@@ -226,6 +226,16 @@ fn each_kind_of_error_names_its_path() {
             "storage: { retention: 30d, record_map_retention: 7d }\n",
             "storage.record_map_retention: must not be shorter than storage.retention",
         ),
+        (
+            "empty pool",
+            "storage: { pool_size: 0 }\n",
+            "storage.pool_size: must be between 1 and 200",
+        ),
+        (
+            "statement timeout out of bounds",
+            "storage: { statement_timeout: 2h }\n",
+            "storage.statement_timeout: must be between 100ms and 1h",
+        ),
     ];
     for (what, src, want) in cases {
         let errs = errors(src);
@@ -460,6 +470,8 @@ fn admin_and_storage_defaults_and_the_token_minimum() {
         c.storage.record_map_retention,
         Duration::from_secs(400 * 86_400)
     );
+    assert_eq!(c.storage.pool_size, 10);
+    assert_eq!(c.storage.statement_timeout, Duration::from_secs(30));
     let long = "k".repeat(ADMIN_TOKEN_MIN);
     let c = load(&format!(
         "admin: {{ listen: 127.0.0.1:0, token: {long}, secure_cookie: true }}\n"

@@ -4,8 +4,11 @@
 //! Invariants: no rolling window of length `per` ever holds more than `requests` sends
 //! (with a margin for the jitter between our send and the CRM's count); slots are handed
 //! out in order, so a wait never lets a later request overtake an earlier one; several
-//! limiters are taken at one instant ([`Limiter::acquire_all`]).
+//! limiters are taken at one instant ([`Limiter::acquire_all`]). Windows shared by
+//! replicas ([`SharedWindows`]) follow the same rule ([`RateLimit::earliest`]).
 
+use crate::delivery::DeliveryError;
+use async_trait::async_trait;
 use serde::Deserialize;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -29,6 +32,40 @@ impl RateLimit {
     pub const fn new(requests: u32, per: Duration) -> Self {
         Self { requests, per }
     }
+
+    /// How many past sends decide the next slot (the last `requests`).
+    pub fn depth(self) -> usize {
+        self.requests.max(1) as usize
+    }
+
+    /// The earliest send slot at or after `now`, given the latest slot already taken
+    /// (`last`) and the one `requests` slots back (`nth_back`, once that many were
+    /// taken): slots stay in order (a slot is never handed out before one already
+    /// promised), and no window of `per` ever holds more than `requests` sends. The one
+    /// rule for every limiter, in process ([`Limiter`]) or shared ([`SharedWindows`]).
+    pub fn earliest<T>(self, now: T, last: Option<T>, nth_back: Option<T>) -> T
+    where
+        T: Ord + Copy + std::ops::Add<Duration, Output = T>,
+    {
+        // A margin so that the jitter between our send and the CRM's count (scheduling, a
+        // new connection) never tips a window over: 2% of the window, at least 100 ms.
+        let window = self.per + (self.per / 50).max(Duration::from_millis(100));
+        let at = last.map_or(now, |last| now.max(last));
+        nth_back.map_or(at, |first| at.max(first + window))
+    }
+}
+
+/// Rate windows kept where every replica sees them (the shared database), so that all the
+/// replicas' sends to one CRM instance count against one budget. Windows are named by
+/// key (tenant, instance, which limit).
+#[async_trait]
+pub trait SharedWindows: Send + Sync {
+    /// Takes one send slot in every window of `windows` at the earliest instant they all
+    /// allow ([`RateLimit::earliest`]), and returns how long from now that instant is.
+    ///
+    /// # Errors
+    /// A retryable error when the windows' storage is unavailable.
+    async fn reserve(&self, windows: &[(String, RateLimit)]) -> Result<Duration, DeliveryError>;
 }
 
 /// A rolling-window limiter: no window of length `per` ever holds more than `requests`
@@ -69,7 +106,7 @@ impl Limiter {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
-        while slots.len() > limit.requests.max(1) as usize {
+        while slots.len() > limit.depth() {
             slots.pop_front();
         }
         Arc::new(Self {
@@ -108,31 +145,39 @@ impl Limiter {
             .unwrap_or(now);
         for (l, slots) in limiters.iter().zip(guards.iter_mut()) {
             slots.push_back(at);
-            while slots.len() > l.limit.requests.max(1) as usize {
+            while slots.len() > l.limit.depth() {
                 slots.pop_front();
             }
         }
         at
     }
 
-    /// The earliest slot at or after `now` that keeps every window within the limit and
-    /// the slots in order (so a slot is never taken before one already promised).
     fn earliest(&self, slots: &VecDeque<Instant>, now: Instant) -> Instant {
-        let n = self.limit.requests.max(1) as usize;
-        // A margin so that the jitter between our send and the CRM's count (scheduling, a
-        // new connection) never tips a window over: 2% of the window, at least 100 ms.
-        let window = self.limit.per + (self.limit.per / 50).max(Duration::from_millis(100));
-        let mut at = slots.back().map_or(now, |back| now.max(*back));
-        if slots.len() >= n {
-            at = at.max(slots[slots.len() - n] + window);
-        }
-        at
+        let n = self.limit.depth();
+        let nth_back = (slots.len() >= n).then(|| slots[slots.len() - n]);
+        self.limit.earliest(now, slots.back().copied(), nth_back)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_earliest_slot_keeps_order_and_the_window() {
+        let limit = RateLimit::new(3, Duration::from_secs(10));
+        let base = Instant::now();
+        // Nothing taken: now.
+        assert_eq!(limit.earliest(base, None, None), base);
+        // A slot promised later than now: after it.
+        let later = base + Duration::from_secs(2);
+        assert_eq!(limit.earliest(base, Some(later), None), later);
+        // The window full: the oldest of the last three plus the window and its margin.
+        assert_eq!(
+            limit.earliest(base, Some(later), Some(base)),
+            base + Duration::from_secs(10) + Duration::from_millis(200)
+        );
+    }
 
     #[tokio::test(start_paused = true)]
     async fn two_limits_taken_together_never_bunch() {

@@ -17,7 +17,7 @@ mod records;
 pub mod token;
 mod transport;
 
-pub use limit::{Limiter, RateLimit};
+pub use limit::{Limiter, RateLimit, SharedWindows};
 pub use locks::{KeyGuard, KeyLocks, MemoryKeyLocks, ScopedKeyLocks};
 pub use records::{MemoryRecordMap, RecordMap};
 pub use transport::{DryRunRecord, DryRunReply, Outbound, Recorder, Reply, Transport};

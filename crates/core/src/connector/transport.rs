@@ -11,7 +11,7 @@
 //!   within the timeout, and a redirect is refused.
 
 use super::answer;
-use super::limit::{Limiter, RateLimit};
+use super::limit::{Limiter, RateLimit, SharedWindows};
 use crate::delivery::DeliveryError;
 use crate::redact::Redactor;
 use bytes::Bytes;
@@ -185,6 +185,9 @@ pub struct Transport {
     limiter: Option<Arc<Limiter>>,
     /// The CRM's lower limit for search calls, taken with `limiter`.
     search: Option<Arc<Limiter>>,
+    /// Where every replica's sends are counted, when the store keeps shared windows:
+    /// then the limits are taken there, not in `limiter` / `search`.
+    shared: Option<SharedBudget>,
     timeout: Duration,
     dry_run: bool,
     redactor: Redactor,
@@ -207,6 +210,22 @@ fn shared_client() -> reqwest::Client {
         .clone()
 }
 
+/// An instance's rate windows in a store every replica shares.
+#[derive(Clone)]
+struct SharedBudget {
+    windows: Arc<dyn SharedWindows>,
+    /// The instance's name there (`tenant/instance`).
+    key: String,
+}
+
+impl std::fmt::Debug for SharedBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedBudget")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Transport {
     /// A transport with these rate limits (every call, and search calls) and timeout;
     /// `dry_run` records instead of sending.
@@ -220,6 +239,7 @@ impl Transport {
             client: shared_client(),
             limiter: rate_limit.map(|l| Arc::new(Limiter::new(l))),
             search: search_rate_limit.map(|l| Arc::new(Limiter::new(l))),
+            shared: None,
             timeout,
             dry_run,
             redactor,
@@ -245,12 +265,19 @@ impl Transport {
         }
     }
 
+    /// Counts this instance's sends in `windows`, under `key` (`tenant/instance`), so that
+    /// every replica sharing them stays within one budget.
+    pub fn share_windows(&mut self, windows: Arc<dyn SharedWindows>, key: String) {
+        self.shared = Some(SharedBudget { windows, key });
+    }
+
     /// A transport like this one that only records (for `slatis-sync render`).
     pub fn recording(&self) -> Self {
         Self {
             client: self.client.clone(),
             limiter: None,
             search: None,
+            shared: None,
             timeout: self.timeout,
             dry_run: true,
             redactor: self.redactor.clone(),
@@ -330,9 +357,7 @@ impl Outbound<'_> {
                 body: Bytes::from(assume.body.to_string()),
             });
         }
-        let search = t.search.as_deref().filter(|_| search);
-        let limiters: Vec<&Limiter> = t.limiter.as_deref().into_iter().chain(search).collect();
-        Limiter::acquire_all(&limiters).await;
+        self.take_slot(search).await?;
         let method = request.method().clone();
         let response = t
             .client
@@ -351,6 +376,28 @@ impl Outbound<'_> {
             headers,
             body,
         })
+    }
+
+    /// Waits for the instance's rate limit (and, for a `search` call, its search limit):
+    /// in the windows every replica shares where the store keeps them, else in this
+    /// process.
+    async fn take_slot(&self, search: bool) -> Result<(), DeliveryError> {
+        let t = self.transport;
+        let search = t.search.as_deref().filter(|_| search);
+        let Some(shared) = &t.shared else {
+            let limiters: Vec<&Limiter> = t.limiter.as_deref().into_iter().chain(search).collect();
+            Limiter::acquire_all(&limiters).await;
+            return Ok(());
+        };
+        let windows: Vec<(String, RateLimit)> = [("all", t.limiter.as_deref()), ("search", search)]
+            .into_iter()
+            .filter_map(|(name, l)| Some((format!("{}/{name}", shared.key), l?.limit())))
+            .collect();
+        if !windows.is_empty() {
+            let wait = shared.windows.reserve(&windows).await?;
+            tokio::time::sleep(wait).await;
+        }
+        Ok(())
     }
 
     /// The request as it may be written down: sensitive header values (credentials the
@@ -428,6 +475,55 @@ mod tests {
             false,
             Redactor::default(),
         )
+    }
+
+    /// Shared windows that record what they were asked and grant a fixed wait.
+    #[derive(Default)]
+    struct Windows(Mutex<Vec<Vec<(String, RateLimit)>>>);
+
+    #[async_trait::async_trait]
+    impl SharedWindows for Windows {
+        async fn reserve(
+            &self,
+            windows: &[(String, RateLimit)],
+        ) -> Result<Duration, DeliveryError> {
+            self.0.lock().expect("lock").push(windows.to_vec());
+            Ok(Duration::from_millis(250))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shared_windows_take_the_place_of_the_local_limiters() {
+        let windows = Arc::new(Windows::default());
+        let mut t = transport(1, 1);
+        t.share_windows(
+            Arc::clone(&windows) as Arc<dyn SharedWindows>,
+            "acme/crm".into(),
+        );
+        let recorder = Recorder::default();
+        let out = t.outbound(&recorder);
+        let start = Instant::now();
+        for search in [false, true, true] {
+            out.take_slot(search).await.expect("slot");
+        }
+        // Three sends at a limit of 1/s: the shared windows' waits, not the local limiter's.
+        assert_eq!(start.elapsed(), Duration::from_millis(750));
+        let per = Duration::from_secs(1);
+        let asked = windows.0.lock().expect("lock").clone();
+        assert_eq!(
+            asked,
+            vec![
+                vec![("acme/crm/all".to_owned(), RateLimit::new(1, per))],
+                vec![
+                    ("acme/crm/all".to_owned(), RateLimit::new(1, per)),
+                    ("acme/crm/search".to_owned(), RateLimit::new(1, per))
+                ],
+                vec![
+                    ("acme/crm/all".to_owned(), RateLimit::new(1, per)),
+                    ("acme/crm/search".to_owned(), RateLimit::new(1, per))
+                ],
+            ]
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -16,10 +16,10 @@
 
 mod backoff;
 mod outcome;
-mod records;
+mod scoped;
 
 pub use backoff::{cap as backoff_cap, next_run};
-pub use records::ScopedRecords;
+pub use scoped::{ScopedRecords, StoreLocks};
 
 use crate::Shared;
 use crate::health::{panic_text, supervise};
@@ -40,8 +40,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-/// How often the queue is looked at when nothing wakes the dispatcher (replays from
-/// another process, retries coming due).
+/// How often the queue is looked at when nothing wakes the dispatcher (retries coming
+/// due; replays from another process and other replicas' ingests when the store cannot
+/// tell, see [`slatis_store::Store::changed`]).
 const POLL: Duration = Duration::from_millis(250);
 
 /// How often jobs of lanes that left the config are looked for.
@@ -183,6 +184,8 @@ async fn dispatch(
         tokio::select! {
             () = cancel.cancelled() => break,
             () = shared.wake.notified() => {}
+            // another replica made jobs due (PostgreSQL's LISTEN/NOTIFY)
+            () = shared.store.changed() => {}
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                 finished(&mut lanes, leased, done);
                 // Take every other finished job too, so the next claim fills all free slots
@@ -355,8 +358,9 @@ async fn attempt(
         event: &event,
         attempt: job.attempts,
     };
+    let store_locks = StoreLocks(&*shared.store);
     let locks = ScopedKeyLocks {
-        locks: &shared.locks,
+        locks: &store_locks,
         tenant: &job.tenant,
         instance: &job.connector,
     };

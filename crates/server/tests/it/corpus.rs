@@ -183,7 +183,7 @@ tenants:
         db = dir.path().join("corpus.db").display()
     );
     let config = slatis_core::config::load_str(&yaml, &|_| None).map_err(|e| e.to_string())?;
-    let store = slatis_store::open(&config.storage.url, Access::Owner)
+    let store = slatis_store::open(&config.storage, Access::Owner)
         .await
         .map_err(|e| e.to_string())?;
     let shared = Shared::new(config, store, None);

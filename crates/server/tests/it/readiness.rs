@@ -62,6 +62,9 @@ impl Store for FullDisk {
     async fn stats(&self) -> Result<QueueStats> {
         self.inner.stats().await
     }
+    async fn lock(&self, key: &str) -> Result<slatis_core::connector::KeyGuard> {
+        self.inner.lock(key).await
+    }
     fn write_failure(&self) -> Option<String> {
         self.failure
             .lock()

@@ -117,7 +117,7 @@ pub async fn world_with_admin(tenant: &str, admin: &str) -> World {
     let path = dir.path().join("config.yaml");
     std::fs::write(&path, yaml(&db, tenant, admin)).expect("write config");
     let config = slatis_core::config::load_file(&path).unwrap_or_else(|e| panic!("{e}"));
-    let store = slatis_store::open(&config.storage.url, Access::Owner)
+    let store = slatis_store::open(&config.storage, Access::Owner)
         .await
         .expect("store");
     World {

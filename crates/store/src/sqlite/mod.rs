@@ -30,11 +30,23 @@ use std::time::Duration;
 use writer::{Durability, Writer};
 
 /// The schema, one script per version (`PRAGMA user_version` counts those applied).
-const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-    include_str!("../../migrations/sqlite/0002_lane_index.sql"),
-    include_str!("../../migrations/sqlite/0003_rate_limited.sql"),
-    include_str!("../../migrations/sqlite/0004_record_map_age.sql"),
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        "0002_lane_index",
+        include_str!("../../migrations/sqlite/0002_lane_index.sql"),
+    ),
+    (
+        "0003_rate_limited",
+        include_str!("../../migrations/sqlite/0003_rate_limited.sql"),
+    ),
+    (
+        "0004_record_map_age",
+        include_str!("../../migrations/sqlite/0004_record_map_age.sql"),
+    ),
 ];
 
 /// How many read connections a store keeps.
@@ -43,6 +55,8 @@ const READERS: usize = 4;
 /// A SQLite-backed [`Store`].
 pub struct SqliteStore {
     writer: Writer,
+    /// [`Store::lock`]: in process, since one process owns the file.
+    locks: slatis_core::connector::MemoryKeyLocks,
     readers: Arc<Readers>,
     /// Held for the life of an owning store: the OS releases it if the process dies.
     _lock: Option<File>,
@@ -81,9 +95,9 @@ fn connect(path: &Path, flags: OpenFlags) -> Result<Connection> {
     Ok(conn)
 }
 
-fn migrate(conn: &mut Connection) -> Result<()> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+/// The schema version of `conn`'s database, refused when newer than this build.
+fn version(conn: &Connection) -> Result<usize> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let version = usize::try_from(version).unwrap_or_default();
     if version > MIGRATIONS.len() {
         return Err(StoreError::Migrate(format!(
@@ -91,7 +105,47 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             MIGRATIONS.len()
         )));
     }
-    for (i, script) in MIGRATIONS.iter().enumerate().skip(version) {
+    Ok(version)
+}
+
+/// Applies (or, with `check`, only lists) the pending schema versions of the file `url`
+/// names; returns their names. A missing file counts as empty (and is created unless
+/// `check`).
+///
+/// # Errors
+/// When the file cannot be opened, is newer than this build, or a migration fails.
+pub async fn migrate(url: &str, check: bool) -> Result<Vec<String>> {
+    let path = file_of(url).to_owned();
+    tokio::task::spawn_blocking(move || {
+        let pending_from = |version: usize| -> Vec<String> {
+            MIGRATIONS
+                .iter()
+                .skip(version)
+                .map(|(name, _)| (*name).to_owned())
+                .collect()
+        };
+        if check && !Path::new(&path).exists() {
+            return Ok(pending_from(0));
+        }
+        let real = file::prepare(&path)?;
+        let mut conn = connect(
+            &real,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        let pending = pending_from(version(&conn)?);
+        if !check {
+            apply(&mut conn)?;
+        }
+        Ok(pending)
+    })
+    .await
+    .map_err(|_| StoreError::Closed)?
+}
+
+fn apply(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version = version(&tx)?;
+    for (i, (_, script)) in MIGRATIONS.iter().enumerate().skip(version) {
         tx.execute_batch(script)
             .map_err(|e| StoreError::Migrate(format!("schema version {}: {e}", i + 1)))?;
         tx.pragma_update(
@@ -130,7 +184,7 @@ impl SqliteStore {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut conn = connect(path, flags)?;
-        migrate(&mut conn)?;
+        apply(&mut conn)?;
         let conns = (0..READERS)
             .map(|_| {
                 connect(
@@ -151,6 +205,7 @@ impl SqliteStore {
         });
         Ok(Self {
             writer,
+            locks: slatis_core::connector::MemoryKeyLocks::default(),
             readers,
             _lock: lock,
         })
@@ -488,6 +543,15 @@ impl Store for SqliteStore {
         self.writer.failure()
     }
 
+    async fn lock(&self, key: &str) -> Result<slatis_core::connector::KeyGuard> {
+        use slatis_core::connector::KeyLocks;
+        // In memory: it never fails.
+        self.locks
+            .lock(key)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
     async fn close(&self) {
         self.readers.closed.store(true, Ordering::Release);
         self.writer.close().await;
@@ -553,19 +617,7 @@ fn claim(c: &Connection, req: ClaimRequest) -> Result<Vec<ClaimedJob>> {
     if req.default_room > 0 {
         per_lane.extend(other_lanes(c, &req)?);
     }
-    // Every lane's first job before any lane's second: a backlog never starves another lane.
-    let mut chosen: Vec<JobId> = Vec::new();
-    let deepest = per_lane.iter().map(Vec::len).max().unwrap_or(0);
-    'rank: for rank in 0..deepest {
-        for ids in &per_lane {
-            if let Some(id) = ids.get(rank) {
-                chosen.push(*id);
-                if chosen.len() == req.limit {
-                    break 'rank;
-                }
-            }
-        }
-    }
+    let chosen = crate::fair_share(&per_lane, req.limit);
     if chosen.is_empty() {
         return Ok(Vec::new());
     }

@@ -233,15 +233,16 @@ pub async fn lanes_share_claims_fairly(store: Arc<dyn Store>) {
     let mut req = claim_req("w", 10);
     req.room.insert("big/crm".into(), 0);
     assert!(store.claim(req).await.expect("claim").is_empty());
-    // the same with both lanes named, as the runtime names them
-    let mut req = claim_req("w", 2);
-    req.default_room = 0;
-    req.room.insert("big/crm".into(), 10);
-    req.room.insert("small/crm".into(), 10);
+    // the same with both lanes named, as the runtime names them (the job is made before
+    // the claim's "now": it is due)
     store
         .ingest(event("small", Some("s2"), "small2", &["crm"]))
         .await
         .expect("small");
+    let mut req = claim_req("w", 2);
+    req.default_room = 0;
+    req.room.insert("big/crm".into(), 10);
+    req.room.insert("small/crm".into(), 10);
     let tenants: Vec<_> = store
         .claim(req)
         .await
@@ -400,6 +401,12 @@ pub async fn dead_letters_are_listed_and_replayed(store: Arc<dyn Store>) {
     assert_eq!(all.len(), 1);
 }
 
+/// Stores one job and leases it (for 60 s) to `w`.
+pub async fn one_running_job(store: &dyn Store) -> ClaimedJob {
+    add(store, "acme", Some("b-run"), "running", &["crm"]).await;
+    one(store, "w").await
+}
+
 pub async fn lapsed_leases_are_claimed_again(store: Arc<dyn Store>) {
     add(&*store, "acme", Some("b1"), "x", &["crm"]).await;
     let j = store
@@ -453,10 +460,6 @@ pub async fn lapsed_leases_are_claimed_again(store: Arc<dyn Store>) {
         .expect("claim")
         .remove(0);
     assert_eq!(back.attempts, 2, "a released attempt is not counted");
-    assert_eq!(
-        store.reclaim(Utc::now(), true).await.expect("reclaim all"),
-        1
-    );
 }
 
 pub async fn the_record_map_remembers_and_forgets(store: Arc<dyn Store>) {
@@ -645,15 +648,38 @@ pub async fn concurrent_ingests_all_commit(store: Arc<dyn Store>) {
     );
 }
 
+pub async fn a_lock_has_one_holder_per_name(store: Arc<dyn Store>) {
+    let held = store.lock("acme/pipedrive/email/a@x").await.expect("lock");
+    let other = tokio::time::timeout(Duration::from_secs(2), store.lock("another"))
+        .await
+        .expect("another name is free")
+        .expect("lock");
+    drop(other);
+    let waiter = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.lock("acme/pipedrive/email/a@x").await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiter.is_finished(), "the name is held");
+    drop(held);
+    let again = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("released")
+        .expect("task")
+        .expect("lock");
+    drop(again);
+}
+
 /// Runs every conformance test against a backend; `$make` is an async fn returning a
-/// fresh `Arc<dyn Store>` (and whatever must live as long as it).
+/// fresh `Arc<dyn Store>` (and whatever must live as long as it), or `None` when the
+/// backend is not available to this run (the test then skips, with a note).
 #[macro_export]
 macro_rules! backend_suite {
     ($make:path; $($test:ident),* $(,)?) => {
         $(
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $test() {
-                let (store, _guard) = $make().await;
+                let Some((store, _guard)) = $make().await else { return };
                 $crate::conformance::$test(std::sync::Arc::clone(&store)).await;
                 store.close().await;
             }
@@ -680,6 +706,7 @@ macro_rules! all_conformance_tests {
             purge_removes_only_finished_old_events,
             purge_removes_record_map_entries_by_the_age_of_their_last_write,
             concurrent_ingests_all_commit,
+            a_lock_has_one_holder_per_name,
         );
     };
 }

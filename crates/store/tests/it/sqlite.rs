@@ -1,14 +1,60 @@
 //! The conformance suite on SQLite, and what only a SQLite file has: one owner, and
 //! durability across a reopen.
 
-use slatis_store::{Access, Ingested, Store, StoreError, open};
+use chrono::Utc;
+use slatis_core::config::StorageConfig;
+use slatis_store::{Access, Ingested, Store, StoreError};
 use std::sync::Arc;
 use tempfile::TempDir;
 
-async fn fresh() -> (Arc<dyn Store>, TempDir) {
+/// Opens the SQLite store at `url`.
+async fn open(url: &str, access: Access) -> slatis_store::Result<Arc<dyn Store>> {
+    let storage = StorageConfig {
+        url: url.to_owned(),
+        ..StorageConfig::default()
+    };
+    slatis_store::open(&storage, access).await
+}
+
+async fn fresh() -> Option<(Arc<dyn Store>, TempDir)> {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    (open(&url, Access::Owner).await.expect("open"), dir)
+    Some((open(&url, Access::Owner).await.expect("open"), dir))
+}
+
+/// The single owner of a SQLite file, restarting, takes back every running job (no other
+/// process can be running them).
+#[tokio::test]
+async fn a_restarting_owner_reclaims_every_running_job() {
+    let (store, _dir) = fresh().await.expect("sqlite");
+    crate::conformance::one_running_job(&*store).await;
+    assert_eq!(
+        store.reclaim(Utc::now(), true).await.expect("reclaim all"),
+        1
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn migrate_lists_then_applies_the_pending_versions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = StorageConfig {
+        url: format!("sqlite://{}", dir.path().join("m.db").display()),
+        ..StorageConfig::default()
+    };
+    let pending = slatis_store::migrate(&storage, true).await.expect("check");
+    assert_eq!(pending.first().map(String::as_str), Some("0001_init"));
+    assert!(!dir.path().join("m.db").exists(), "a check creates nothing");
+    assert_eq!(
+        slatis_store::migrate(&storage, false).await.expect("apply"),
+        pending
+    );
+    assert!(
+        slatis_store::migrate(&storage, true)
+            .await
+            .expect("check")
+            .is_empty()
+    );
 }
 
 mod conformance_sqlite {

@@ -1,8 +1,10 @@
-//! The record map handed to connectors: the store's, scoped to one tenant and instance.
+//! What a connector sees of the store: its record map, scoped to one tenant and instance
+//! ([`ScopedRecords`]), and its per-key locks ([`StoreLocks`], scoped by core's
+//! `ScopedKeyLocks`) — the store's, so that on PostgreSQL both hold across every replica.
 
 use async_trait::async_trait;
 use slatis_core::DeliveryError;
-use slatis_core::connector::RecordMap;
+use slatis_core::connector::{KeyGuard, KeyLocks, RecordMap};
 use slatis_store::{RecordKey, Store};
 
 /// [`RecordMap`] over the store for one tenant's connector instance.
@@ -63,5 +65,19 @@ impl RecordMap for ScopedRecords<'_> {
             .record_put(&self.key(object, property, value), None)
             .await
             .map_err(|e| unavailable(&e))
+    }
+}
+
+/// [`KeyLocks`] over the store's named locks (across replicas on PostgreSQL, in this
+/// process on SQLite).
+pub struct StoreLocks<'a>(pub &'a dyn Store);
+
+#[async_trait]
+impl KeyLocks for StoreLocks<'_> {
+    async fn lock(&self, key: &str) -> Result<KeyGuard, DeliveryError> {
+        self.0
+            .lock(key)
+            .await
+            .map_err(|e| DeliveryError::retryable(format!("lock unavailable: {e}")))
     }
 }
