@@ -11,6 +11,7 @@ mod ingress;
 mod pipedrive;
 mod postgres;
 mod reload;
+mod replicas;
 mod salesforce;
 mod secrets;
 mod support;

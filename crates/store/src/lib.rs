@@ -37,7 +37,7 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL answered with an error, or the connection failed.
-    #[error("database error: {0}")]
+    #[error("database error: {}", postgres::describe(.0))]
     Postgres(#[from] tokio_postgres::Error),
     /// The database cannot be reached (no connection could be had in time).
     #[error("database unavailable: {0}")]

@@ -47,9 +47,12 @@ impl Drop for Held {
 
 /// Waits for `key` on `client`'s session, then holds it.
 pub(super) async fn lock(client: deadpool_postgres::Client, key: &str) -> Result<KeyGuard> {
+    // PostgreSQL text holds no NUL (connectors' keys join their parts with it): escaped,
+    // one to one.
+    let key = key.escape_default().to_string();
     client.execute(LOCK, &[&key]).await?;
     Ok(KeyGuard::new(Held {
         client: Some(client),
-        key: key.to_owned(),
+        key,
     }))
 }

@@ -52,9 +52,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A PostgreSQL-backed [`Store`].
 pub struct PgStore {
     pool: Pool,
-    /// Connections for connector state (named locks, held through a CRM call; rate
-    /// windows): a pool of their own, so held locks never starve ingest or claims.
-    connector_pool: Pool,
+    /// Connections holding named locks (held through a CRM call): a pool of their own,
+    /// so held locks never starve ingest, claims or the rate windows.
+    lock_pool: Pool,
     batcher: batch::Batcher,
     health: Arc<Health>,
     wake: Arc<Notify>,
@@ -100,7 +100,7 @@ impl Health {
 }
 
 /// A driver error, without its (possibly long) source chain, and never with the URL.
-fn describe(e: &tokio_postgres::Error) -> String {
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
         None => e.to_string(),
@@ -162,7 +162,8 @@ fn pg_config(storage: &StorageConfig) -> Result<tokio_postgres::Config> {
     Ok(config)
 }
 
-fn pool(config: tokio_postgres::Config, size: usize) -> Result<Pool> {
+/// A pool of `size` connections; a caller waits up to `wait` for a free one.
+fn pool(config: tokio_postgres::Config, size: usize, wait: Duration) -> Result<Pool> {
     let manager = Manager::from_config(
         config,
         NoTls,
@@ -174,7 +175,7 @@ fn pool(config: tokio_postgres::Config, size: usize) -> Result<Pool> {
         .max_size(size)
         .runtime(Runtime::Tokio1)
         .create_timeout(Some(CONNECT_TIMEOUT))
-        .wait_timeout(Some(CONNECT_TIMEOUT))
+        .wait_timeout(Some(wait))
         .recycle_timeout(Some(CONNECT_TIMEOUT))
         .build()
         .map_err(|e| StoreError::Unavailable(e.to_string()))
@@ -194,7 +195,7 @@ async fn schema(pool: &Pool) -> Result<String> {
 /// # Errors
 /// When the database cannot be reached or a migration fails.
 pub async fn migrate(storage: &StorageConfig, check: bool) -> Result<Vec<String>> {
-    let pool = pool(pg_config(storage)?, 1)?;
+    let pool = pool(pg_config(storage)?, 1, CONNECT_TIMEOUT)?;
     let mut client = get(&pool).await?;
     let result = if check {
         migrate::check(&client).await
@@ -213,8 +214,9 @@ impl PgStore {
     /// When the database cannot be reached or migrated.
     pub async fn open(storage: &StorageConfig, access: Access) -> Result<Self> {
         let config = pg_config(storage)?;
-        let connector_pool = pool(config.clone(), storage.pool_size)?;
-        let pool = pool(config.clone(), storage.pool_size)?;
+        // Waiting for a lock connection is waiting for a lock: as long as a lock wait.
+        let lock_pool = pool(config.clone(), storage.pool_size, storage.statement_timeout)?;
+        let pool = pool(config.clone(), storage.pool_size, CONNECT_TIMEOUT)?;
         migrate::apply(&mut get(&pool).await?).await?;
         let channel = listen::channel(&schema(&pool).await?);
         let wake = Arc::new(Notify::new());
@@ -228,7 +230,7 @@ impl PgStore {
             storage.pool_size.div_ceil(2),
         );
         Ok(Self {
-            connector_pool,
+            lock_pool,
             pool,
             batcher,
             health,
@@ -500,12 +502,12 @@ impl Store for PgStore {
         if self.health.closed.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
         }
-        lock::lock(get(&self.connector_pool).await?, key).await
+        lock::lock(get(&self.lock_pool).await?, key).await
     }
 
     fn rate_windows(&self) -> Option<Arc<dyn slatis_core::connector::SharedWindows>> {
         Some(Arc::new(windows::PgWindows {
-            pool: self.connector_pool.clone(),
+            pool: self.pool.clone(),
         }))
     }
 
@@ -517,7 +519,7 @@ impl Store for PgStore {
         self.health.closed.store(true, Ordering::Release);
         self.batcher.close().await;
         self.pool.close();
-        self.connector_pool.close();
+        self.lock_pool.close();
     }
 }
 

@@ -5,7 +5,8 @@
 //!   sorted, so two calls never wait on each other in a cycle), read and written in one
 //!   transaction, on the database's clock (`clock_timestamp()`), so replicas with skewed
 //!   clocks still count one window;
-//! - the slot rule is core's ([`RateLimit::earliest`]), the same as in process;
+//! - the slot rule is core's ([`RateLimit::earliest`]), the same as in process, on a
+//!   window widened by [`HANDOFF_JITTER`];
 //! - slots older than the window are deleted as new ones are taken, so the table holds
 //!   about one window of sends per connector instance.
 
@@ -17,6 +18,11 @@ use slatis_core::connector::{RateLimit, SharedWindows};
 use std::time::Duration;
 
 const WHAT: &str = "the shared rate window";
+
+/// How much wider a shared window is kept than the CRM's: a slot is reserved on the
+/// database's clock and waited for on the replica's, after a round trip, so sends land
+/// with more jitter than in one process (where the rule's own margin covers it).
+const HANDOFF_JITTER: Duration = Duration::from_millis(250);
 
 fn unavailable(e: &impl std::fmt::Display) -> DeliveryError {
     DeliveryError::retryable(format!("{WHAT} is unavailable (PostgreSQL): {e}"))
@@ -65,7 +71,8 @@ impl SharedWindows for PgWindows {
                 .map_err(pg)?;
             let (last, nth_back): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
                 (row.get(0), row.get(1));
-            at = at.max(limit.earliest(now, last, nth_back));
+            let widened = RateLimit::new(limit.requests, limit.per + HANDOFF_JITTER);
+            at = at.max(widened.earliest(now, last, nth_back));
         }
         for (key, limit) in windows {
             tx.execute(

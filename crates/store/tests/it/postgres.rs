@@ -196,10 +196,14 @@ async fn a_lock_held_by_one_replica_holds_off_the_others() {
     let Some((a, b, _schema)) = replicas().await else {
         return;
     };
-    let held = a.lock("acme/pipedrive/email/a@x").await.expect("lock");
+    // keys as connectors make them: parts joined with NUL
+    let held = a
+        .lock("acme\0pipedrive\0persons\0email\0a@x")
+        .await
+        .expect("lock");
     let waiter = {
         let b = Arc::clone(&b);
-        tokio::spawn(async move { b.lock("acme/pipedrive/email/a@x").await })
+        tokio::spawn(async move { b.lock("acme\0pipedrive\0persons\0email\0a@x").await })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!waiter.is_finished(), "held on the other replica");
