@@ -2,7 +2,7 @@
 //! HubSpot, and the mock's final state. The `acme` tenant of config.example.yaml runs as
 //! shipped, only its credentials and base URL given through its `${…}` variables.
 
-use crate::support::{SECRET, bin, post, wait_until};
+use crate::support::{HUBSPOT_BOOKING_STEPS, SECRET, bin, post, wait_until};
 use slatis_testkit::fixtures::{
     self, BOOKING_CANCELLED, BOOKING_CREATED, BOOKING_CREATED_FULL, BOOKING_RESCHEDULED,
     SINGLE_NAME,
@@ -235,34 +235,11 @@ tenants:
       hubspot: {{ type: hubspot, base_url: "{url}", access_token: pat-test-token, timeout: 1s, {limits} }}
     routes:
       BOOKING_CREATED: &booking
-        - id: contact
-          connector: hubspot
-          action: upsert
-          object: contacts
-          match: {{ property: email, value: "{{{{lower data.attendee.email}}}}" }}
-          omit_empty: true
-          properties:
-            email: "{{{{lower data.attendee.email}}}}"
-            firstname: "{{{{first_name data.attendee.name}}}}"
-            lastname: "{{{{last_name data.attendee.name}}}}"
-        - id: meeting
-          connector: hubspot
-          action: upsert
-          object: meetings
-          match: {{ property: slatis_booking_id, value: "{{{{data.id}}}}" }}
-          properties:
-            slatis_booking_id: "{{{{data.id}}}}"
-            hs_timestamp: "{{{{epoch_ms data.start_time}}}}"
-            hs_meeting_title: "{{{{default data.title 'Slatis booking'}}}}"
-            hs_meeting_start_time: "{{{{data.start_time}}}}"
-            hs_meeting_end_time: "{{{{data.end_time}}}}"
-            hs_meeting_outcome: "{{{{#if (eq event 'BOOKING_RESCHEDULED')}}}}RESCHEDULED{{{{else}}}}SCHEDULED{{{{/if}}}}"
-          associate:
-            - {{ to: contacts, id: "{{{{steps.contact.id}}}}" }}
-      BOOKING_RESCHEDULED: *booking
+{steps}      BOOKING_RESCHEDULED: *booking
 "#,
         db = db.display(),
-        url = mock.url()
+        url = mock.url(),
+        steps = HUBSPOT_BOOKING_STEPS
     )
 }
 

@@ -6,7 +6,7 @@
 //! together (one shared budget). Skipped, with a note, when `SLATIS_TEST_POSTGRES_URL` is
 //! unset.
 
-use crate::support::{SECRET, bin, post};
+use crate::support::{HUBSPOT_BOOKING_STEPS, SECRET, bin, post};
 use slatis_testkit::fixtures;
 use slatis_testkit::mock::{HubSpotOptions, MockHubSpot};
 use slatis_testkit::postgres::TestSchema;
@@ -35,37 +35,15 @@ tenants:
         search_rate_limit: {{ requests: {SEARCHES_PER_SECOND}, per: 1s }}
     routes:
       BOOKING_CREATED:
-        - id: contact
-          connector: hubspot
-          action: upsert
-          object: contacts
-          match: {{ property: email, value: "{{{{lower data.attendee.email}}}}" }}
-          properties:
-            email: "{{{{lower data.attendee.email}}}}"
-            firstname: {{ value: "{{{{first_name data.attendee.name}}}}", on: empty }}
-            lastname: {{ value: "{{{{last_name data.attendee.name}}}}", on: empty }}
-        - id: meeting
-          connector: hubspot
-          action: upsert
-          object: meetings
-          match: {{ property: slatis_booking_id, value: "{{{{data.id}}}}" }}
-          properties:
-            slatis_booking_id: "{{{{data.id}}}}"
-            hs_timestamp: "{{{{epoch_ms data.start_time}}}}"
-            hs_meeting_title: "{{{{default data.title 'Slatis booking'}}}}"
-            hs_meeting_start_time: "{{{{data.start_time}}}}"
-            hs_meeting_end_time: "{{{{data.end_time}}}}"
-            hs_meeting_outcome: SCHEDULED
-          associate:
-            - {{ to: contacts, id: "{{{{steps.contact.id}}}}" }}
-      BOOKING_CANCELLED:
+{steps}      BOOKING_CANCELLED:
         - connector: hubspot
           action: update
           object: meetings
           match: {{ property: slatis_booking_id, value: "{{{{data.id}}}}" }}
           properties: {{ hs_meeting_outcome: CANCELED }}
 "#,
-        url = mock.url()
+        url = mock.url(),
+        steps = HUBSPOT_BOOKING_STEPS
     )
 }
 

@@ -143,3 +143,32 @@ pub async fn wait_until<F: FnMut() -> bool>(what: &str, timeout: Duration, mut f
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// The steps of a booking into HubSpot, as `config.example.yaml`'s `acme` tenant maps it
+/// (at the indentation of a route's steps): the attendee's contact upserted by email, the
+/// meeting upserted by `slatis_booking_id` with the contact associated.
+pub const HUBSPOT_BOOKING_STEPS: &str = r#"        - id: contact
+          connector: hubspot
+          action: upsert
+          object: contacts
+          match: { property: email, value: "{{lower data.attendee.email}}" }
+          omit_empty: true
+          properties:
+            email: "{{lower data.attendee.email}}"
+            firstname: "{{first_name data.attendee.name}}"
+            lastname: "{{last_name data.attendee.name}}"
+        - id: meeting
+          connector: hubspot
+          action: upsert
+          object: meetings
+          match: { property: slatis_booking_id, value: "{{data.id}}" }
+          properties:
+            slatis_booking_id: "{{data.id}}"
+            hs_timestamp: "{{epoch_ms data.start_time}}"
+            hs_meeting_title: "{{default data.title 'Slatis booking'}}"
+            hs_meeting_start_time: "{{data.start_time}}"
+            hs_meeting_end_time: "{{data.end_time}}"
+            hs_meeting_outcome: "{{#if (eq event 'BOOKING_RESCHEDULED')}}RESCHEDULED{{else}}SCHEDULED{{/if}}"
+          associate:
+            - { to: contacts, id: "{{steps.contact.id}}" }
+"#;
