@@ -61,9 +61,7 @@ impl Shared {
         store: Arc<dyn Store>,
         config_path: Option<PathBuf>,
     ) -> Arc<Self> {
-        if let Some(windows) = store.rate_windows() {
-            config.share_windows(&windows);
-        }
+        count_sends_in_store(&mut config, &*store);
         Arc::new(Self {
             config: RwLock::new(Arc::new(config)),
             store,
@@ -96,9 +94,7 @@ impl Shared {
             return Ok(vec!["no config file to reload".to_owned()]);
         };
         let mut new = slatis_core::config::load_file(path)?;
-        if let Some(windows) = self.store.rate_windows() {
-            new.share_windows(&windows);
-        }
+        count_sends_in_store(&mut new, &*self.store);
         let mut notes = new.warnings.clone();
         let carried = {
             let old = self.config();
@@ -121,6 +117,15 @@ impl Shared {
             "config reloaded"
         );
         Ok(notes)
+    }
+}
+
+/// Makes every connector instance of `config` count its sends in the rate windows `store`
+/// shares between replicas, where it keeps them (PostgreSQL): each config generation, at
+/// start and at every reload.
+fn count_sends_in_store(config: &mut Config, store: &dyn Store) {
+    if let Some(windows) = store.rate_windows() {
+        config.share_windows(&windows);
     }
 }
 
