@@ -111,12 +111,23 @@ pub trait Store: Send + Sync + 'static {
     /// On a database failure.
     async fn heartbeat(&self, worker: &str, jobs: &[JobId], until: DateTime<Utc>) -> Result<()>;
 
-    /// Records how an attempt ended and moves the job on (done, retry, dead).
-    /// Returns `false` if the job was no longer leased by this worker (nothing changed).
+    /// Records how attempts ended and moves each job on (done, retry, dead), all in one
+    /// transaction: a worker records every attempt that ended since its last visit in one
+    /// commit. Returns, in order, `false` for a job no longer leased by its worker
+    /// (nothing changed for it).
+    ///
+    /// # Errors
+    /// On a database failure (then none was recorded).
+    async fn finish_all(&self, batch: Vec<Finish>) -> Result<Vec<bool>>;
+
+    /// [`Store::finish_all`] of one attempt.
     ///
     /// # Errors
     /// On a database failure.
-    async fn finish(&self, finish: Finish) -> Result<bool>;
+    async fn finish(&self, finish: Finish) -> Result<bool> {
+        let recorded = self.finish_all(vec![finish]).await?;
+        Ok(recorded.first().copied().unwrap_or(false))
+    }
 
     /// Puts `worker`'s leased jobs back to pending without using up an attempt
     /// (graceful shutdown).

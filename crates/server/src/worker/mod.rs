@@ -45,6 +45,10 @@ use tracing::Instrument;
 /// tell, see [`slatis_store::Store::changed`]).
 const POLL: Duration = Duration::from_millis(250);
 
+/// How long the dispatcher waits for more deliveries to end once one has, before it
+/// records their outcomes and claims new jobs in one round trip.
+const GATHER: Duration = Duration::from_micros(500);
+
 /// How often jobs of lanes that left the config are looked for.
 const ORPHAN_SWEEP: Duration = Duration::from_secs(10);
 
@@ -89,6 +93,17 @@ fn lock(leased: &Mutex<HashSet<JobId>>) -> std::sync::MutexGuard<'_, HashSet<Job
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// What a delivery task hands back to the dispatcher.
+struct Ended {
+    job: JobId,
+    lane: String,
+    /// The attempt's outcome, to record (none if building it panicked: the job keeps its
+    /// lease, which lapses, and it runs again).
+    finish: Option<Finish>,
+    /// A time to pause the lane until (the CRM said "rate limited").
+    pause: Option<DateTime<Utc>>,
+}
+
 async fn dispatch(
     shared: Arc<Shared>,
     worker_id: String,
@@ -97,14 +112,16 @@ async fn dispatch(
 ) {
     let (shared, worker_id, leased) = (&shared, worker_id.as_str(), &leased);
     let mut lanes = Lanes::default();
-    let mut tasks: JoinSet<(JobId, String, Option<DateTime<Utc>>)> = JoinSet::new();
+    let mut tasks: JoinSet<Ended> = JoinSet::new();
+    // Outcomes of attempts that ended since the last store round trip: recorded together,
+    // beside the next claim, so a busy worker pays one commit for many jobs.
+    let mut ended: Vec<Finish> = Vec::new();
     let mut claim_failures = 0u32;
     let mut last_sweep: Option<std::time::Instant> = None;
     while !cancel.is_cancelled() {
         let config = shared.config();
         let free = config.delivery.concurrency.saturating_sub(tasks.len());
-        let mut claimed = 0;
-        if free > 0 {
+        let claim = (free > 0).then(|| {
             let now = Utc::now();
             lanes.paused_until.retain(|_, until| *until > now);
             let mut room = HashMap::new();
@@ -126,56 +143,67 @@ async fn dispatch(
             if sweep {
                 last_sweep = Some(std::time::Instant::now());
             }
-            let req = ClaimRequest {
+            ClaimRequest {
                 worker: worker_id.to_owned(),
                 limit: free,
                 lease: config.delivery.lease,
                 now,
                 room,
                 default_room: usize::from(sweep),
-            };
-            match shared.store.claim(req).await {
-                Ok(jobs) => {
-                    claim_failures = 0;
-                    claimed = jobs.len();
-                    for job in jobs {
-                        let lane = job.lane();
-                        *lanes.in_flight.entry(lane.clone()).or_default() += 1;
-                        lock(leased).insert(job.id);
-                        let shared = Arc::clone(shared);
-                        let worker_id = worker_id.to_owned();
-                        tasks.spawn(async move {
-                            // A delivery's panic is recorded as its outcome inside; this
-                            // guard only keeps the lane's bookkeeping should recording panic
-                            // (the job keeps its lease, which lapses, and it runs again).
-                            let pause = AssertUnwindSafe(run_job(&shared, &worker_id, &job))
+            }
+        });
+        // Both go to the store at once: its writer commits them together.
+        let (claim, ()) = tokio::join!(
+            async {
+                match claim {
+                    Some(req) => Some(shared.store.claim(req).await),
+                    None => None,
+                }
+            },
+            record_all(shared, std::mem::take(&mut ended))
+        );
+        match claim {
+            Some(Ok(jobs)) => {
+                claim_failures = 0;
+                for job in jobs {
+                    let lane = job.lane();
+                    *lanes.in_flight.entry(lane.clone()).or_default() += 1;
+                    lock(leased).insert(job.id);
+                    let shared = Arc::clone(shared);
+                    let worker_id = worker_id.to_owned();
+                    tasks.spawn(async move {
+                        // A delivery's panic is an outcome of its own, built inside; this
+                        // guard only keeps the lane's bookkeeping should building it panic.
+                        let (finish, pause) =
+                            AssertUnwindSafe(run_job(&shared, &worker_id, &job))
                                 .catch_unwind()
                                 .await
-                                .unwrap_or_else(|_| {
-                                    tracing::error!(
-                                        job = job.id,
-                                        "recording a delivery's outcome panicked; it runs again when its lease lapses"
-                                    );
-                                    None
-                                });
-                            (job.id, lane, pause)
-                        });
-                    }
-                }
-                Err(e) => {
-                    claim_failures += 1;
-                    tracing::error!(error = %e, "cannot claim jobs");
+                                .map_or_else(
+                                    |_| {
+                                        tracing::error!(
+                                            job = job.id,
+                                            "recording a delivery's outcome panicked; it runs again when its lease lapses"
+                                        );
+                                        (None, None)
+                                    },
+                                    |(finish, pause)| (Some(finish), pause),
+                                );
+                        Ended {
+                            job: job.id,
+                            lane,
+                            finish,
+                            pause,
+                        }
+                    });
                 }
             }
+            Some(Err(e)) => {
+                claim_failures += 1;
+                tracing::error!(error = %e, "cannot claim jobs");
+            }
+            None => {}
         }
         ::metrics::gauge!("slatis_jobs_in_flight").set(tasks.len() as f64);
-        if claimed > 0 && claimed == free {
-            // The queue may hold more: go round again as soon as a slot frees.
-            if let Some(done) = tasks.try_join_next() {
-                finished(&mut lanes, leased, done);
-                continue;
-            }
-        }
         let idle = if claim_failures > 0 {
             POLL * claim_failures.min(20)
         } else {
@@ -187,27 +215,46 @@ async fn dispatch(
             // another replica made jobs due (PostgreSQL's LISTEN/NOTIFY)
             () = shared.store.changed() => {}
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                finished(&mut lanes, leased, done);
-                // Take every other finished job too, so the next claim fills all free slots
-                // in one store round trip instead of one claim per finished job.
-                while let Some(done) = tasks.try_join_next() {
-                    finished(&mut lanes, leased, done);
-                }
+                finished(&mut lanes, leased, done, &mut ended);
+                // Take every other finished job too, and give a few more a moment to
+                // finish, so the next round trip records them and fills their slots at
+                // once: a store commit per job would cost more than the delivery.
+                let enough = (config.delivery.concurrency / 4).max(1);
+                let _ = tokio::time::timeout(GATHER, async {
+                    loop {
+                        while let Some(done) = tasks.try_join_next() {
+                            finished(&mut lanes, leased, done, &mut ended);
+                        }
+                        if ended.len() >= enough || tasks.is_empty() {
+                            break;
+                        }
+                        match tasks.join_next().await {
+                            Some(done) => finished(&mut lanes, leased, done, &mut ended),
+                            None => break,
+                        }
+                    }
+                })
+                .await;
             }
             () = tokio::time::sleep(idle) => {}
         }
     }
-    drain(shared, worker_id, leased, &mut tasks).await;
+    drain(shared, worker_id, leased, &mut tasks, ended).await;
 }
 
 fn finished(
     lanes: &mut Lanes,
     leased: &Mutex<HashSet<JobId>>,
-    done: Result<(JobId, String, Option<DateTime<Utc>>), tokio::task::JoinError>,
+    done: Result<Ended, tokio::task::JoinError>,
+    ended: &mut Vec<Finish>,
 ) {
     match done {
-        Ok((id, lane, pause)) => {
-            lock(leased).remove(&id);
+        Ok(Ended {
+            job,
+            lane,
+            finish,
+            pause,
+        }) => {
             if let Some(n) = lanes.in_flight.get_mut(&lane) {
                 *n = n.saturating_sub(1);
             }
@@ -215,42 +262,83 @@ fn finished(
                 let entry = lanes.paused_until.entry(lane).or_insert(until);
                 *entry = (*entry).max(until);
             }
+            // Without an outcome to record, the lease is left to lapse.
+            if let Some(finish) = finish {
+                lock(leased).remove(&job);
+                ended.push(finish);
+            }
         }
         Err(e) => tracing::error!(error = %e, "a delivery task failed"),
     }
 }
 
-/// Shutdown: lets running jobs finish within the grace period, then releases the rest.
+/// Records the outcomes of attempts that ended, in one store write.
+async fn record_all(shared: &Shared, batch: Vec<Finish>) {
+    if batch.is_empty() {
+        return;
+    }
+    let jobs: Vec<JobId> = batch.iter().map(|f| f.job).collect();
+    match shared.store.finish_all(batch).await {
+        Ok(recorded) => {
+            for (job, kept) in jobs.iter().zip(recorded) {
+                if !kept {
+                    tracing::warn!(
+                        job,
+                        "the job's lease was lost before it finished; another worker owns it now"
+                    );
+                }
+            }
+        }
+        Err(e) => tracing::error!(
+            error = %e,
+            jobs = jobs.len(),
+            "cannot record the deliveries' outcomes; they run again when their leases lapse"
+        ),
+    }
+}
+
+/// Shutdown: lets running jobs finish within the grace period and records them, then
+/// releases the rest.
 async fn drain(
     shared: &Arc<Shared>,
     worker_id: &str,
     leased: &Mutex<HashSet<JobId>>,
-    tasks: &mut JoinSet<(JobId, String, Option<DateTime<Utc>>)>,
+    tasks: &mut JoinSet<Ended>,
+    mut ended: Vec<Finish>,
 ) {
-    if tasks.is_empty() {
+    if !tasks.is_empty() {
+        let grace = shared.config().delivery.shutdown_grace;
+        tracing::info!(in_flight = tasks.len(), grace = %humanize(grace), "shutting down: letting deliveries finish");
+        let waited = tokio::time::timeout(grace, async {
+            while let Some(done) = tasks.join_next().await {
+                if let Ok(Ended {
+                    job,
+                    finish: Some(finish),
+                    ..
+                }) = done
+                {
+                    lock(leased).remove(&job);
+                    ended.push(finish);
+                }
+            }
+        })
+        .await;
+        if waited.is_err() {
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
+    }
+    record_all(shared, ended).await;
+    let ids: Vec<JobId> = lock(leased).drain().collect();
+    if ids.is_empty() {
         return;
     }
-    let grace = shared.config().delivery.shutdown_grace;
-    tracing::info!(in_flight = tasks.len(), grace = %humanize(grace), "shutting down: letting deliveries finish");
-    let waited = tokio::time::timeout(grace, async {
-        while let Some(done) = tasks.join_next().await {
-            if let Ok((id, _, _)) = done {
-                lock(leased).remove(&id);
-            }
-        }
-    })
-    .await;
-    if waited.is_err() {
-        tasks.abort_all();
-        while tasks.join_next().await.is_some() {}
-        let ids: Vec<JobId> = lock(leased).drain().collect();
-        match shared.store.release(worker_id, &ids).await {
-            Ok(n) => tracing::info!(
-                jobs = n,
-                "released unfinished deliveries for the next start"
-            ),
-            Err(e) => tracing::error!(error = %e, "cannot release leases; they will lapse"),
-        }
+    match shared.store.release(worker_id, &ids).await {
+        Ok(n) => tracing::info!(
+            jobs = n,
+            "released unfinished deliveries for the next start"
+        ),
+        Err(e) => tracing::error!(error = %e, "cannot release leases; they will lapse"),
     }
 }
 
@@ -282,19 +370,28 @@ fn resolve<'c>(
 }
 
 /// Runs one claimed job inside its `delivery` span (tenant, connector, event, job,
-/// attempt on every line it logs); returns a time to pause its lane until, if any.
+/// attempt on every line it logs); returns its outcome to record and a time to pause its
+/// lane until, if any.
 ///
 /// The span is attached with `instrument`, never entered across an `.await`: a task can
 /// move between threads at an await, and a guard held over one corrupts the span stack.
-async fn run_job(shared: &Shared, worker_id: &str, job: &ClaimedJob) -> Option<DateTime<Utc>> {
+async fn run_job(
+    shared: &Shared,
+    worker_id: &str,
+    job: &ClaimedJob,
+) -> (Finish, Option<DateTime<Utc>>) {
     let span = tracing::info_span!("delivery", tenant = %job.tenant, connector = %job.connector, event_id = %job.event_id, job = job.id, attempt = job.attempts);
     deliver(shared, worker_id, job).instrument(span).await
 }
 
-/// Runs one claimed job, unless it must not run again, and records its outcome. A
-/// delivery that panics has an outcome too, recorded at once: a retryable failure (so a
-/// job that panics every time ends after `max_attempts`, like any other).
-async fn deliver(shared: &Shared, worker_id: &str, job: &ClaimedJob) -> Option<DateTime<Utc>> {
+/// Runs one claimed job, unless it must not run again, and judges its outcome. A
+/// delivery that panics has an outcome too: a retryable failure (so a job that panics
+/// every time ends after `max_attempts`, like any other).
+async fn deliver(
+    shared: &Shared,
+    worker_id: &str,
+    job: &ClaimedJob,
+) -> (Finish, Option<DateTime<Utc>>) {
     let config = shared.config();
     let started = Utc::now();
     let clock = std::time::Instant::now();
@@ -319,7 +416,7 @@ async fn deliver(shared: &Shared, worker_id: &str, job: &ClaimedJob) -> Option<D
                 ))
             }),
     };
-    record(shared, &config, worker_id, job, run, (started, clock)).await
+    judged(&config, worker_id, job, run, (started, clock))
 }
 
 /// Runs the job's steps from where earlier attempts left off.
@@ -367,15 +464,15 @@ async fn attempt(
     job::run(&run, progress, &records, &locks).await
 }
 
-/// Logs, counts and stores how the attempt ended; returns a time to pause the lane until.
-async fn record(
-    shared: &Shared,
+/// Logs and counts how the attempt ended; returns the outcome to record and a time to
+/// pause the lane until.
+fn judged(
     config: &Config,
     worker_id: &str,
     job: &ClaimedJob,
     run: RunResult,
     (started, clock): (DateTime<Utc>, std::time::Instant),
-) -> Option<DateTime<Utc>> {
+) -> (Finish, Option<DateTime<Utc>>) {
     for t in &run.trace {
         for r in &t.requests {
             let body = r.body.as_ref().map(Value::to_string).unwrap_or_default();
@@ -424,16 +521,7 @@ async fn record(
         started_at: started,
         finished_at,
     };
-    match shared.store.finish(finish).await {
-        Ok(true) => {}
-        Ok(false) => tracing::warn!(
-            "the job's lease was lost before it finished; another worker owns it now"
-        ),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot record the delivery's outcome; it will run again when its lease lapses")
-        }
-    }
-    verdict.pause
+    (finish, verdict.pause)
 }
 
 /// Lease renewal, lapsed-lease reclaim, retention purge and queue gauges.

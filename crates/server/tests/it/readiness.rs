@@ -29,8 +29,8 @@ impl Store for FullDisk {
     async fn heartbeat(&self, worker: &str, jobs: &[JobId], until: DateTime<Utc>) -> Result<()> {
         self.inner.heartbeat(worker, jobs, until).await
     }
-    async fn finish(&self, finish: Finish) -> Result<bool> {
-        self.inner.finish(finish).await
+    async fn finish_all(&self, batch: Vec<Finish>) -> Result<Vec<bool>> {
+        self.inner.finish_all(batch).await
     }
     async fn release(&self, worker: &str, jobs: &[JobId]) -> Result<u64> {
         self.inner.release(worker, jobs).await

@@ -304,10 +304,19 @@ impl Store for PgStore {
         self.write(result).await
     }
 
-    async fn finish(&self, f: Finish) -> Result<bool> {
+    async fn finish_all(&self, batch: Vec<Finish>) -> Result<Vec<bool>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
         let result = async {
-            let client = self.conn().await?;
-            claim::finish(&client, &f).await
+            let mut client = self.conn().await?;
+            let tx = client.transaction().await?;
+            // pipelined: one round trip for the batch, then the commit
+            let recorded =
+                futures_util::future::try_join_all(batch.iter().map(|f| claim::finish(&tx, f)))
+                    .await?;
+            tx.commit().await?;
+            Ok(recorded)
         }
         .await;
         self.write(result).await

@@ -10,6 +10,7 @@
 //!   `synchronous = FULL`: it survives a power cut, not only a crash; claims, outcomes and
 //!   leases are committed with `NORMAL`, since losing one only repeats a delivery.
 
+mod checkpoint;
 mod file;
 mod writer;
 
@@ -60,6 +61,8 @@ pub struct SqliteStore {
     readers: Arc<Readers>,
     /// Held for the life of an owning store: the OS releases it if the process dies.
     _lock: Option<File>,
+    /// An owning store's WAL checkpoints, off the writer's path.
+    _checkpointer: Option<checkpoint::Checkpointer>,
 }
 
 struct Readers {
@@ -89,7 +92,7 @@ fn connect(path: &Path, flags: OpenFlags) -> Result<Connection> {
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
     )?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
@@ -185,6 +188,19 @@ impl SqliteStore {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut conn = connect(path, flags)?;
         apply(&mut conn)?;
+        let checkpointer = match access {
+            Access::Owner => {
+                conn.pragma_update(None, "wal_autocheckpoint", checkpoint::BACKSTOP_PAGES)?;
+                let own = connect(path, flags)?;
+                Some(
+                    checkpoint::Checkpointer::start(own).map_err(|source| StoreError::Io {
+                        path: path.display().to_string(),
+                        source,
+                    })?,
+                )
+            }
+            Access::Shared => None,
+        };
         let conns = (0..READERS)
             .map(|_| {
                 connect(
@@ -208,6 +224,7 @@ impl SqliteStore {
             locks: slatis_core::connector::MemoryKeyLocks::default(),
             readers,
             _lock: lock,
+            _checkpointer: checkpointer,
         })
     }
 
@@ -287,8 +304,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn finish(&self, f: Finish) -> Result<bool> {
-        self.write_relaxed(move |c| finish(c, &f)).await
+    async fn finish_all(&self, batch: Vec<Finish>) -> Result<Vec<bool>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write_relaxed(move |c| batch.iter().map(|f| finish(c, f)).collect())
+            .await
     }
 
     async fn release(&self, worker: &str, jobs: &[JobId]) -> Result<u64> {

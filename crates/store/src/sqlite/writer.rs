@@ -166,6 +166,21 @@ impl Writer {
     }
 }
 
+/// Moves waiting messages into `batch` (up to [`MAX_BATCH`]), stopping at a close.
+fn drain(
+    rx: &mut mpsc::Receiver<Msg>,
+    batch: &mut Vec<WriteOp>,
+    closing: &mut Option<oneshot::Sender<()>>,
+) {
+    while closing.is_none() && batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(Msg::Write(w)) => batch.push(w),
+            Ok(Msg::Close(done)) => *closing = Some(done),
+            Err(_) => break,
+        }
+    }
+}
+
 fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>, health: &Health) {
     let mut batch: Vec<WriteOp> = Vec::with_capacity(MAX_BATCH);
     let mut current = Durability::Sync;
@@ -175,13 +190,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>, health: &Health) {
             Msg::Write(w) => batch.push(w),
             Msg::Close(done) => closing = Some(done),
         }
-        while closing.is_none() && batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(Msg::Write(w)) => batch.push(w),
-                Ok(Msg::Close(done)) => closing = Some(done),
-                Err(_) => break,
-            }
-        }
+        drain(&mut rx, &mut batch, &mut closing);
         if !batch.is_empty() {
             commit_batch(&conn, &mut batch, &mut current, health);
         }
