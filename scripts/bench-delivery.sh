@@ -55,13 +55,19 @@ dead=$(q "select count(*) from jobs where status = 'dead'")
 target/release/slatis-sync dlq replay --all --config "$config" >"$work/replay.log" 2>&1
 echo "   replayed: $(q "select count(*) from jobs where status = 'pending'") jobs pending"
 
+# Fresh ports for the second half (the machine is shared: the first ones may be taken now).
+port=$(free_port) admin=$(free_port) sink_port=$(free_port)
+{ config_head "$port" "$admin" "sqlite://$db"; tenant_yaml bench "$secret" "http://127.0.0.1:$sink_port" BOOKING_CREATED; } >"$config"
 bg_start "$work/sink200.log" target/release/sink --listen "127.0.0.1:$sink_port"
 sink_pid=$bg_pid
 wait_http "http://127.0.0.1:$sink_port/"
 start=$(date +%s.%N)
 bg_start "$work/serve2.log" env RUST_LOG=warn target/release/slatis-sync serve --config "$config"
 server_pid=$bg_pid
-poll_zero 3600 q "select count(*) from jobs where status in ('pending', 'running')" >/dev/null
+# Queued jobs, or 0 once serve has exited (checked below).
+queued() { if kill -0 "$server_pid" 2>/dev/null; then q "$1"; else echo 0; fi; }
+poll_zero 3600 queued "select count(*) from jobs where status in ('pending', 'running')" >/dev/null
+kill -0 "$server_pid" 2>/dev/null || { echo "serve exited:" >&2; tail -20 "$work/serve2.log" >&2; exit 1; }
 drain=$(echo "$(date +%s.%N) - $start" | bc)
 jobs=$(q "select status || '=' || count(*) from jobs group by status" | tr '\n' ' ')
 bg_stop "$server_pid"

@@ -92,11 +92,25 @@ tenant_yaml() {
 YAML
 }
 
-# serve CONFIG PORT LOG: starts `slatis-sync serve` (pid in $bg_pid) and waits for
-# /healthz on PORT.
+# serve CONFIG PORT LOG: starts `slatis-sync serve` (pid in $bg_pid) and waits for its
+# /healthz on PORT to answer 200. Fails (with the log) if the process exits first: the
+# machine is shared, so a port found free may be taken before serve binds it.
 serve() {
   bg_start "$3" env RUST_LOG=warn target/release/slatis-sync serve --config "$1"
-  wait_http "http://127.0.0.1:$2/healthz" 200
+  local code
+  for _ in $(seq 300); do
+    if ! kill -0 "$bg_pid" 2>/dev/null; then break; fi
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$2/healthz" 2>/dev/null || true)
+    if [ "$code" = 200 ]; then
+      sleep 0.1
+      if kill -0 "$bg_pid" 2>/dev/null; then return 0; fi
+      break
+    fi
+    sleep 0.1
+  done
+  echo "slatis-sync serve did not come up on port $2:" >&2
+  tail -20 "$3" >&2
+  return 1
 }
 
 # proc_kb PID FIELD: a /proc/PID/status field in kB (VmRSS, VmHWM).

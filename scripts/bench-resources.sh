@@ -107,7 +107,7 @@ INSERT INTO jobs (event_id, tenant, connector, lane, order_key, status, attempts
   SELECT j.event_id || '_' || k.n, j.tenant, j.connector, j.lane, j.order_key || '_' || k.n, 'pending', 0, j.run_at, 0, '{}', j.created_at, j.updated_at
   FROM jobs j, k;
 SQL
-sed -i "s#http://127.0.0.1:$dead_sink#$sink#" "$work/backlog.yaml"
+config backlog 1   # the same file, the live sink, fresh ports
 queued=$(sqlite3 "$work/backlog.db" "select count(*) from jobs where status = 'pending'")
 printf '    backlog of %d pending jobs built in %.1fs\n' "$queued" "$(echo "$(date +%s.%N) - $start" | bc)"
 serve "$work/backlog.yaml" "$port" "$work/backlog2.log"
@@ -132,6 +132,7 @@ start=$(date +%s%N)
 bg_start "$work/start.log" env RUST_LOG=warn target/release/slatis-sync serve --config "$work/start.yaml"
 pid=$bg_pid
 for _ in $(seq 3000); do
+  kill -0 "$pid" 2>/dev/null || { echo "serve exited:" >&2; tail -20 "$work/start.log" >&2; exit 1; }
   if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/healthz" 2>/dev/null || true)" = 200 ]; then break; fi
   sleep 0.01
 done
