@@ -60,6 +60,9 @@ measure() {
   rows+=("$1|$(json_field "$json" rps)|$(json_field "$json" p50_ms)|$(json_field "$json" p99_ms)|$(json_field "$json" p999_ms)")
 }
 
+# live_query SQL: $query_fn SQL while serve ($server_pid) runs; 0 once it has exited.
+live_query() { if kill -0 "$server_pid" 2>/dev/null; then "$query_fn" "$1"; else echo 0; fi; }
+
 # slatis NAME STORAGE_URL QUERY_FN ROUTED_EVENT: one fresh `slatis-sync serve` row whose
 # tenant routes ROUTED_EVENT; BOOKING_CREATED is posted. QUERY_FN runs SQL on the store:
 # when the posted events are routed, waits for their deliveries.
@@ -74,7 +77,9 @@ slatis() {
   local server_pid=$bg_pid
   measure "$1" "http://127.0.0.1:$port/webhooks/bench"
   if [ "$4" = BOOKING_CREATED ]; then
-    drained=$(poll_zero 600 "$3" "select count(*) from jobs where status in ('pending', 'running')")
+    query_fn=$3
+    drained=$(poll_zero 600 live_query "select count(*) from jobs where status in ('pending', 'running')")
+    kill -0 "$server_pid" 2>/dev/null || { echo "serve exited:" >&2; tail -20 "$work/$1.log" >&2; exit 1; }
     notes+=("$1: deliveries (2 PUTs each to the sink) finished ${drained}s after the last ack; jobs: $("$3" "select status || '=' || count(*) from jobs group by status" | tr '\n' ' ')")
   else
     notes+=("$1: $("$3" "select count(*) from events") events stored, $("$3" "select count(*) from jobs") jobs")
