@@ -150,7 +150,8 @@ async fn webhook(
         tenant: tenant.name.clone(),
         event_type: envelope.event.clone(),
         booking_id: envelope.booking_id.clone(),
-        dedupe_key: envelope::dedupe_key(&raw),
+        // check_fresh read the timestamp: it is readable or absent
+        dedupe_key: envelope::dedupe_key(envelope.timestamp().ok().flatten(), &raw),
         body: raw.to_vec(),
         received_at: chrono::Utc::now(),
         connectors,
