@@ -13,6 +13,7 @@ pub mod connector;
 pub mod delivery;
 pub mod envelope;
 pub mod job;
+pub mod outcome;
 pub mod redact;
 pub mod signature;
 pub mod step;

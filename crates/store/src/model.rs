@@ -105,19 +105,8 @@ pub fn lane(tenant: &str, connector: &str) -> String {
     format!("{tenant}/{connector}")
 }
 
-/// How an attempt ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Every step succeeded.
-    Done,
-    /// A retryable failure: run again at this time.
-    Retry(DateTime<Utc>),
-    /// The CRM's rate limit: run again at this time; the attempt counts towards the job's
-    /// rate-limited answers instead of its attempts.
-    RateLimited(DateTime<Utc>),
-    /// Dead-lettered.
-    Dead,
-}
+/// How an attempt ended: decided by core, recorded here as it is.
+pub use slatis_core::outcome::Outcome;
 
 /// The end of one attempt.
 #[derive(Debug, Clone)]
@@ -142,6 +131,36 @@ pub struct Finish {
     pub started_at: DateTime<Utc>,
     /// When it ended.
     pub finished_at: DateTime<Utc>,
+}
+
+/// The job's row after an attempt, the same on every backend.
+pub(crate) struct NextState {
+    /// The job's status: `done`, `pending` (runs again) or `dead`.
+    pub status: &'static str,
+    /// When it runs next (or when it finished).
+    pub run_at: DateTime<Utc>,
+    /// 1 when the attempt moves from the job's `attempts` to its `rate_limited` count.
+    pub rate_limited: i32,
+    /// When it runs next, for the attempt's row (retries only).
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+impl Finish {
+    /// What the job's row becomes ([`Outcome::class`] names the attempt's row).
+    pub(crate) fn next_state(&self) -> NextState {
+        let (status, run_at, rate_limited, retry_at) = match &self.outcome {
+            Outcome::Done => ("done", self.finished_at, 0, None),
+            Outcome::Retry(at) => ("pending", *at, 0, Some(*at)),
+            Outcome::RateLimited(at) => ("pending", *at, 1, Some(*at)),
+            Outcome::Dead => ("dead", self.finished_at, 0, None),
+        };
+        NextState {
+            status,
+            run_at,
+            rate_limited,
+            retry_at,
+        }
+    }
 }
 
 /// A record-map key.

@@ -8,17 +8,15 @@
 //! - a running job's lease is renewed while it runs; on shutdown, jobs still running
 //!   after `delivery.shutdown_grace` are released, not lost;
 //! - every claimed job ends its attempt with a recorded outcome, a panicking delivery
-//!   included (a retryable failure); what an outcome means is decided in [`outcome`];
+//!   included (a retryable failure); what an outcome means is decided in core
+//!   (`slatis_core::outcome`), the store records it, this runtime only schedules by it;
 //! - finished events older than `storage.retention`, and record map entries not written
 //!   for `storage.record_map_retention`, are purged;
 //! - the dispatcher and the housekeeping task are supervised: one that dies is logged
 //!   and takes readiness down ([`crate::health`]).
 
-mod backoff;
-mod outcome;
 mod scoped;
 
-pub use backoff::{cap as backoff_cap, next_run};
 pub use scoped::{ScopedRecords, StoreLocks};
 
 use crate::Shared;
@@ -30,6 +28,7 @@ use slatis_core::DeliveryError;
 use slatis_core::config::{Config, Instance, Tenant};
 use slatis_core::connector::ScopedKeyLocks;
 use slatis_core::job::{self, JobEvent, Progress, RunResult};
+use slatis_core::outcome;
 use slatis_core::time;
 use slatis_store::{ClaimRequest, ClaimedJob, Finish, JobId, Outcome, PurgeBefore};
 use std::collections::{HashMap, HashSet};
@@ -404,7 +403,7 @@ async fn deliver(
         progress: progress.clone(),
         trace: Vec::new(),
     };
-    let run = match outcome::poisoned(&config.delivery.retry, job) {
+    let run = match outcome::poisoned(&config.delivery.retry, tries(job)) {
         Some(e) => unrun(e),
         None => AssertUnwindSafe(attempt(shared, &config, job, progress.clone()))
             .catch_unwind()
@@ -464,6 +463,14 @@ async fn attempt(
     job::run(&run, progress, &records, &locks).await
 }
 
+/// What `job` has used up of its budgets, this attempt included.
+fn tries(job: &ClaimedJob) -> outcome::Tries {
+    outcome::Tries {
+        attempts: job.attempts,
+        rate_limited: job.rate_limited,
+    }
+}
+
 /// Logs and counts how the attempt ended; returns the outcome to record and a time to
 /// pause the lane until.
 fn judged(
@@ -486,7 +493,7 @@ fn judged(
     let failed_step = run.failure.as_ref().map(|(step, _)| *step);
     let verdict = outcome::judge(
         &config.delivery.retry,
-        job,
+        tries(job),
         run.failure.as_ref().map(|(_, e)| e),
         finished_at,
     );
@@ -502,11 +509,11 @@ fn judged(
             tracing::warn!(step = step + 1, error = %e, "delivery dead-lettered")
         }
         (Outcome::Retry(at) | Outcome::RateLimited(at), Some(e), Some(step)) => {
-            tracing::info!(step = step + 1, error = %e, retry_at = %at.to_rfc3339(), class = verdict.class, "delivery failed, will retry");
+            tracing::info!(step = step + 1, error = %e, retry_at = %at.to_rfc3339(), class = verdict.outcome.class(), "delivery failed, will retry");
         }
         _ => {}
     }
-    ::metrics::counter!("slatis_deliveries_total", "tenant" => job.tenant.clone(), "connector" => job.connector.clone(), "outcome" => verdict.class).increment(1);
+    ::metrics::counter!("slatis_deliveries_total", "tenant" => job.tenant.clone(), "connector" => job.connector.clone(), "outcome" => verdict.outcome.class()).increment(1);
     ::metrics::histogram!("slatis_delivery_duration_seconds", "tenant" => job.tenant.clone(), "connector" => job.connector.clone())
         .record(clock.elapsed().as_secs_f64());
     let finish = Finish {

@@ -12,7 +12,7 @@
 //! - an attempt's end is one statement: the job moves on only if this worker still holds
 //!   its lease, and the attempt is logged in the same statement.
 
-use super::{outcome_of, small};
+use super::small;
 use crate::{ClaimRequest, ClaimedJob, Finish, JobId, Result};
 use chrono::Duration as Delta;
 use deadpool_postgres::GenericClient;
@@ -173,12 +173,13 @@ async fn other_lanes(
 /// Records how an attempt ended; `false` when `f.worker` no longer held the lease.
 pub(super) async fn finish(client: &impl GenericClient, f: &Finish) -> Result<bool> {
     // A rate-limited attempt moves from `attempts` to the job's `rate_limited` count.
-    let (status, outcome, limited, run_at) = outcome_of(f);
-    let retry_at = matches!(
-        f.outcome,
-        crate::Outcome::Retry(_) | crate::Outcome::RateLimited(_)
-    )
-    .then_some(run_at);
+    let crate::model::NextState {
+        status,
+        run_at,
+        rate_limited: limited,
+        retry_at,
+    } = f.next_state();
+    let outcome = f.outcome.class();
     let stmt = client
         .prepare_cached(
             "WITH u AS ( \

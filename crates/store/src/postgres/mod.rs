@@ -30,8 +30,8 @@ mod windows;
 
 use crate::{
     Access, ClaimRequest, ClaimedJob, EventSummary, Finish, Ingested, JobDetail, JobFilter, JobId,
-    JobSummary, NewEvent, Outcome, PurgeBefore, Purged, QueueStats, RecordKey, Replay, Result,
-    Store, StoreError,
+    JobSummary, NewEvent, PurgeBefore, Purged, QueueStats, RecordKey, Replay, Result, Store,
+    StoreError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -529,16 +529,5 @@ impl Store for PgStore {
         self.batcher.close().await;
         self.pool.close();
         self.lock_pool.close();
-    }
-}
-
-/// The outcome columns of a finished attempt: (job status, outcome, whether it was
-/// rate-limited, when it runs next).
-fn outcome_of(f: &Finish) -> (&'static str, &'static str, i32, DateTime<Utc>) {
-    match &f.outcome {
-        Outcome::Done => ("done", "done", 0, f.finished_at),
-        Outcome::Retry(at) => ("pending", "retry", 0, *at),
-        Outcome::RateLimited(at) => ("pending", "rate_limited", 1, *at),
-        Outcome::Dead => ("dead", "dead", 0, f.finished_at),
     }
 }

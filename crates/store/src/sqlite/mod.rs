@@ -16,8 +16,8 @@ mod writer;
 
 use crate::{
     Access, AttemptRecord, ClaimRequest, ClaimedJob, EventSummary, Finish, Ingested, JobDetail,
-    JobFilter, JobId, JobStatus, JobSummary, NewEvent, Outcome, PurgeBefore, Purged, QueueStats,
-    RecordKey, Replay, Result, Store, StoreError, lane,
+    JobFilter, JobId, JobStatus, JobSummary, NewEvent, PurgeBefore, Purged, QueueStats, RecordKey,
+    Replay, Result, Store, StoreError, lane,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
@@ -716,12 +716,12 @@ fn other_lanes(c: &Connection, req: &ClaimRequest) -> Result<Vec<Vec<JobId>>> {
 
 fn finish(c: &Connection, f: &Finish) -> Result<bool> {
     // A rate-limited attempt moves from `attempts` to the job's `rate_limited` count.
-    let (status, run_at, outcome, limited) = match &f.outcome {
-        Outcome::Done => ("done", f.finished_at, "done", 0),
-        Outcome::Retry(at) => ("pending", *at, "retry", 0),
-        Outcome::RateLimited(at) => ("pending", *at, "rate_limited", 1),
-        Outcome::Dead => ("dead", f.finished_at, "dead", 0),
-    };
+    let crate::model::NextState {
+        status,
+        run_at,
+        rate_limited: limited,
+        retry_at,
+    } = f.next_state();
     let attempt: Option<i64> = c
         .prepare_cached(
             "UPDATE jobs SET status = ?1, run_at = ?2, attempts = attempts - ?3, rate_limited = rate_limited + ?3, \
@@ -748,14 +748,12 @@ fn finish(c: &Connection, f: &Finish) -> Result<bool> {
     let Some(attempt) = attempt else {
         return Ok(false);
     };
-    let retry_at =
-        matches!(f.outcome, Outcome::Retry(_) | Outcome::RateLimited(_)).then(|| ms(run_at));
     let step = f.failed_step.and_then(|s| i64::try_from(s).ok());
     c.prepare_cached(
         "INSERT INTO attempts (job_id, attempt, started_at, finished_at, outcome, step, error, retry_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
-    .execute(params![f.job, attempt, ms(f.started_at), ms(f.finished_at), outcome, step, f.error, retry_at])?;
+    .execute(params![f.job, attempt, ms(f.started_at), ms(f.finished_at), f.outcome.class(), step, f.error, retry_at.map(ms)])?;
     Ok(true)
 }
 

@@ -3,9 +3,9 @@
 //!
 //! Invariant: no attempt number and no time makes this overflow or panic.
 
+use crate::config::RetryConfig;
 use chrono::{DateTime, Utc};
 use rand::Rng;
-use slatis_core::config::RetryConfig;
 use std::time::Duration;
 
 /// The cap of attempt `attempt`'s delay: `initial × 2^(attempt-1)`, at most `max_backoff`.
@@ -28,7 +28,7 @@ pub fn next_run(
 ) -> DateTime<Utc> {
     let cap_ms = u64::try_from(cap(retry, attempt).as_millis()).unwrap_or(u64::MAX);
     let delay = Duration::from_millis(rand::rng().random_range(0..=cap_ms));
-    let at = slatis_core::time::add(now, delay);
+    let at = crate::time::add(now, delay);
     not_before.map_or(at, |nb| at.max(nb))
 }
 

@@ -1,5 +1,7 @@
 //! What an attempt's end means for its job: the one place that turns a delivery's result
-//! (a failure, or a job that must not run again) into the job's next state.
+//! (a failure, or a job that must not run again) into the job's next state. The store
+//! records an [`Outcome`] as it is; the worker only schedules by it; logs and metrics
+//! name it by [`Outcome::class`].
 //!
 //! Invariants:
 //! - no wait a CRM names (`Retry-After`, a rate-limit reset, a daily reset, a date in
@@ -10,20 +12,55 @@
 //! - a job claimed with its attempts already past `max_attempts` (each earlier attempt
 //!   died with its process) is dead-lettered without running.
 
-use super::backoff::next_run;
+mod backoff;
+
+use backoff::next_run;
+
+use crate::DeliveryError;
+use crate::config::RetryConfig;
+use crate::time;
 use chrono::{DateTime, Utc};
-use slatis_core::DeliveryError;
-use slatis_core::config::RetryConfig;
-use slatis_core::time;
-use slatis_store::{ClaimedJob, Outcome};
+
+/// How an attempt ended: the job's next state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every step succeeded.
+    Done,
+    /// A retryable failure: run again at this time.
+    Retry(DateTime<Utc>),
+    /// The CRM's rate limit: run again at this time; the attempt counts towards the job's
+    /// rate-limited answers instead of its attempts.
+    RateLimited(DateTime<Utc>),
+    /// Dead-lettered.
+    Dead,
+}
+
+impl Outcome {
+    /// Its name in logs, metrics and the store: `done`, `retry`, `rate_limited`, `dead`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::Retry(_) => "retry",
+            Self::RateLimited(_) => "rate_limited",
+            Self::Dead => "dead",
+        }
+    }
+}
+
+/// What a job has used up of its budgets, counting the attempt that just ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tries {
+    /// Attempts (`delivery.retry.max_attempts`).
+    pub attempts: u32,
+    /// Rate-limited answers before this attempt (`delivery.retry.max_rate_limited`).
+    pub rate_limited: u32,
+}
 
 /// A job's next state after an attempt.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) struct Verdict {
+pub struct Verdict {
     /// What the store records.
     pub outcome: Outcome,
-    /// For logs and metrics: `done`, `retry`, `rate_limited` or `dead`.
-    pub class: &'static str,
     /// Give the job's lane no job until then (a rate limit).
     pub pause: Option<DateTime<Utc>>,
     /// Why it failed, as kept with the attempt (and the dead letter).
@@ -33,7 +70,7 @@ pub(super) struct Verdict {
 /// Why a claimed job must not run at all: its attempts already exceed `max_attempts`. As
 /// every attempt that ends records its outcome, that happens when the process stopped
 /// during each of the last ones (a crash, a kill), or when `max_attempts` was lowered.
-pub(super) fn poisoned(retry: &RetryConfig, job: &ClaimedJob) -> Option<DeliveryError> {
+pub fn poisoned(retry: &RetryConfig, job: Tries) -> Option<DeliveryError> {
     (job.attempts > retry.max_attempts).then(|| {
         DeliveryError::permanent(format!(
             "not run again: this would be attempt {}, past max_attempts ({}); attempts that \
@@ -45,16 +82,15 @@ pub(super) fn poisoned(retry: &RetryConfig, job: &ClaimedJob) -> Option<Delivery
 
 /// The job's next state after an attempt that ended at `now` with `failure` (`None`: every
 /// step done).
-pub(super) fn judge(
+pub fn judge(
     retry: &RetryConfig,
-    job: &ClaimedJob,
+    job: Tries,
     failure: Option<&DeliveryError>,
     now: DateTime<Utc>,
 ) -> Verdict {
     let Some(e) = failure else {
         return Verdict {
             outcome: Outcome::Done,
-            class: "done",
             pause: None,
             error: None,
         };
@@ -62,7 +98,6 @@ pub(super) fn judge(
     let latest = time::add(now, retry.max_backoff);
     let dead = |why: String| Verdict {
         outcome: Outcome::Dead,
-        class: "dead",
         pause: None,
         error: Some(why),
     };
@@ -83,7 +118,6 @@ pub(super) fn judge(
             let at = (*until).clamp(soonest, latest);
             Verdict {
                 outcome: Outcome::RateLimited(at),
-                class: "rate_limited",
                 pause: Some(at),
                 error: Some(message.clone()),
             }
@@ -101,7 +135,6 @@ pub(super) fn judge(
                 now,
                 not_before.map(|t| t.min(latest)),
             )),
-            class: "retry",
             pause: None,
             error: Some(message.clone()),
         },
@@ -122,19 +155,10 @@ mod tests {
         }
     }
 
-    fn job(attempts: u32, rate_limited: u32) -> ClaimedJob {
-        ClaimedJob {
-            id: 1,
-            event_id: "evt_1".into(),
-            tenant: "acme".into(),
-            connector: "crm".into(),
-            event_type: "BOOKING_CREATED".into(),
-            body: Vec::new(),
-            received_at: Utc::now(),
+    fn job(attempts: u32, rate_limited: u32) -> Tries {
+        Tries {
             attempts,
             rate_limited,
-            steps_done: 0,
-            step_results: serde_json::Value::Null,
         }
     }
 
@@ -158,19 +182,19 @@ mod tests {
         for until in far {
             let limited = judge(
                 &r,
-                &job(1, 0),
+                job(1, 0),
                 Some(&DeliveryError::rate_limited("429", until)),
                 now,
             );
             assert_eq!((at(&limited), limited.pause), (latest, Some(latest)));
             let busy = DeliveryError::retry_after("503", Some(until));
-            let retried = judge(&r, &job(1, 0), Some(&busy), now);
+            let retried = judge(&r, job(1, 0), Some(&busy), now);
             assert_eq!((at(&retried), retried.pause), (latest, None));
         }
         // a reset already past waits a first backoff, not nothing
         let past = judge(
             &r,
-            &job(1, 0),
+            job(1, 0),
             Some(&DeliveryError::rate_limited(
                 "429",
                 DateTime::<Utc>::MIN_UTC,
@@ -182,7 +206,7 @@ mod tests {
         let soon = time::add(now, Duration::from_secs(10));
         let kept = judge(
             &r,
-            &job(1, 0),
+            job(1, 0),
             Some(&DeliveryError::rate_limited("429", soon)),
             now,
         );
@@ -195,10 +219,10 @@ mod tests {
         let now = Utc::now();
         let limited = DeliveryError::rate_limited("HTTP 429: slow down", now);
         assert_eq!(
-            judge(&r, &job(1, 3), Some(&limited), now).class,
+            judge(&r, job(1, 3), Some(&limited), now).outcome.class(),
             "rate_limited"
         );
-        let spent = judge(&r, &job(1, 4), Some(&limited), now);
+        let spent = judge(&r, job(1, 4), Some(&limited), now);
         assert_eq!(spent.outcome, Outcome::Dead);
         assert_eq!(
             spent.error.as_deref(),
@@ -207,31 +231,41 @@ mod tests {
             )
         );
         let busy = DeliveryError::retryable("HTTP 503");
-        assert_eq!(judge(&r, &job(2, 0), Some(&busy), now).class, "retry");
-        let spent = judge(&r, &job(3, 0), Some(&busy), now);
+        assert_eq!(
+            judge(&r, job(2, 0), Some(&busy), now).outcome.class(),
+            "retry"
+        );
+        let spent = judge(&r, job(3, 0), Some(&busy), now);
         assert_eq!(
             (spent.outcome, spent.error.as_deref()),
             (Outcome::Dead, Some("HTTP 503 (gave up after 3 attempts)"))
         );
         // u32::MAX attempts: no overflow anywhere
         assert_eq!(
-            judge(&r, &job(u32::MAX, u32::MAX), Some(&limited), now).class,
+            judge(&r, job(u32::MAX, u32::MAX), Some(&limited), now)
+                .outcome
+                .class(),
             "dead"
         );
-        assert_eq!(judge(&r, &job(u32::MAX, 0), Some(&busy), now).class, "dead");
+        assert_eq!(
+            judge(&r, job(u32::MAX, 0), Some(&busy), now)
+                .outcome
+                .class(),
+            "dead"
+        );
         let gone = DeliveryError::permanent("HTTP 400: bad");
         assert_eq!(
-            judge(&r, &job(1, 0), Some(&gone), now).error.as_deref(),
+            judge(&r, job(1, 0), Some(&gone), now).error.as_deref(),
             Some("HTTP 400: bad")
         );
-        assert_eq!(judge(&r, &job(1, 0), None, now).outcome, Outcome::Done);
+        assert_eq!(judge(&r, job(1, 0), None, now).outcome, Outcome::Done);
     }
 
     #[test]
     fn a_job_whose_attempts_all_died_is_not_run_again() {
         let r = retry();
-        assert!(poisoned(&r, &job(3, 0)).is_none(), "the last attempt runs");
-        let e = poisoned(&r, &job(4, 0)).expect("poisoned");
+        assert!(poisoned(&r, job(3, 0)).is_none(), "the last attempt runs");
+        let e = poisoned(&r, job(4, 0)).expect("poisoned");
         assert_eq!(e.class(), "permanent");
         assert!(
             e.message()
