@@ -31,12 +31,7 @@ pub async fn run(
     let raw = read(event_file)?;
     let envelope = Envelope::parse(&raw)
         .with_context(|| format!("{} is not a Slatis event", event_file.display()))?;
-    let event = JobEvent {
-        id: "evt_render",
-        event_type: &envelope.event,
-        received_at: chrono::Utc::now(),
-        body: &envelope.body,
-    };
+    let event = JobEvent::of(&envelope, "evt_render", chrono::Utc::now());
     let records = MemoryRecordMap::default();
     let locks = MemoryKeyLocks::default();
     let route = t.route(&envelope.event);
@@ -51,15 +46,14 @@ pub async fn run(
     }
     for name in route {
         let instance = &t.connectors[name];
-        let transport = instance.transport.recording();
         let run = job::run(
             &job::Job {
                 config: &config,
-                tenant: t,
-                instance,
-                transport: &transport,
+                tenant,
+                instance: name,
                 event: &event,
                 attempt: 1,
+                record_only: true,
             },
             Progress::default(),
             &records,

@@ -1,6 +1,10 @@
-//! Running one job: the steps of one connector instance for one event, in order.
+//! Running one job: the steps of one connector instance for one event, in order. This is
+//! the one engine: the worker, `slatis-sync render` and the connector tests all name a
+//! [`Job`] and call [`run`].
 //!
 //! Invariants:
+//! - a job whose tenant or instance is not in the config fails permanently, saying which
+//!   (a replay after the config is fixed delivers it);
 //! - steps before `steps_done` are not run again; their results are in the context as
 //!   `steps.<id>`, so a retry resumes at the step that failed;
 //! - a step's failure stops the job and names the step's place;
@@ -12,6 +16,7 @@ use crate::connector::{
     DryRunRecord, KeyLocks, RecordMap, Recorder, StepContext, StepOutput, Transport,
 };
 use crate::delivery::DeliveryError;
+use crate::envelope::Envelope;
 use crate::step::{Action, Step};
 use crate::template::RenderContext;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -27,6 +32,18 @@ pub struct JobEvent<'a> {
     pub received_at: DateTime<Utc>,
     /// The envelope as JSON.
     pub body: &'a Value,
+}
+
+impl<'a> JobEvent<'a> {
+    /// The event `envelope` holds, stored as `id` at `received_at`.
+    pub fn of(envelope: &'a Envelope, id: &'a str, received_at: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            event_type: &envelope.event,
+            received_at,
+            body: &envelope.body,
+        }
+    }
 }
 
 /// Where a run starts.
@@ -89,26 +106,90 @@ pub fn context(tenant: &str, event: &JobEvent<'_>, steps: &Value) -> RenderConte
     }))
 }
 
-/// The parts of a job: where it runs and what it delivers.
+/// A job: which connector instance of which tenant delivers which event.
 pub struct Job<'a> {
-    /// The config generation.
+    /// The config generation it runs on.
     pub config: &'a Config,
-    /// The tenant.
-    pub tenant: &'a Tenant,
-    /// The connector instance.
-    pub instance: &'a Instance,
-    /// The way out: the instance's own transport, or a dry-run one (`render`).
-    pub transport: &'a Transport,
+    /// The tenant's name.
+    pub tenant: &'a str,
+    /// The connector instance's name.
+    pub instance: &'a str,
     /// The event.
     pub event: &'a JobEvent<'a>,
     /// Which attempt this is (1 = the first).
     pub attempt: u32,
+    /// Record the requests instead of sending them, whatever the instance's `dry_run`
+    /// (`slatis-sync render`).
+    pub record_only: bool,
+}
+
+/// Where a job runs, found in its config.
+struct Place<'a> {
+    config: &'a Config,
+    tenant: &'a Tenant,
+    instance: &'a Instance,
+    transport: &'a Transport,
+    event: &'a JobEvent<'a>,
+    attempt: u32,
+}
+
+impl Job<'_> {
+    /// Its tenant and instance; a permanent failure when the config has no such thing.
+    fn find(&self) -> Result<(&Tenant, &Instance), DeliveryError> {
+        let tenant = self.config.tenants.get(self.tenant).ok_or_else(|| {
+            DeliveryError::permanent(format!(
+                "tenant `{}` is no longer in the config",
+                self.tenant
+            ))
+        })?;
+        let instance = tenant.connectors.get(self.instance).ok_or_else(|| {
+            DeliveryError::permanent(format!(
+                "connector instance `{}` is no longer in tenant `{}`",
+                self.instance, self.tenant
+            ))
+        })?;
+        Ok((tenant, instance))
+    }
 }
 
 /// Runs `job` from `progress` on, with the record map and the locks of its tenant's
 /// instance.
 pub async fn run(
     job: &Job<'_>,
+    progress: Progress,
+    records: &dyn RecordMap,
+    locks: &dyn KeyLocks,
+) -> RunResult {
+    let (tenant, instance) = match job.find() {
+        Ok(found) => found,
+        Err(e) => {
+            return RunResult {
+                failure: Some((progress.steps_done, e)),
+                progress,
+                trace: Vec::new(),
+            };
+        }
+    };
+    let recording;
+    let transport = if job.record_only {
+        recording = instance.transport.recording();
+        &recording
+    } else {
+        &instance.transport
+    };
+    let place = Place {
+        config: job.config,
+        tenant,
+        instance,
+        transport,
+        event: job.event,
+        attempt: job.attempt,
+    };
+    run_steps(&place, progress, records, locks).await
+}
+
+async fn run_steps(
+    job: &Place<'_>,
     progress: Progress,
     records: &dyn RecordMap,
     locks: &dyn KeyLocks,
@@ -175,7 +256,7 @@ pub async fn run(
 
 /// Runs one step; `None` when its `when` said to skip it.
 async fn run_step(
-    job: &Job<'_>,
+    job: &Place<'_>,
     step: &Step,
     cx: &mut RenderContext,
     (records, locks): (&dyn RecordMap, &dyn KeyLocks),

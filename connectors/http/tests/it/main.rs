@@ -62,8 +62,6 @@ async fn run(config: &Config) -> RunResult {
 }
 
 async fn run_body(config: &Config, body: &serde_json::Value) -> RunResult {
-    let tenant = &config.tenants["t"];
-    let instance = &tenant.connectors["api"];
     let event = JobEvent {
         id: "evt_1",
         event_type: "BOOKING_CREATED",
@@ -72,11 +70,11 @@ async fn run_body(config: &Config, body: &serde_json::Value) -> RunResult {
     };
     let job = job::Job {
         config,
-        tenant,
-        instance,
-        transport: &instance.transport,
+        tenant: "t",
+        instance: "api",
         event: &event,
         attempt: 1,
+        record_only: false,
     };
     job::run(
         &job,

@@ -111,25 +111,17 @@ pub async fn deliver_from(
     body: &str,
     progress: Option<Progress>,
 ) -> Vec<RunResult> {
-    let value: serde_json::Value = serde_json::from_str(body).expect("event JSON");
-    let event_type = value["event"].as_str().expect("event").to_owned();
-    let tenant = &config.tenants["t"];
+    let envelope = slatis_core::Envelope::parse(body.as_bytes()).expect("event");
+    let event = JobEvent::of(&envelope, "evt_test", chrono::Utc::now());
     let mut out = Vec::new();
-    for name in tenant.route(&event_type) {
-        let instance = &tenant.connectors[name];
-        let event = JobEvent {
-            id: "evt_test",
-            event_type: &event_type,
-            received_at: chrono::Utc::now(),
-            body: &value,
-        };
+    for name in config.tenants["t"].route(&envelope.event) {
         let job = job::Job {
             config,
-            tenant,
-            instance,
-            transport: &instance.transport,
+            tenant: "t",
+            instance: name,
             event: &event,
             attempt: 1,
+            record_only: false,
         };
         out.push(job::run(&job, progress.clone().unwrap_or_default(), records, &*LOCKS).await);
     }

@@ -104,24 +104,16 @@ pub async fn deliver_at(
     progress: Option<Progress>,
     attempt: u32,
 ) -> RunResult {
-    let value: serde_json::Value = serde_json::from_str(body).expect("event JSON");
-    let event_type = value["event"].as_str().expect("event").to_owned();
-    let tenant = &config.tenants["t"];
-    let instance = &tenant.connectors["pd"];
+    let envelope = slatis_core::Envelope::parse(body.as_bytes()).expect("event");
     let received = chrono::Utc::now() - chrono::Duration::seconds(2);
-    let event = JobEvent {
-        id: "evt_test",
-        event_type: &event_type,
-        received_at: received,
-        body: &value,
-    };
+    let event = JobEvent::of(&envelope, "evt_test", received);
     let job = job::Job {
         config,
-        tenant,
-        instance,
-        transport: &instance.transport,
+        tenant: "t",
+        instance: "pd",
         event: &event,
         attempt,
+        record_only: false,
     };
     job::run(&job, progress.unwrap_or_default(), records, &*LOCKS).await
 }

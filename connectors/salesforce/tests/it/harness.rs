@@ -91,23 +91,15 @@ pub async fn deliver_from(
     body: &str,
     progress: Option<Progress>,
 ) -> RunResult {
-    let value: serde_json::Value = serde_json::from_str(body).expect("event JSON");
-    let event_type = value["event"].as_str().expect("event").to_owned();
-    let tenant = &config.tenants["t"];
-    let instance = &tenant.connectors["sf"];
-    let event = JobEvent {
-        id: "evt_test",
-        event_type: &event_type,
-        received_at: chrono::Utc::now(),
-        body: &value,
-    };
+    let envelope = slatis_core::Envelope::parse(body.as_bytes()).expect("event");
+    let event = JobEvent::of(&envelope, "evt_test", chrono::Utc::now());
     let job = job::Job {
         config,
-        tenant,
-        instance,
-        transport: &instance.transport,
+        tenant: "t",
+        instance: "sf",
         event: &event,
         attempt: 1,
+        record_only: false,
     };
     job::run(&job, progress.unwrap_or_default(), records, &*LOCKS).await
 }

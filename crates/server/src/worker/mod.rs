@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
 use serde_json::Value;
 use slatis_core::DeliveryError;
-use slatis_core::config::{Config, Instance, Tenant};
+use slatis_core::config::Config;
 use slatis_core::connector::ScopedKeyLocks;
 use slatis_core::job::{self, JobEvent, Progress, RunResult};
 use slatis_core::outcome;
@@ -345,29 +345,6 @@ fn humanize(d: Duration) -> String {
     format!("{}s", d.as_secs())
 }
 
-/// Finds what a job runs on; a job whose tenant or instance left the config fails
-/// permanently (its dead letter says why; a replay after the fix delivers it).
-fn resolve<'c>(
-    config: &'c Config,
-    job: &ClaimedJob,
-) -> Result<(&'c Tenant, &'c Instance, Value), DeliveryError> {
-    let tenant = config.tenants.get(&job.tenant).ok_or_else(|| {
-        DeliveryError::permanent(format!(
-            "tenant `{}` is no longer in the config",
-            job.tenant
-        ))
-    })?;
-    let instance = tenant.connectors.get(&job.connector).ok_or_else(|| {
-        DeliveryError::permanent(format!(
-            "connector instance `{}` is no longer in tenant `{}`",
-            job.connector, job.tenant
-        ))
-    })?;
-    let body = serde_json::from_slice(&job.body)
-        .map_err(|e| DeliveryError::permanent(format!("stored body is not JSON: {e}")))?;
-    Ok((tenant, instance, body))
-}
-
 /// Runs one claimed job inside its `delivery` span (tenant, connector, event, job,
 /// attempt on every line it logs); returns its outcome to record and a time to pause its
 /// lane until, if any.
@@ -425,11 +402,14 @@ async fn attempt(
     job: &ClaimedJob,
     progress: Progress,
 ) -> RunResult {
-    let (tenant, instance, body) = match resolve(config, job) {
-        Ok(found) => found,
+    let envelope = match slatis_core::Envelope::parse(&job.body) {
+        Ok(envelope) => envelope,
         Err(e) => {
             return RunResult {
-                failure: Some((job.steps_done, e)),
+                failure: Some((
+                    job.steps_done,
+                    DeliveryError::permanent(format!("stored body is not an event: {e}")),
+                )),
                 progress,
                 trace: Vec::new(),
             };
@@ -444,15 +424,15 @@ async fn attempt(
         id: &job.event_id,
         event_type: &job.event_type,
         received_at: job.received_at,
-        body: &body,
+        body: &envelope.body,
     };
     let run = job::Job {
         config,
-        tenant,
-        instance,
-        transport: &instance.transport,
+        tenant: &job.tenant,
+        instance: &job.connector,
         event: &event,
         attempt: job.attempts,
+        record_only: false,
     };
     let store_locks = StoreLocks(&*shared.store);
     let locks = ScopedKeyLocks {
