@@ -87,10 +87,8 @@ pub struct ClaimedJob {
     pub attempts: u32,
     /// Rate-limited answers so far (the budget `delivery.retry.max_rate_limited` counts).
     pub rate_limited: u32,
-    /// Steps already done by earlier attempts.
-    pub steps_done: usize,
-    /// Their results (`step id → {id, created}`).
-    pub step_results: Value,
+    /// Where earlier attempts left it: steps done and their results.
+    pub progress: Progress,
 }
 
 impl ClaimedJob {
@@ -108,6 +106,9 @@ pub fn lane(tenant: &str, connector: &str) -> String {
 /// How an attempt ended: decided by core, recorded here as it is.
 pub use slatis_core::outcome::Outcome;
 
+/// Where a job's attempts got to: core's, kept here as it is.
+pub use slatis_core::job::Progress;
+
 /// The end of one attempt.
 #[derive(Debug, Clone)]
 pub struct Finish {
@@ -117,10 +118,8 @@ pub struct Finish {
     pub worker: String,
     /// How it ended.
     pub outcome: Outcome,
-    /// Steps done so far (a retry resumes after them).
-    pub steps_done: usize,
-    /// Their results.
-    pub step_results: Value,
+    /// Steps done so far and their results (a retry resumes after them).
+    pub progress: Progress,
     /// The index of the step that failed.
     pub failed_step: Option<usize>,
     /// Why it failed.

@@ -371,18 +371,14 @@ async fn deliver(
     let config = shared.config();
     let started = Utc::now();
     let clock = std::time::Instant::now();
-    let progress = Progress {
-        steps_done: job.steps_done,
-        step_results: job.step_results.clone(),
-    };
     let unrun = |e: DeliveryError| RunResult {
-        failure: Some((job.steps_done, e)),
-        progress: progress.clone(),
+        failure: Some((job.progress.steps_done, e)),
+        progress: job.progress.clone(),
         trace: Vec::new(),
     };
     let run = match outcome::poisoned(&config.delivery.retry, tries(job)) {
         Some(e) => unrun(e),
-        None => AssertUnwindSafe(attempt(shared, &config, job, progress.clone()))
+        None => AssertUnwindSafe(attempt(shared, &config, job, job.progress.clone()))
             .catch_unwind()
             .await
             .unwrap_or_else(|panic| {
@@ -407,7 +403,7 @@ async fn attempt(
         Err(e) => {
             return RunResult {
                 failure: Some((
-                    job.steps_done,
+                    job.progress.steps_done,
                     DeliveryError::permanent(format!("stored body is not an event: {e}")),
                 )),
                 progress,
@@ -500,8 +496,7 @@ fn judged(
         job: job.id,
         worker: worker_id.to_owned(),
         outcome: verdict.outcome,
-        steps_done: run.progress.steps_done,
-        step_results: run.progress.step_results,
+        progress: run.progress,
         failed_step,
         error,
         dry_run,

@@ -448,8 +448,10 @@ async fn jobs_dead_letters_and_replay() {
             job: job.id,
             worker: "t".into(),
             outcome: Outcome::Dead,
-            steps_done: 0,
-            step_results: serde_json::json!({}),
+            progress: slatis_store::Progress {
+                steps_done: 0,
+                step_results: serde_json::json!({}),
+            },
             failed_step: Some(0),
             error: Some("HTTP 400: no".into()),
             dry_run: None,

@@ -110,8 +110,10 @@ pub(super) async fn claim(
             received_at: r.get(6),
             attempts: u32::try_from(r.get::<_, i32>(7)).unwrap_or_default(),
             rate_limited: u32::try_from(r.get::<_, i32>(8)).unwrap_or_default(),
-            steps_done: usize::try_from(r.get::<_, i32>(9)).unwrap_or_default(),
-            step_results: r.get(10),
+            progress: crate::Progress {
+                steps_done: usize::try_from(r.get::<_, i32>(9)).unwrap_or_default(),
+                step_results: r.get(10),
+            },
         })
         .collect())
 }
@@ -199,8 +201,8 @@ pub(super) async fn finish(client: &impl GenericClient, f: &Finish) -> Result<bo
                 &status,
                 &run_at,
                 &limited,
-                &small(f.steps_done),
-                &f.step_results,
+                &small(f.progress.steps_done),
+                &f.progress.step_results,
                 &f.dry_run,
                 &f.error,
                 &f.finished_at,

@@ -666,15 +666,17 @@ fn claim(c: &Connection, req: ClaimRequest) -> Result<Vec<ClaimedJob>> {
                 received_at: time(r.get("received_at")?),
                 attempts: u32::try_from(r.get::<_, i64>("attempts")?).unwrap_or(u32::MAX),
                 rate_limited: u32::try_from(r.get::<_, i64>("rate_limited")?).unwrap_or(u32::MAX),
-                steps_done: usize::try_from(r.get::<_, i64>("steps_done")?).unwrap_or_default(),
-                step_results: Value::Null,
+                progress: crate::Progress {
+                    steps_done: usize::try_from(r.get::<_, i64>("steps_done")?).unwrap_or_default(),
+                    step_results: Value::Null,
+                },
             },
             r.get::<_, String>("step_results")?,
         ))
     })?;
     rows.map(|row| {
         let (mut job, results) = row?;
-        job.step_results = json_column(&results)?;
+        job.progress.step_results = json_column(&results)?;
         Ok(job)
     })
     .collect()
@@ -734,8 +736,8 @@ fn finish(c: &Connection, f: &Finish) -> Result<bool> {
                 status,
                 ms(run_at),
                 limited,
-                i64::try_from(f.steps_done).unwrap_or(i64::MAX),
-                f.step_results.to_string(),
+                i64::try_from(f.progress.steps_done).unwrap_or(i64::MAX),
+                f.progress.step_results.to_string(),
                 f.dry_run.as_ref().map(Value::to_string),
                 f.error,
                 ms(f.finished_at),

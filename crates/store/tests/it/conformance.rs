@@ -40,8 +40,10 @@ pub fn finish(job: &ClaimedJob, worker: &str, outcome: Outcome) -> Finish {
         job: job.id,
         worker: worker.into(),
         outcome,
-        steps_done: 1,
-        step_results: json!({"contact": {"id": "42", "created": true}}),
+        progress: Progress {
+            steps_done: 1,
+            step_results: json!({"contact": {"id": "42", "created": true}}),
+        },
         failed_step: None,
         error: Some("HTTP 503: busy".into()),
         dry_run: None,
@@ -177,8 +179,8 @@ pub async fn one_booking_runs_in_arrival_order(store: Arc<dyn Store>) {
         "the retried create runs before the cancel"
     );
     assert_eq!(next[0].attempts, 2);
-    assert_eq!(next[0].steps_done, 1);
-    assert_eq!(next[0].step_results["contact"]["id"], "42");
+    assert_eq!(next[0].progress.steps_done, 1);
+    assert_eq!(next[0].progress.step_results["contact"]["id"], "42");
     assert!(
         store
             .finish(finish(&next[0], "w", Outcome::Done))
