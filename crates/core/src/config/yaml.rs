@@ -65,14 +65,28 @@ pub struct SyntaxError {
     pub line: Option<u64>,
 }
 
+/// The most YAML nodes (mappings, sequences and scalars) one file may hold: room for tens
+/// of thousands of tenants, still a bound against a runaway document. The parser's default
+/// (250,000) stopped a file of 10,000 small tenants at the 6,900th.
+pub const MAX_NODES: usize = 4_000_000;
+
 /// Parses a whole document.
 ///
 /// # Errors
 /// [`SyntaxError`] when the text is not YAML (or is over the parser's budgets).
 pub fn parse(src: &str) -> Result<Node, SyntaxError> {
+    parse_within(src, MAX_NODES)
+}
+
+fn parse_within(src: &str, max_nodes: usize) -> Result<Node, SyntaxError> {
     let mut options = serde_saphyr::Options::default();
     options.strict_booleans = true;
     options.leading_zero_numbers_as_strings = true;
+    let mut budget = serde_saphyr::budget::Budget::default();
+    budget.max_nodes = max_nodes;
+    // a scalar is one parser event, a mapping or a sequence two
+    budget.max_events = max_nodes.saturating_mul(2);
+    options.budget = Some(budget);
     if src.trim().is_empty() {
         return Ok(Node {
             kind: Kind::Null,
@@ -86,13 +100,30 @@ pub fn parse(src: &str) -> Result<Node, SyntaxError> {
         })
         .map_err(|e| SyntaxError {
             line: e.location().map(|l| l.line()).filter(|l| *l > 0),
-            message: e
-                .without_snippet()
-                .render_with_options(serde_saphyr::render_options! {
-                    formatter: &serde_saphyr::UserMessageFormatter,
-                    snippets: serde_saphyr::SnippetMode::Off,
-                }),
+            message: too_big(&e, max_nodes).unwrap_or_else(|| {
+                e.without_snippet()
+                    .render_with_options(serde_saphyr::render_options! {
+                        formatter: &serde_saphyr::UserMessageFormatter,
+                        snippets: serde_saphyr::SnippetMode::Off,
+                    })
+            }),
         })
+}
+
+/// What to say when `e` is the file being larger than `max_nodes` allows.
+fn too_big(e: &serde_saphyr::Error, max_nodes: usize) -> Option<String> {
+    use serde_saphyr::budget::BudgetBreach;
+    match e.without_snippet() {
+        serde_saphyr::Error::Budget {
+            breach: BudgetBreach::Nodes { .. } | BudgetBreach::Events { .. },
+            ..
+        } => Some(format!(
+            "the file holds more than {max_nodes} YAML values (keys, values and list items), \
+             the most one config file may hold (a bound against runaway documents); keep fewer \
+             tenants in this file, or run several slatis-sync processes each with a share of them"
+        )),
+        _ => None,
+    }
 }
 
 impl Node {
@@ -213,6 +244,32 @@ impl<'de> Visitor<'de> for KindVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file past the node budget is told what limit it hit and what to do, not the
+    /// parser's internal breach report.
+    #[test]
+    fn a_file_over_the_node_budget_says_which_limit_and_what_to_do() {
+        let src = format!("[{}]", vec!["1"; 101].join(", "));
+        let e = parse_within(&src, 100).expect_err("over budget");
+        assert!(
+            e.message.contains("more than 100 YAML values"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("keep fewer tenants"), "{}", e.message);
+        assert!(!e.message.contains("budget breached"), "{}", e.message);
+        parse_within(&format!("[{}]", vec!["1"; 90].join(", ")), 100).expect("under budget");
+    }
+
+    /// The parser's own default (250,000 nodes) no longer caps a config file.
+    #[test]
+    fn a_file_of_more_than_250_000_nodes_parses() {
+        let src = format!("[{}]", vec!["1"; 300_000].join(","));
+        let Kind::Seq(items) = parse(&src).expect("parses").kind else {
+            panic!("a sequence");
+        };
+        assert_eq!(items.len(), 300_000);
+    }
 
     #[test]
     fn keeps_lines_of_nested_nodes() {
