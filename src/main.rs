@@ -6,7 +6,7 @@
 mod commands;
 mod connectors;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// mimalloc: the request path allocates and frees small buffers on two threads at a high
 /// rate, where glibc's allocator spent about a tenth of the process's CPU (issue 11's
@@ -119,9 +119,27 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
+/// `--version`: the release and the connector types compiled in (cargo features), so a
+/// deployer sees at once whether a binary can run their config.
+fn version() -> &'static str {
+    let connectors = slatis_core::connector::registered();
+    let line = format!(
+        "{} (connectors: {})",
+        env!("CARGO_PKG_VERSION"),
+        if connectors.is_empty() {
+            "none".to_owned()
+        } else {
+            connectors.join(", ")
+        }
+    );
+    // once per process, for clap's `&'static str`
+    Box::leak(line.into_boxed_str())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().version(version()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_tracing(cli.log_format);
     let config = cli.config_path();
     let result = match cli.command {

@@ -40,6 +40,31 @@ fn validate_exits_non_zero_on_each_kind_of_error_and_names_the_path() {
     }
 }
 
+/// `--version` names every connector type compiled in (the default features: all four).
+#[test]
+fn version_names_the_connectors_compiled_in() {
+    let (code, out, _) = run(&bin(), &["--version"], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.trim(),
+        format!(
+            "slatis-sync {} (connectors: http, hubspot, pipedrive, salesforce)",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+}
+
+/// A type that is not compiled in is one error, not one more per step that uses it.
+#[test]
+fn a_connector_type_not_compiled_in_is_one_error_per_instance() {
+    let yaml = "tenants:\n  a:\n    signing_secrets: [s]\n    connectors:\n      z: { type: zoho }\n      y: { type: zoho }\n    routes:\n      BOOKING_CREATED:\n        - { connector: z, action: upsert }\n        - { connector: y, action: upsert }\n      BOOKING_CANCELLED:\n        - { connector: z, action: delete }\n";
+    let (code, _, err) = validate(yaml);
+    assert_eq!(code, 1);
+    assert!(err.contains("2 errors"), "{err}");
+    assert_eq!(err.matches("is not compiled into this binary").count(), 2, "{err}");
+    assert!(!err.contains("no connector instance named"), "{err}");
+}
+
 #[test]
 fn validate_reports_every_error_with_its_line() {
     let yaml = "server:\n  listen: nowhere\nstorage:\n  retention: 5\ntenants:\n  a:\n    signing_secrets: [\"${SLATIS_E2E_UNSET}\"]\n";

@@ -18,7 +18,7 @@ use crate::template::Templates;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 /// An hour: the bound of leases, grace periods and the shortest retention.
@@ -356,10 +356,16 @@ impl Loader {
             );
         }
         let mut connectors = BTreeMap::new();
+        let mut broken = BTreeSet::new();
         for (iname, ivalue) in raw.connectors {
             let iplace = join(&join(place, "connectors"), &iname);
-            if let Some(instance) = self.instance(name, &iname, &iplace, ivalue, redactor) {
-                connectors.insert(iname, instance);
+            match self.instance(name, &iname, &iplace, ivalue, redactor) {
+                Some(instance) => {
+                    connectors.insert(iname, instance);
+                }
+                None => {
+                    broken.insert(iname);
+                }
             }
         }
         let all_dry_run = connectors.values().all(|c: &Instance| c.dry_run);
@@ -386,7 +392,11 @@ impl Loader {
                     "{rplace}: Slatis does not document the event type {event}; check the spelling"
                 ));
             }
-            let compiled = steps::compile_route(self, &rplace, steps, &connectors);
+            let instances = steps::Instances {
+                valid: &connectors,
+                broken: &broken,
+            };
+            let compiled = steps::compile_route(self, &rplace, steps, &instances);
             routes.insert(event, compiled);
         }
         Some(Tenant {

@@ -7,7 +7,7 @@ use super::{ConfigIssue, Instance, join, lenient, parse_value};
 use crate::step::{Action, MatchSpec, OnMany, Step, Tree, ValueType, WriteMode};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 const GENERIC_KEYS: [&str; 10] = [
     "id",
@@ -55,12 +55,21 @@ struct RawMatch {
     on_many: OnMany,
 }
 
+/// A tenant's connector instances, as far as its routes need them.
+pub(super) struct Instances<'a> {
+    /// Those that loaded.
+    pub valid: &'a BTreeMap<String, Instance>,
+    /// Those declared whose block has errors of its own (already reported): a step naming
+    /// one adds no error, so one missing feature gives one error, not one per step.
+    pub broken: &'a BTreeSet<String>,
+}
+
 /// Compiles the steps of one route (`tenants.T.routes.EVENT`).
 pub(super) fn compile_route(
     loader: &mut Loader,
     place: &str,
     value: Value,
-    connectors: &BTreeMap<String, Instance>,
+    connectors: &Instances<'_>,
 ) -> Vec<Step> {
     let items = match value {
         Value::Array(items) => items,
@@ -84,7 +93,7 @@ fn compile_step(
     loader: &mut Loader,
     place: &str,
     value: Value,
-    connectors: &BTreeMap<String, Instance>,
+    connectors: &Instances<'_>,
     earlier: &[Step],
 ) -> Option<Step> {
     let Value::Object(mut map) = value else {
@@ -112,10 +121,11 @@ fn compile_step(
         }
     };
     let instance = match &connector_name {
-        Some(name) => match connectors.get(name) {
+        Some(name) => match connectors.valid.get(name) {
             Some(i) => Some(i),
+            None if connectors.broken.contains(name) => return None,
             None => {
-                let known: Vec<&str> = connectors.keys().map(String::as_str).collect();
+                let known: Vec<&str> = connectors.valid.keys().map(String::as_str).collect();
                 loader.issue(
                     join(place, "connector"),
                     format!(

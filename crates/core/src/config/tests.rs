@@ -252,6 +252,17 @@ fn with_step(step: &str) -> String {
     )
 }
 
+/// An instance whose type is not compiled in is one error, whatever the number of steps
+/// and routes that name it (they are not checked until it loads).
+#[test]
+fn a_missing_connector_type_is_one_error_not_one_per_step() {
+    let src = "tenants:\n  a:\n    signing_secrets: [x]\n    connectors:\n      c: { type: probe, url: u }\n      sf: { type: salesforce }\n    routes:\n      BOOKING_CREATED:\n        - { connector: sf, action: upsert }\n        - { connector: sf, action: create }\n        - { connector: c, action: create }\n      BOOKING_CANCELLED:\n        - { connector: sf, action: delete }\n        - { connector: nope, action: delete }\n";
+    let errors = errors(src);
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(errors[0].contains("tenants.a.connectors.sf.type: connector type `salesforce` is not compiled into this binary"), "{errors:#?}");
+    assert!(errors[1].contains("BOOKING_CANCELLED[1].connector: no connector instance named `nope`"), "{errors:#?}");
+}
+
 #[test]
 fn each_kind_of_step_error_names_its_path() {
     let p = "tenants.a.routes.BOOKING_CREATED[0]";
