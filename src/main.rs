@@ -73,6 +73,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the mapping tests kept next to the config (`<config stem>.tests/`): each event
+    /// through its tenant's routes, nothing sent, against the requests expected; exit 1 with
+    /// every difference on a mismatch.
+    Test {
+        /// Only the cases of this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
     /// Print the x-slatis-signature header value for a body (a file, or stdin).
     Sign {
         /// The signing secret.
@@ -150,6 +158,7 @@ async fn main() -> ExitCode {
             event,
             json,
         } => commands::render::run(&config, &tenant, &event, json).await,
+        Command::Test { tenant } => commands::test::run(&config, tenant.as_deref()).await,
         Command::Sign { secret, file } => commands::send::sign(&secret, file.as_deref()),
         Command::Send { url, secret, file } => commands::send::send(&url, &secret, &file).await,
         Command::Migrate { check } => commands::migrate::run(&config, check).await,

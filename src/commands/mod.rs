@@ -5,6 +5,7 @@ pub mod migrate;
 pub mod render;
 pub mod send;
 pub mod serve;
+pub mod test;
 pub mod validate;
 
 use anyhow::Context as _;

@@ -2,11 +2,44 @@
 
 use super::{load, read};
 use anyhow::{Context as _, bail};
+use slatis_core::Config;
 use slatis_core::Envelope;
 use slatis_core::connector::{MemoryKeyLocks, MemoryRecordMap};
-use slatis_core::job::{self, JobEvent, Progress};
+use slatis_core::job::{self, JobEvent, Progress, RunResult};
 use std::path::Path;
 use std::process::ExitCode;
+
+/// Runs each job `envelope` makes for `tenant` once, recording every request instead of
+/// sending it (a first attempt, an empty record map): what `render` prints and `test`
+/// compares. Returns each job's connector instance and result, in route order.
+pub async fn dry_run<'c>(
+    config: &'c Config,
+    tenant: &str,
+    envelope: &Envelope,
+) -> Vec<(&'c str, RunResult)> {
+    let Some(t) = config.tenants.get(tenant) else {
+        return Vec::new();
+    };
+    let event = JobEvent::of(envelope, "evt_render", chrono::Utc::now());
+    let records = MemoryRecordMap::default();
+    let locks = MemoryKeyLocks::default();
+    let mut runs = Vec::new();
+    for name in t.route(&envelope.event) {
+        let job = job::Job {
+            config,
+            tenant,
+            instance: name,
+            event: &event,
+            attempt: 1,
+            record_only: true,
+        };
+        runs.push((
+            name,
+            job::run(&job, Progress::default(), &records, &locks).await,
+        ));
+    }
+    runs
+}
 
 /// Renders the event in `event_file` for `tenant`.
 pub async fn run(
@@ -31,35 +64,18 @@ pub async fn run(
     let raw = read(event_file)?;
     let envelope = Envelope::parse(&raw)
         .with_context(|| format!("{} is not a Slatis event", event_file.display()))?;
-    let event = JobEvent::of(&envelope, "evt_render", chrono::Utc::now());
-    let records = MemoryRecordMap::default();
-    let locks = MemoryKeyLocks::default();
-    let route = t.route(&envelope.event);
+    let runs = dry_run(&config, tenant, &envelope).await;
     let mut failed = false;
     let mut out = Vec::new();
     if !json {
         println!(
             "{} for tenant {tenant}: {} job(s)",
             envelope.event,
-            route.len()
+            runs.len()
         );
     }
-    for name in route {
+    for (name, run) in runs {
         let instance = &t.connectors[name];
-        let run = job::run(
-            &job::Job {
-                config: &config,
-                tenant,
-                instance: name,
-                event: &event,
-                attempt: 1,
-                record_only: true,
-            },
-            Progress::default(),
-            &records,
-            &locks,
-        )
-        .await;
         let error = run
             .failure
             .as_ref()

@@ -61,7 +61,11 @@ fn a_connector_type_not_compiled_in_is_one_error_per_instance() {
     let (code, _, err) = validate(yaml);
     assert_eq!(code, 1);
     assert!(err.contains("2 errors"), "{err}");
-    assert_eq!(err.matches("is not compiled into this binary").count(), 2, "{err}");
+    assert_eq!(
+        err.matches("is not compiled into this binary").count(),
+        2,
+        "{err}"
+    );
     assert!(!err.contains("no connector instance named"), "{err}");
 }
 
@@ -150,5 +154,117 @@ fn sign_prints_the_vectors_signatures() {
         );
         assert_eq!(code, 0);
         assert_eq!(out.trim(), v.signature);
+    }
+}
+
+/// `slatis-sync test` on the example config with an empty environment: every tenant and
+/// every event type it routes has a case, and each passes.
+#[test]
+fn the_example_mapping_tests_pass() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = std::process::Command::new(bin())
+        .args(["test", "--config", &format!("{root}/config.example.yaml")])
+        .env_clear()
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // what `validate` lists: "  TENANT: instances; routes A, B"
+    let listed = std::process::Command::new(bin())
+        .args([
+            "validate",
+            "--config",
+            &format!("{root}/config.example.yaml"),
+        ])
+        .env_clear()
+        .output()
+        .expect("validate");
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    let mut routed = 0;
+    for line in listed.lines().filter(|l| l.starts_with("  ")) {
+        let (tenant, rest) = line.trim().split_once(':').expect("tenant line");
+        let (_, events) = rest.split_once("; routes ").expect("routes");
+        for event in events.split(", ") {
+            routed += 1;
+            assert!(
+                stdout.contains(&format!("ok    {tenant}-"))
+                    && stdout.contains(&format!("(tenant {tenant}, {event})")),
+                "no passing case for {tenant} {event}:\n{stdout}"
+            );
+        }
+    }
+    assert!(routed >= 20, "{listed}");
+}
+
+/// A case that does not match fails with one readable line per difference; a case that
+/// cannot be read fails naming why; no case at all is a failure too.
+#[test]
+fn a_wrong_mapping_expectation_fails_with_a_readable_diff() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "{BASE}        - {{ connector: api, action: request, method: PUT, path: \"/contacts/{{{{lower data.attendee.email}}}}\", json: {{ first: \"{{{{first_name data.attendee.name}}}}\" }} }}\n"
+        ),
+    );
+    let cases = dir.path().join(format!(
+        "{}.tests",
+        config.file_stem().expect("stem").to_string_lossy()
+    ));
+    let run_tests = || {
+        run(
+            &bin(),
+            &["test", "--config", &config.to_string_lossy()],
+            &[],
+        )
+    };
+    let (code, _, err) = run_tests();
+    assert_eq!(code, 1);
+    assert!(err.contains("no mapping tests"), "{err}");
+    std::fs::create_dir(&cases).expect("mkdir");
+    std::fs::write(
+        cases.join("event.json"),
+        fixtures::booking(
+            "BOOKING_CREATED",
+            "bkg_1",
+            "Ada Lovelace",
+            "ada@example.com",
+        ),
+    )
+    .expect("event");
+    let case = |first: &str, path: &str| {
+        format!(
+            "tenant: a\nevent: event.json\nexpect:\n  api:\n    - requests:\n        - method: PUT\n          path: {path}\n          body: {{ first: {first} }}\n"
+        )
+    };
+    std::fs::write(
+        cases.join("a.yaml"),
+        case("Ada", "/contacts/ada@example.com"),
+    )
+    .expect("case");
+    let (code, out, _) = run_tests();
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("ok    a.yaml (tenant a, BOOKING_CREATED)"),
+        "{out}"
+    );
+    std::fs::write(cases.join("b.yaml"), case("Adam", "/contacts/ada")).expect("case");
+    std::fs::write(cases.join("c.yaml"), "tenant: a\nexpect: {}\n").expect("case");
+    let (code, out, _) = run_tests();
+    assert_eq!(code, 1, "{out}");
+    for want in [
+        "FAIL  b.yaml (tenant a, BOOKING_CREATED)",
+        "api step 1 request 1 (PUT /contacts/ada@example.com): expected path /contacts/ada, got /contacts/ada@example.com",
+        "api step 1 request 1 (PUT /contacts/ada@example.com): body.first: expected \"Adam\", got \"Ada\"",
+        "FAIL  c.yaml",
+        "cannot read it",
+        "3 mapping test(s)",
+        "1 passed, 2 failed",
+    ] {
+        assert!(out.contains(want), "wanted {want:?} in:\n{out}");
     }
 }

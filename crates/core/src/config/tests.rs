@@ -260,7 +260,10 @@ fn a_missing_connector_type_is_one_error_not_one_per_step() {
     let errors = errors(src);
     assert_eq!(errors.len(), 2, "{errors:#?}");
     assert!(errors[0].contains("tenants.a.connectors.sf.type: connector type `salesforce` is not compiled into this binary"), "{errors:#?}");
-    assert!(errors[1].contains("BOOKING_CANCELLED[1].connector: no connector instance named `nope`"), "{errors:#?}");
+    assert!(
+        errors[1].contains("BOOKING_CANCELLED[1].connector: no connector instance named `nope`"),
+        "{errors:#?}"
+    );
 }
 
 #[test]
