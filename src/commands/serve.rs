@@ -21,6 +21,9 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
         .values()
         .map(|t| (t.name.clone(), super::instances(t)))
         .collect();
+    let scheme = |tls: bool| if tls { "https" } else { "http" };
+    let ingress_scheme = scheme(config.server.tls.is_some());
+    let admin_scheme = scheme(config.admin.as_ref().is_some_and(|a| a.tls.is_some()));
     let shared = Shared::new(config, store, Some(path.to_owned()));
     let options = Options {
         reclaim_all_on_start: url.starts_with("sqlite:"),
@@ -34,12 +37,17 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
     );
     // The admin line first: the ingress line says every listener is up.
     if let Some(admin) = running.admin {
-        println!("admin listening on http://{admin} (dashboard /admin, metrics /metrics)");
+        println!(
+            "admin listening on {admin_scheme}://{admin} (dashboard /admin, metrics /metrics)"
+        );
     }
-    println!("ingress listening on http://{}", running.ingress);
+    println!(
+        "ingress listening on {ingress_scheme}://{}",
+        running.ingress
+    );
     for (name, conns) in &tenants {
         println!(
-            "  POST http://{}/webhooks/{name} → {}",
+            "  POST {ingress_scheme}://{}/webhooks/{name} → {}",
             running.ingress,
             if conns.is_empty() {
                 "no connectors".to_owned()
@@ -55,10 +63,15 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => match running.shared().reload() {
-                Ok(notes) => notes.iter().for_each(|n| tracing::warn!("{n}")),
-                Err(e) => tracing::error!("config not reloaded, keeping the running one: {e}"),
-            },
+            _ = hup.recv() => {
+                match running.shared().reload() {
+                    Ok(notes) => notes.iter().for_each(|n| tracing::warn!("{n}")),
+                    Err(e) => tracing::error!("config not reloaded, keeping the running one: {e}"),
+                }
+                if let Err(e) = running.reload_tls() {
+                    tracing::error!(error = %e, "TLS certificate not reloaded; serving the previous one");
+                }
+            }
         }
     }
     tracing::info!("shutting down: no new webhooks; finishing deliveries in flight");

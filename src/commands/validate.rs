@@ -7,6 +7,30 @@ use std::process::ExitCode;
 pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     match slatis_core::config::load_file(path) {
         Ok(config) => {
+            // the certificate files are read at start-up: check them here too
+            let tls = [
+                ("server.tls", config.server.tls.as_ref()),
+                (
+                    "admin.tls",
+                    config.admin.as_ref().and_then(|a| a.tls.as_ref()),
+                ),
+            ];
+            let bad: Vec<String> = tls
+                .iter()
+                .filter_map(|(key, files)| {
+                    let e = slatis_server::serve::tls::check((*files)?).err()?;
+                    Some(format!("  - {key}: {e}"))
+                })
+                .collect();
+            if !bad.is_empty() {
+                eprintln!(
+                    "{}: {} error(s)\n{}",
+                    path.display(),
+                    bad.len(),
+                    bad.join("\n")
+                );
+                return Ok(ExitCode::FAILURE);
+            }
             let instances: usize = config.tenants.values().map(|t| t.connectors.len()).sum();
             let steps: usize = config
                 .tenants

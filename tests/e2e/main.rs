@@ -15,3 +15,4 @@ mod replicas;
 mod salesforce;
 mod secrets;
 mod support;
+mod tls;

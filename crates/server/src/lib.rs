@@ -38,6 +38,9 @@ pub enum ServerError {
     /// The store failed at start-up.
     #[error(transparent)]
     Store(#[from] slatis_store::StoreError),
+    /// A listener's certificate or key could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] serve::tls::TlsError),
 }
 
 /// What every part of the running service shares.
@@ -143,6 +146,8 @@ pub struct Running {
     pub ingress: SocketAddr,
     /// Where the admin listener listens, if configured.
     pub admin: Option<SocketAddr>,
+    /// The listeners' TLS (ingress, admin), where configured.
+    tls: Vec<Arc<serve::tls::Tls>>,
     cancel: CancellationToken,
     ingress_task: JoinHandle<()>,
     admin_task: Option<JoinHandle<()>>,
@@ -167,6 +172,22 @@ pub async fn start(shared: Arc<Shared>, options: Options) -> Result<Running, Ser
             );
         }
     }
+    let ingress_tls = config
+        .server
+        .tls
+        .as_ref()
+        .map(serve::tls::Tls::load)
+        .transpose()?;
+    let admin_tls = config
+        .admin
+        .as_ref()
+        .and_then(|a| a.tls.as_ref())
+        .map(serve::tls::Tls::load)
+        .transpose()?;
+    let tls: Vec<_> = ingress_tls.iter().chain(&admin_tls).cloned().collect();
+    for t in &tls {
+        tokio::spawn(Arc::clone(t).watch(cancel.clone()));
+    }
     let listener = bind(config.server.listen).await?;
     let ingress = listener.local_addr().map_err(|source| ServerError::Bind {
         addr: config.server.listen,
@@ -174,7 +195,13 @@ pub async fn start(shared: Arc<Shared>, options: Options) -> Result<Running, Ser
     })?;
     let (ingress_limits, admin_limits) = serve::limits(&config);
     let app = ingress::router(Arc::clone(&shared));
-    let ingress_task = tokio::spawn(serve::serve(listener, app, ingress_limits, cancel.clone()));
+    let ingress_task = tokio::spawn(serve::serve(
+        listener,
+        app,
+        ingress_limits,
+        ingress_tls,
+        cancel.clone(),
+    ));
     let (admin, admin_task) = match &config.admin {
         Some(a) => {
             let listener = bind(a.listen).await?;
@@ -189,6 +216,7 @@ pub async fn start(shared: Arc<Shared>, options: Options) -> Result<Running, Ser
                     listener,
                     app,
                     admin_limits,
+                    admin_tls,
                     cancel.clone(),
                 ))),
             )
@@ -199,6 +227,7 @@ pub async fn start(shared: Arc<Shared>, options: Options) -> Result<Running, Ser
     Ok(Running {
         ingress,
         admin,
+        tls,
         cancel,
         ingress_task,
         admin_task,
@@ -230,5 +259,14 @@ impl Running {
     /// The shared state (for tests).
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// Reads every listener's certificate files again (SIGHUP); a failure keeps the
+    /// certificate being served.
+    ///
+    /// # Errors
+    /// The first certificate that could not be loaded.
+    pub fn reload_tls(&self) -> Result<(), serve::tls::TlsError> {
+        self.tls.iter().try_for_each(|t| t.reload())
     }
 }

@@ -29,7 +29,7 @@ pub use env::{Lookup, substitute};
 pub use sections::{
     ADMIN_TOKEN_MIN, AdminConfig, DeliveryConfig, POOL_SIZE_MAX, RetryConfig, StorageConfig,
 };
-pub use server::ServerConfig;
+pub use server::{ServerConfig, TlsFiles};
 pub use yaml::join;
 
 use crate::connector::{Connector, Transport};

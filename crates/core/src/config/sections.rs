@@ -70,6 +70,9 @@ pub struct AdminConfig {
     /// browsers reach the admin listener over HTTPS, e.g. through a TLS-terminating proxy.
     #[serde(default, deserialize_with = "lenient::boolean")]
     pub secure_cookie: bool,
+    /// Serve the admin listener over HTTPS with this certificate.
+    #[serde(default)]
+    pub tls: Option<super::server::TlsFiles>,
 }
 
 /// The shortest `admin.token` accepted.
@@ -97,6 +100,7 @@ impl fmt::Debug for AdminConfig {
             .field("token", &self.token.as_ref().map(|_| MASK))
             .field("session_ttl", &self.session_ttl)
             .field("secure_cookie", &self.secure_cookie)
+            .field("tls", &self.tls)
             .finish()
     }
 }

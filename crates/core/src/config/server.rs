@@ -42,6 +42,20 @@ pub struct ServerConfig {
     /// are dropped.
     #[serde(default = "default_shutdown_timeout", with = "duration")]
     pub shutdown_timeout: Duration,
+    /// Serve HTTPS (HTTP/1.1 and HTTP/2) with this certificate instead of plain HTTP.
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
+}
+
+/// `tls: { cert, key }` of a listener: PEM files, re-read when they change (and on
+/// SIGHUP), so a renewed certificate is served without a restart.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first (PEM).
+    pub cert: std::path::PathBuf,
+    /// Its private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: std::path::PathBuf,
 }
 
 fn default_listen() -> SocketAddr {

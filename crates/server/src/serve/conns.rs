@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// Every connection a listener holds.
@@ -122,6 +122,11 @@ impl ConnState {
         (p.requests == 0 && !p.closing).then_some(p.idle_since)
     }
 
+    /// How long it has been idle; `None` while inside a request or closing.
+    pub(super) fn idle_for(&self) -> Option<Duration> {
+        self.idle_since().map(|t| t.elapsed())
+    }
+
     /// Marks it closing if it is idle; returns whether it did (its task then drops it).
     pub(super) fn close_if_idle(&self) -> bool {
         let mut p = lock(&self.phase);
@@ -172,7 +177,7 @@ mod tests {
     fn at_the_cap_the_longest_idle_connection_makes_room() {
         let conns = Conns::new(2);
         let first = conns.admit().expect("room");
-        std::thread::sleep(std::time::Duration::from_millis(2));
+        std::thread::sleep(Duration::from_millis(2));
         let second = conns.admit().expect("room");
         let third = conns.admit().expect("the first one was idle");
         assert!(
@@ -211,7 +216,7 @@ mod tests {
         let a = conns.admit().expect("room");
         let b = conns.admit().expect("room");
         // `a` is older, but it served a request after `b` went idle
-        std::thread::sleep(std::time::Duration::from_millis(2));
+        std::thread::sleep(Duration::from_millis(2));
         drop(a.state().begin());
         let _c = conns.admit().expect("b was idle the longest");
         assert!(b.state().closed.is_cancelled());

@@ -1,5 +1,6 @@
-//! The HTTP/1 server of both listeners (ingress and admin), on hyper, with every wait
-//! bounded: the ingress faces the open internet.
+//! The HTTP server of both listeners (ingress and admin), on hyper, with every wait
+//! bounded: the ingress faces the open internet. Plain HTTP/1.1, or with `tls:` HTTPS
+//! offering HTTP/2 and HTTP/1.1 ([`tls`]).
 //!
 //! Invariants:
 //! - a connection is never idle (waiting for complete headers, or kept alive between
@@ -15,21 +16,27 @@
 //! - on cancel, accepting stops, idle connections close at once, requests in flight get
 //!   `shutdown_timeout` to finish, then every connection still open is dropped.
 //!
+//! - with TLS, the handshake is bounded by `header_timeout` too (it is done in the
+//!   connection's own task, never in the accept loop), and an HTTP/2 connection is closed
+//!   once idle for `header_timeout` (HTTP/2 has no header read timeout of its own).
+//!
 //! The accept loop hands each accepted stream to [`Server::connection`] as any
 //! `AsyncRead + AsyncWrite` stream (with its peer's address, which each request gets as
-//! `ConnectInfo<SocketAddr>`), so a TLS acceptor can wrap it there.
+//! `ConnectInfo<SocketAddr>`).
 
 mod conns;
 mod fds;
 mod service;
+pub mod tls;
 
 pub use service::{BodyTimeout, body_timeout_answer, caused_by};
 
 use axum::Router;
 use axum::http::StatusCode;
 use conns::{Conns, Slot};
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulConnection;
 use service::{Deadlines, RequestService};
 use slatis_core::Config;
 use std::convert::Infallible;
@@ -41,6 +48,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+/// Requests one HTTP/2 connection may have in flight at once.
+const MAX_STREAMS: u32 = 64;
 
 /// Connections the admin listener holds at most (a dashboard and a metrics scraper need
 /// a few).
@@ -104,10 +114,16 @@ pub fn limits(config: &Config) -> (Limits, Limits) {
     (ingress, admin)
 }
 
-/// Serves `app` on `listener` under `limits` until `cancel`, then shuts down (see the
-/// module's invariants).
-pub async fn serve(listener: TcpListener, app: Router, limits: Limits, cancel: CancellationToken) {
-    let server = Arc::new(Server::new(app, &limits));
+/// Serves `app` on `listener` under `limits` (over HTTPS with `tls`) until `cancel`, then
+/// shuts down (see the module's invariants).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    tls: Option<Arc<tls::Tls>>,
+    cancel: CancellationToken,
+) {
+    let server = Arc::new(Server::new(app, &limits, tls));
     let mut tasks = JoinSet::new();
     let mut accept_errors = Throttled::default();
     let mut refusals = Throttled::default();
@@ -200,13 +216,17 @@ struct Server {
     app: Router,
     deadlines: Deadlines,
     http: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
     refusal_http: http1::Builder,
     conns: Arc<Conns>,
     refusals: Arc<Semaphore>,
+    tls: Option<Arc<tls::Tls>>,
+    /// A TLS handshake, or an HTTP/2 connection with no request, lasts this long at most.
+    idle: Duration,
 }
 
 impl Server {
-    fn new(app: Router, limits: &Limits) -> Self {
+    fn new(app: Router, limits: &Limits, tls: Option<Arc<tls::Tls>>) -> Self {
         let mut http = http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout)
@@ -215,6 +235,13 @@ impl Server {
         refusal_http
             .header_read_timeout(limits.header_timeout.min(Duration::from_secs(1)))
             .keep_alive(false);
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX))
+            .max_concurrent_streams(MAX_STREAMS)
+            .keep_alive_interval(limits.header_timeout)
+            .keep_alive_timeout(limits.header_timeout);
         Self {
             app,
             deadlines: Deadlines {
@@ -222,9 +249,12 @@ impl Server {
                 request: limits.request_timeout,
             },
             http,
+            http2,
             refusal_http,
             conns: Conns::new(limits.max_connections),
             refusals: Arc::new(Semaphore::new(REFUSALS_AT_ONCE)),
+            tls,
+            idle: limits.header_timeout,
         }
     }
 
@@ -240,22 +270,61 @@ impl Server {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         if let Some(slot) = self.conns.admit() {
-            tasks.spawn(Arc::clone(self).connection(io, peer, slot, cancel.clone()));
+            let (server, cancel) = (Arc::clone(self), cancel.clone());
+            tasks.spawn(async move {
+                match &server.tls {
+                    None => {
+                        Arc::clone(&server)
+                            .connection(io, peer, slot, cancel, false)
+                            .await
+                    }
+                    Some(tls) => {
+                        let accept = tls.acceptor().accept(io);
+                        match tokio::time::timeout(server.idle, accept).await {
+                            Ok(Ok(io)) => {
+                                let h2 = io.get_ref().1.alpn_protocol() == Some(tls::H2);
+                                Arc::clone(&server)
+                                    .connection(io, peer, slot, cancel, h2)
+                                    .await;
+                            }
+                            Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                            Err(_) => tracing::debug!(
+                                "TLS handshake not done within server.header_timeout"
+                            ),
+                        }
+                    }
+                }
+            });
             return true;
         }
         if let Ok(permit) = Arc::clone(&self.refusals).try_acquire_owned() {
-            tasks.spawn(Arc::clone(self).refuse(io, permit));
+            let server = Arc::clone(self);
+            tasks.spawn(async move {
+                match server.tls.clone() {
+                    None => server.refuse(io, permit).await,
+                    Some(tls) => {
+                        let refused = async {
+                            if let Ok(io) = tls.acceptor().accept(io).await {
+                                server.refuse(io, permit).await;
+                            }
+                        };
+                        let _ = tokio::time::timeout(REFUSAL_WITHIN, refused).await;
+                    }
+                }
+            });
         }
         false
     }
 
-    /// Serves one connection until it ends, is closed to make room, or shutdown ends it.
+    /// Serves one connection (HTTP/2 when `h2`, else HTTP/1.1) until it ends, is closed to
+    /// make room, or shutdown ends it.
     async fn connection<I>(
         self: Arc<Self>,
         io: I,
         peer: SocketAddr,
         slot: Slot,
         cancel: CancellationToken,
+        h2: bool,
     ) where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -265,26 +334,18 @@ impl Server {
             conn: Arc::clone(slot.state()),
             peer,
         };
-        let conn = self.http.serve_connection(TokioIo::new(io), service);
-        let mut conn = std::pin::pin!(conn);
-        let ended = tokio::select! {
-            ended = conn.as_mut() => ended,
-            () = slot.state().closed() => return,
-            () = cancel.cancelled() => {
-                if slot.state().close_if_idle() {
-                    return;
-                }
-                conn.as_mut().graceful_shutdown();
-                conn.await
-            }
-        };
-        if let Err(e) = ended {
-            tracing::debug!(error = %e, "connection closed on an error");
+        if h2 {
+            let conn = self.http2.serve_connection(TokioIo::new(io), service);
+            // HTTP/2 has no header read timeout: an idle connection is closed here.
+            drive(conn, &slot, &cancel, Some(self.idle)).await;
+        } else {
+            let conn = self.http.serve_connection(TokioIo::new(io), service);
+            drive(conn, &slot, &cancel, None).await;
         }
     }
 
     /// Answers one request on `io` with 503 and `Connection: close`.
-    async fn refuse<I>(self: Arc<Self>, io: I, _permit: OwnedSemaphorePermit)
+    async fn refuse<I>(&self, io: I, _permit: OwnedSemaphorePermit)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -296,6 +357,41 @@ impl Server {
         });
         let conn = self.refusal_http.serve_connection(TokioIo::new(io), busy);
         let _ = tokio::time::timeout(REFUSAL_WITHIN, conn).await;
+    }
+}
+
+/// Runs `conn` until it ends, its slot is closed to make room, it stays idle past `idle`
+/// (when given), or shutdown ends it (letting a request in flight finish).
+async fn drive<C>(conn: C, slot: &Slot, cancel: &CancellationToken, idle: Option<Duration>)
+where
+    C: GracefulConnection<Error = hyper::Error>,
+{
+    let mut conn = std::pin::pin!(conn);
+    let idle_out = async {
+        let Some(idle) = idle else {
+            return std::future::pending().await;
+        };
+        loop {
+            tokio::time::sleep(idle / 4).await;
+            if slot.state().idle_for().is_some_and(|d| d >= idle) && slot.state().close_if_idle() {
+                return;
+            }
+        }
+    };
+    let ended = tokio::select! {
+        ended = conn.as_mut() => ended,
+        () = slot.state().closed() => return,
+        () = idle_out => return,
+        () = cancel.cancelled() => {
+            if slot.state().close_if_idle() {
+                return;
+            }
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = ended {
+        tracing::debug!(error = %e, "connection closed on an error");
     }
 }
 

@@ -56,7 +56,7 @@ async fn start(limits: Limits) -> (String, CancellationToken, JoinHandle<()>) {
         .expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(serve::serve(listener, app(), limits, cancel.clone()));
+    let task = tokio::spawn(serve::serve(listener, app(), limits, None, cancel.clone()));
     (addr, cancel, task)
 }
 
