@@ -161,7 +161,7 @@ impl Loader {
         for key in root.keys() {
             self.issues.push(ConfigIssue::new(
                 key.clone(),
-                format!("unknown key `{key}` (expected server, storage, admin, delivery, tenants)"),
+                format!("unknown key `{key}` (expected server, storage, admin, delivery, tenants, tenants_dir)"),
             ));
         }
         let (server, storage, admin, delivery) = (server?, storage?, admin?, delivery?);

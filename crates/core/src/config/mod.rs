@@ -23,6 +23,7 @@ mod secrets;
 mod sections;
 mod server;
 mod steps;
+mod tenants_dir;
 mod yaml;
 
 pub use env::{Lookup, substitute};
@@ -63,6 +64,8 @@ pub struct ConfigIssue {
     pub line: Option<u64>,
     /// What is wrong.
     pub message: String,
+    /// The file it is in, when not the config file itself (a `tenants_dir` file).
+    pub file: Option<PathBuf>,
 }
 
 impl ConfigIssue {
@@ -72,12 +75,16 @@ impl ConfigIssue {
             path: path.into(),
             line: None,
             message: message.into(),
+            file: None,
         }
     }
 }
 
 impl fmt::Display for ConfigIssue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(file) = &self.file {
+            write!(f, "{} ", file.display())?;
+        }
         if let Some(line) = self.line {
             write!(f, "line {line}: ")?;
         }
@@ -277,7 +284,8 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
         file: Some(path.to_owned()),
         issues: vec![ConfigIssue::new("", format!("cannot read the file: {e}"))],
     })?;
-    load_str(&src, &|name| std::env::var(name).ok()).map_err(|mut e| {
+    let base = path.parent().unwrap_or_else(|| Path::new("."));
+    load(&src, Some(base), &|name| std::env::var(name).ok()).map_err(|mut e| {
         e.file = Some(path.to_owned());
         e
     })
@@ -288,6 +296,11 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
 /// # Errors
 /// Every problem found, each with its path and line.
 pub fn load_str(src: &str, env: Lookup<'_>) -> Result<Config, ConfigError> {
+    load(src, None, env)
+}
+
+/// Loads a config from text; a `tenants_dir` is relative to `base`.
+fn load(src: &str, base: Option<&Path>, env: Lookup<'_>) -> Result<Config, ConfigError> {
     let root = yaml::parse(src).map_err(|e| ConfigError {
         file: None,
         issues: vec![ConfigIssue {
@@ -297,11 +310,13 @@ pub fn load_str(src: &str, env: Lookup<'_>) -> Result<Config, ConfigError> {
                 "not valid YAML: {}",
                 secrets::clean(&e.message, &Redactor::default())
             ),
+            file: None,
         }],
     })?;
     let mut lines = yaml::Lines::default();
     let mut root = root.into_json("", &mut lines);
     let mut issues = Vec::new();
+    let from_files = tenants_dir::take(&mut root, base, &mut issues);
     let mut found = env::Found::default();
     env::interpolate(&mut root, "", env, &mut issues, &mut found);
     let redactor = Redactor::new(found.secrets.iter().cloned());
@@ -322,11 +337,20 @@ pub fn load_str(src: &str, env: Lookup<'_>) -> Result<Config, ConfigError> {
     let shown = Redactor::new(found.secrets.into_iter().chain(found.values));
     for issue in &mut issues {
         issue.message = secrets::clean(&issue.message, &shown);
-        if issue.line.is_none() {
+        if issue.file.is_none() {
+            from_files.place(issue);
+        }
+        if issue.line.is_none() && issue.file.is_none() {
             issue.line = lines.of(&issue.path);
         }
     }
-    issues.sort_by_key(|i| i.line.unwrap_or(u64::MAX));
+    issues.sort_by(|a, b| {
+        (a.file.is_some(), &a.file, a.line.unwrap_or(u64::MAX)).cmp(&(
+            b.file.is_some(),
+            &b.file,
+            b.line.unwrap_or(u64::MAX),
+        ))
+    });
     Err(ConfigError { file: None, issues })
 }
 

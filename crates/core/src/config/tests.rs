@@ -757,3 +757,72 @@ fn a_search_limit_is_refused_where_the_crm_has_none() {
         "{errs:?}"
     );
 }
+
+/// `tenants_dir`: one file per tenant, named by the file, checked like `tenants:`; every
+/// problem in a file names the file and its line.
+#[test]
+fn tenants_dir_loads_a_tenant_per_file_and_names_the_file_of_each_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tenants = dir.path().join("tenants");
+    std::fs::create_dir(&tenants).expect("mkdir");
+    let tenant = "signing_secrets: [x]\nconnectors:\n  c: { type: probe, url: u }\nroutes:\n  BOOKING_CREATED:\n    - { connector: c, action: create }\n";
+    std::fs::write(tenants.join("acme.yaml"), tenant).expect("acme");
+    std::fs::write(tenants.join("globex.yml"), tenant).expect("globex");
+    std::fs::write(tenants.join("notes.txt"), "not a tenant").expect("notes");
+    let src = |extra: &str| {
+        format!(
+            "tenants_dir: {}\ntenants:\n  initech:\n    signing_secrets: [y]\n{extra}",
+            tenants.display()
+        )
+    };
+    let config = load(&src("")).expect("loads");
+    let names: Vec<&str> = config.tenants.keys().map(String::as_str).collect();
+    assert_eq!(names, ["acme", "globex", "initech"]);
+    assert_eq!(config.tenants["acme"].routes["BOOKING_CREATED"].len(), 1);
+
+    std::fs::write(
+        tenants.join("bad.yaml"),
+        "signing_secrets: [x]\nconnectors:\n  c: { type: probe, url: u }\nroutes:\n  BOOKING_CREATED:\n    - { connector: d, action: create }\n",
+    )
+    .expect("bad");
+    std::fs::write(tenants.join("broken.yaml"), "signing_secrets: [x\n").expect("broken");
+    std::fs::write(tenants.join("initech.yaml"), tenant).expect("twice");
+    let Err(e) = load(&src("    extra_key: 1\n")) else {
+        panic!("errors expected");
+    };
+    let shown: Vec<String> = e.issues.iter().map(ToString::to_string).collect();
+    let bad = tenants.join("bad.yaml");
+    let want_bad = format!(
+        "{} line 6: tenants.bad.routes.BOOKING_CREATED[0].connector: no connector instance named `d`",
+        bad.display()
+    );
+    assert!(shown.iter().any(|s| s.starts_with(&want_bad)), "{shown:#?}");
+    let broken = format!("{} line ", tenants.join("broken.yaml").display());
+    assert!(
+        shown
+            .iter()
+            .any(|s| s.starts_with(&broken) && s.contains("not valid YAML")),
+        "{shown:#?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|s| s.contains("initech.yaml") && s.contains("also under `tenants:`")),
+        "{shown:#?}"
+    );
+    // an error of the config file itself keeps its own line, and comes first
+    assert!(
+        shown[0].starts_with("line 5: tenants.initech.extra_key"),
+        "{shown:#?}"
+    );
+
+    let Err(missing) = load("tenants_dir: /nonexistent/slatis-tenants\n") else {
+        panic!("no such directory");
+    };
+    assert!(
+        missing.issues[0].to_string().starts_with(
+            "line 1: tenants_dir: cannot read the directory /nonexistent/slatis-tenants"
+        ),
+        "{missing}"
+    );
+}

@@ -119,8 +119,8 @@ fn too_big(e: &serde_saphyr::Error, max_nodes: usize) -> Option<String> {
             ..
         } => Some(format!(
             "the file holds more than {max_nodes} YAML values (keys, values and list items), \
-             the most one config file may hold (a bound against runaway documents); keep fewer \
-             tenants in this file, or run several slatis-sync processes each with a share of them"
+             the most one config file may hold (a bound against runaway documents); move tenants \
+             to `tenants_dir:` (one file per tenant, each with the same bound)"
         )),
         _ => None,
     }
@@ -256,7 +256,7 @@ mod tests {
             "{}",
             e.message
         );
-        assert!(e.message.contains("keep fewer tenants"), "{}", e.message);
+        assert!(e.message.contains("tenants_dir"), "{}", e.message);
         assert!(!e.message.contains("budget breached"), "{}", e.message);
         parse_within(&format!("[{}]", vec!["1"; 90].join(", ")), 100).expect("under budget");
     }

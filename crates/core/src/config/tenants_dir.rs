@@ -1,0 +1,121 @@
+//! `tenants_dir:` — tenants kept one YAML file each (`DIR/acme.yaml` holds what
+//! `tenants: { acme: … }` would), for operators with hundreds or thousands of them.
+//!
+//! Invariants:
+//! - a file's name (without `.yaml`/`.yml`) is its tenant's name; its content is loaded
+//!   and checked exactly as the same tenant under `tenants:` (the two may be mixed, a name
+//!   in both is an error);
+//! - every problem in a tenant from a file names that file and the line in it;
+//! - `DIR` is relative to the config file (to the working directory for a config given as
+//!   text); files whose names do not end in `.yaml`/`.yml` are ignored.
+
+use super::ConfigIssue;
+use super::yaml::{self, Lines};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The tenants that came from files: which file, and where each path of it is.
+#[derive(Default)]
+pub(super) struct FromFiles(BTreeMap<String, (PathBuf, Lines)>);
+
+/// The issue at `path`, in `file`.
+fn issue_in(file: &Path, path: String, line: Option<u64>, message: String) -> ConfigIssue {
+    ConfigIssue {
+        path,
+        line,
+        message,
+        file: Some(file.to_owned()),
+    }
+}
+
+/// Takes `tenants_dir` out of `root` and adds the tenant of each of its files to `root`'s
+/// `tenants`.
+pub(super) fn take(
+    root: &mut Value,
+    base: Option<&Path>,
+    issues: &mut Vec<ConfigIssue>,
+) -> FromFiles {
+    let mut from = FromFiles::default();
+    let Value::Object(root) = root else {
+        return from;
+    };
+    let dir = match root.remove("tenants_dir") {
+        None | Some(Value::Null) => return from,
+        Some(Value::String(dir)) => dir,
+        Some(_) => {
+            issues.push(ConfigIssue::new(
+                "tenants_dir",
+                "must be the path of a directory",
+            ));
+            return from;
+        }
+    };
+    let dir = base.map_or_else(|| PathBuf::from(&dir), |b| b.join(&dir));
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            issues.push(ConfigIssue::new(
+                "tenants_dir",
+                format!("cannot read the directory {}: {e}", dir.display()),
+            ));
+            return from;
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    files.sort();
+    let tenants = root.entry("tenants").or_insert(Value::Null);
+    if tenants.is_null() {
+        *tenants = Value::Object(Map::new());
+    }
+    // `tenants:` that is not a mapping is reported by the loader; files have nowhere to go
+    let Value::Object(tenants) = tenants else {
+        return from;
+    };
+    for file in files {
+        let Some(name) = file.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        let place = yaml::join("tenants", &name);
+        if tenants.contains_key(&name) {
+            issues.push(issue_in(
+                &file,
+                place,
+                None,
+                format!("tenant `{name}` is also under `tenants:` in the config file; keep one"),
+            ));
+            continue;
+        }
+        let parsed = std::fs::read_to_string(&file)
+            .map_err(|e| (None, format!("cannot read the file: {e}")))
+            .and_then(|src| {
+                yaml::parse(&src).map_err(|e| (e.line, format!("not valid YAML: {}", e.message)))
+            });
+        match parsed {
+            Ok(node) => {
+                let mut lines = Lines::default();
+                tenants.insert(name.clone(), node.into_json(&place, &mut lines));
+                from.0.insert(name, (file, lines));
+            }
+            Err((line, message)) => issues.push(issue_in(&file, place, line, message)),
+        }
+    }
+    from
+}
+
+impl FromFiles {
+    /// Points `issue` at the file and line of its tenant, when that tenant came from a file.
+    pub(super) fn place(&self, issue: &mut ConfigIssue) {
+        let Some(rest) = issue.path.strip_prefix("tenants.") else {
+            return;
+        };
+        let name = rest.split(['.', '[']).next().unwrap_or(rest);
+        if let Some((file, lines)) = self.0.get(name) {
+            issue.file = Some(file.clone());
+            issue.line = lines.of(&issue.path);
+        }
+    }
+}
