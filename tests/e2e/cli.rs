@@ -85,18 +85,7 @@ fn validate_reports_every_error_with_its_line() {
 
 #[test]
 fn the_example_config_validates_with_an_empty_environment() {
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.yaml");
-    let out = std::process::Command::new(bin())
-        .args(["validate", "--config", example])
-        .env_clear()
-        .output()
-        .expect("run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = on_the_example("validate");
     assert!(stdout.contains("demo: crm (http, dry run)"), "{stdout}");
     for event in slatis_core::config::EVENT_TYPES {
         assert!(stdout.contains(event), "the demo tenant maps {event}");
@@ -157,33 +146,31 @@ fn sign_prints_the_vectors_signatures() {
     }
 }
 
+/// Runs `command` on the example config with an empty environment; its stdout, once it
+/// succeeded.
+fn on_the_example(command: &str) -> String {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.yaml");
+    let out = std::process::Command::new(bin())
+        .args([command, "--config", example])
+        .env_clear()
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{command}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// `slatis-sync test` on the example config with an empty environment: every tenant and
 /// every event type it routes has a case, and each passes.
 #[test]
 fn the_example_mapping_tests_pass() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let out = std::process::Command::new(bin())
-        .args(["test", "--config", &format!("{root}/config.example.yaml")])
-        .env_clear()
-        .output()
-        .expect("run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = on_the_example("test");
     // what `validate` lists: "  TENANT: instances; routes A, B"
-    let listed = std::process::Command::new(bin())
-        .args([
-            "validate",
-            "--config",
-            &format!("{root}/config.example.yaml"),
-        ])
-        .env_clear()
-        .output()
-        .expect("validate");
-    let listed = String::from_utf8_lossy(&listed.stdout);
+    let listed = on_the_example("validate");
     let mut routed = 0;
     for line in listed.lines().filter(|l| l.starts_with("  ")) {
         let (tenant, rest) = line.trim().split_once(':').expect("tenant line");

@@ -11,3 +11,4 @@ pub mod process;
 pub mod proxy;
 pub mod raw;
 pub mod signer;
+pub mod standin;

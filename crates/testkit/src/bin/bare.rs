@@ -27,20 +27,6 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let listener = match tokio::net::TcpListener::bind(&listen).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("bind {listen}: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    println!("bare listening on {listen}");
     let app = axum::Router::new().fallback(answer);
-    match axum::serve(listener, app).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("serve: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    slatis_testkit::standin::serve("bare", &listen, "", app).await
 }

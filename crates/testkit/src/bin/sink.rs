@@ -45,14 +45,6 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let listener = match tokio::net::TcpListener::bind(&listen).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("bind {listen}: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    println!("sink listening on {listen}, answering {status}");
     let app = axum::Router::new().fallback(move |_body: axum::body::Bytes| async move {
         (
             status,
@@ -61,11 +53,5 @@ async fn main() -> std::process::ExitCode {
         )
             .into_response()
     });
-    match axum::serve(listener, app).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("serve: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    slatis_testkit::standin::serve("sink", &listen, &format!(", answering {status}"), app).await
 }
