@@ -261,9 +261,10 @@ fn finished(
                 let entry = lanes.paused_until.entry(lane).or_insert(until);
                 *entry = (*entry).max(until);
             }
-            // Without an outcome to record, the lease is left to lapse.
+            // No longer renewed: without an outcome to record, the lease lapses and the
+            // job runs again.
+            lock(leased).remove(&job);
             if let Some(finish) = finish {
-                lock(leased).remove(&job);
                 ended.push(finish);
             }
         }
