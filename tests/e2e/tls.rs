@@ -73,7 +73,7 @@ async fn post(
 
 fn start(dir: &Path) -> Server {
     let yaml = format!(
-        "server:\n  listen: 127.0.0.1:0\n  tls: {{ cert: {0}/cert.pem, key: {0}/key.pem }}\nstorage: {{ url: \"sqlite://{0}/tls.db\" }}\ntenants:\n  acme:\n    signing_secrets: [{SECRET}]\n",
+        "server:\n  listen: 127.0.0.1:0\n  tls: {{ cert: {0}/cert.pem, key: {0}/key.pem }}\nadmin:\n  listen: 127.0.0.1:0\n  tls: {{ cert: {0}/cert.pem, key: {0}/key.pem }}\nstorage: {{ url: \"sqlite://{0}/tls.db\" }}\ntenants:\n  acme:\n    signing_secrets: [{SECRET}]\n",
         dir.display()
     );
     Server::start(&bin(), &write_config(dir, &yaml), &[])
@@ -95,6 +95,15 @@ async fn webhooks_arrive_over_https_with_http2_and_http1() {
         .await
         .expect("h1");
     assert_eq!((status, version), (200, reqwest::Version::HTTP_11));
+    // the admin listener too
+    let admin = server.admin_url.clone().expect("admin");
+    assert!(admin.starts_with("https://"), "{admin}");
+    let health = client(&[&cert], false)
+        .get(format!("{admin}/healthz"))
+        .send()
+        .await
+        .expect("admin over https");
+    assert_eq!(health.status().as_u16(), 200);
     // plain HTTP on the HTTPS port gets nowhere
     let plain = server.url.replacen("https://", "http://", 1);
     assert!(post(&reqwest::Client::new(), &plain, 3).await.is_err());
@@ -221,4 +230,36 @@ fn validate_checks_the_certificate_files() {
     install(dir.path(), &cert, &key);
     let (code, out, err) = validate();
     assert_eq!(code, 0, "{out}{err}");
+}
+
+/// A client that connects to the TLS port and never finishes its handshake is cut off at
+/// `server.header_timeout`, like one that never sends its headers.
+#[tokio::test]
+async fn a_stalled_handshake_is_closed_at_the_header_timeout() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key, _) = certificate();
+    install(dir.path(), &cert, &key);
+    let yaml = format!(
+        "server:\n  listen: 127.0.0.1:0\n  header_timeout: 1s\n  tls: {{ cert: {0}/cert.pem, key: {0}/key.pem }}\nstorage: {{ url: \"sqlite://{0}/tls.db\" }}\ntenants:\n  acme:\n    signing_secrets: [{SECRET}]\n",
+        dir.path().display()
+    );
+    let server = Server::start(&bin(), &write_config(dir.path(), &yaml), &[]);
+    let addr = server.url.trim_start_matches("https://").to_owned();
+    let mut stalled = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(10), stalled.read(&mut buf)).await;
+    let waited = started.elapsed();
+    assert!(
+        matches!(read, Ok(Ok(0) | Err(_))),
+        "closed, not answered: {read:?}"
+    );
+    assert!(
+        waited >= Duration::from_millis(900),
+        "not before the timeout: {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(5), "bounded: {waited:?}");
 }
