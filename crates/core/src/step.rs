@@ -276,7 +276,7 @@ fn render_tree(
 
 fn place_of(text: &Text) -> String {
     match text {
-        Text::Template(name) | Text::Path(name) => name.clone(),
+        Text::Template(c) | Text::Path(c) => c.place.clone(),
         Text::Const(_) => "a constant".to_owned(),
     }
 }

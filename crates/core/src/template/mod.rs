@@ -29,11 +29,22 @@ use std::fmt;
 pub enum Text {
     /// Text with no template syntax, used as is.
     Const(String),
-    /// A template registered under this name (its YAML path).
-    Template(String),
-    /// A URL path template registered under this name: each `{{…}}` output is one
-    /// path segment ([`Templates::compile_path`]).
-    Path(String),
+    /// A compiled template, found at `place` (its YAML path).
+    Template(Compiled),
+    /// A compiled URL path template: each `{{…}}` output is one path segment
+    /// ([`Templates::compile_path`]).
+    Path(Compiled),
+}
+
+/// Where a compiled template was written, and the source it is registered under: the
+/// same source anywhere in the config is compiled once (a thousand tenants with the
+/// same mapping share its templates).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compiled {
+    /// The YAML path it was found at (named by render errors).
+    pub place: String,
+    /// Its source: its name in the registry.
+    key: String,
 }
 
 /// A failed render, naming the template's place.
@@ -112,8 +123,11 @@ impl Templates {
         if !src.contains("{{") {
             return Ok(Text::Const(src.to_owned()));
         }
-        register(&mut self.hb, place, src, check_names)?;
-        Ok(Text::Template(place.to_owned()))
+        register(&mut self.hb, src, check_names)?;
+        Ok(Text::Template(Compiled {
+            place: place.to_owned(),
+            key: src.to_owned(),
+        }))
     }
 
     /// Compiles `src`, found at `place`, as a URL path: each `{{…}}` output becomes one
@@ -127,11 +141,14 @@ impl Templates {
         if !src.contains("{{") {
             return crate::url_path::finish(src).map(Text::Const);
         }
-        register(&mut self.paths, place, src, |elements| {
+        register(&mut self.paths, src, |elements| {
             check_names(elements)?;
             check_escaped(elements)
         })?;
-        Ok(Text::Path(place.to_owned()))
+        Ok(Text::Path(Compiled {
+            place: place.to_owned(),
+            key: src.to_owned(),
+        }))
     }
 
     /// Renders `text` in `cx`.
@@ -141,11 +158,11 @@ impl Templates {
     pub fn render(&self, text: &Text, cx: &RenderContext) -> Result<String, TemplateError> {
         match text {
             Text::Const(s) => Ok(s.clone()),
-            Text::Template(name) => render(&self.hb, name, cx),
-            Text::Path(name) => {
-                crate::url_path::finish(&render(&self.paths, name, cx)?).map_err(|message| {
+            Text::Template(c) => render(&self.hb, c, cx),
+            Text::Path(c) => {
+                crate::url_path::finish(&render(&self.paths, c, cx)?).map_err(|message| {
                     TemplateError {
-                        place: name.clone(),
+                        place: c.place.clone(),
                         message,
                     }
                 })
@@ -154,14 +171,17 @@ impl Templates {
     }
 }
 
-/// Registers `src` under `place` in `hb` if it parses and passes `check`.
+/// Registers `src` under its own text in `hb` if it parses and passes `check` (once: a
+/// source already registered passed both).
 fn register(
     hb: &mut Handlebars<'static>,
-    place: &str,
     src: &str,
     check: impl Fn(&[TemplateElement]) -> Result<(), String>,
 ) -> Result<(), String> {
-    hb.register_template_string(place, src).map_err(|e| {
+    if hb.has_template(src) {
+        return Ok(());
+    }
+    hb.register_template_string(src, src).map_err(|e| {
         let reason = e.reason().to_string();
         match e.pos() {
             Some((l, c)) => {
@@ -170,10 +190,10 @@ fn register(
             _ => format!("invalid template: {reason}"),
         }
     })?;
-    if let Some(t) = hb.get_template(place)
+    if let Some(t) = hb.get_template(src)
         && let Err(m) = check(&t.elements)
     {
-        hb.unregister_template(place);
+        hb.unregister_template(src);
         return Err(format!("invalid template: {m}"));
     }
     Ok(())
@@ -181,12 +201,12 @@ fn register(
 
 fn render(
     hb: &Handlebars<'static>,
-    name: &str,
+    c: &Compiled,
     cx: &RenderContext,
 ) -> Result<String, TemplateError> {
-    hb.render_with_context(name, &cx.0)
+    hb.render_with_context(&c.key, &cx.0)
         .map_err(|e| TemplateError {
-            place: name.to_owned(),
+            place: c.place.clone(),
             message: describe(e.reason()),
         })
 }

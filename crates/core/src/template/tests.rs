@@ -231,10 +231,26 @@ fn a_path_template_refuses_what_would_skip_the_escape() {
         t.compile_path("f", "u/{{shout data.id}}").is_err(),
         "helpers are checked"
     );
-    assert_eq!(
-        t.compile("g", "{{{data.id}}}"),
-        Ok(Text::Template("g".into())),
+    assert!(
+        matches!(t.compile("g", "{{{data.id}}}"), Ok(Text::Template(c)) if c.place == "g"),
         "other templates may use it"
+    );
+}
+
+/// The same source at two places is compiled once, and each render error names its own
+/// place.
+#[test]
+fn one_source_is_compiled_once_and_errors_name_their_place() {
+    let mut t = Templates::default();
+    let a = t.compile("tenants.a.x", "{{data.id}}").expect("a");
+    let b = t.compile("tenants.b.x", "{{data.id}}").expect("b");
+    assert_eq!(format!("{t:?}"), "Templates { count: 1, paths: 0 }");
+    let cx = RenderContext::new(json!({ "data": { "id": "7" } }));
+    assert_eq!(t.render(&a, &cx).as_deref(), Ok("7"));
+    let empty = RenderContext::new(json!({ "data": {} }));
+    assert_eq!(
+        t.render(&b, &empty).map_err(|e| e.place),
+        Err("tenants.b.x".to_owned())
     );
 }
 
