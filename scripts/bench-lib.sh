@@ -1,6 +1,6 @@
 # Shared helpers of the benchmark scripts (bench.sh, bench-delivery.sh,
 # bench-resources.sh); sourced, never run. Expects `set -euo pipefail`, the repository
-# root as working directory, and `$work` (a scratch directory the caller removes).
+# root as working directory, and `$work`, a scratch directory (`bench_scratch` makes one and removes it on exit).
 # Every process started with `bg_start` is stopped by `bg_stop_all` (call it from the
 # caller's EXIT trap). Everything listens on 127.0.0.1.
 
@@ -35,6 +35,13 @@ bg_start() {
 bg_stop() {
   kill "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
+}
+
+# bench_scratch: sets $work to a new scratch directory, removed on exit together with
+# every process started by bg_start (for scripts with nothing else to clean up).
+bench_scratch() {
+  work=$(mktemp -d)
+  trap 'bg_stop_all; rm -rf "$work"' EXIT
 }
 
 bg_stop_all() {

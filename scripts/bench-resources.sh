@@ -31,12 +31,7 @@ done
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh
 
-work=$(mktemp -d)
-cleanup() {
-  bg_stop_all
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_scratch
 bench_build loadgen sink
 
 secret=whsec_bench
