@@ -185,9 +185,6 @@ pub async fn start(shared: Arc<Shared>, options: Options) -> Result<Running, Ser
         .map(serve::tls::Tls::load)
         .transpose()?;
     let tls: Vec<_> = ingress_tls.iter().chain(&admin_tls).cloned().collect();
-    for t in &tls {
-        tokio::spawn(Arc::clone(t).watch(cancel.clone()));
-    }
     let listener = bind(config.server.listen).await?;
     let ingress = listener.local_addr().map_err(|source| ServerError::Bind {
         addr: config.server.listen,
@@ -223,6 +220,10 @@ pub async fn start(shared: Arc<Shared>, options: Options) -> Result<Running, Ser
         }
         None => (None, None),
     };
+    // the listeners are bound: from here on `cancel` ends these tasks
+    for t in &tls {
+        tokio::spawn(Arc::clone(t).watch(cancel.clone()));
+    }
     let worker_task = tokio::spawn(worker::run(Arc::clone(&shared), cancel.clone()));
     Ok(Running {
         ingress,

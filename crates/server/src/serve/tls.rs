@@ -53,13 +53,20 @@ pub struct Tls {
     provider: Arc<CryptoProvider>,
     current: Arc<Current>,
     acceptor: tokio_rustls::TlsAcceptor,
-    /// The files' (modified, length) when last loaded.
-    seen: Mutex<Option<[(SystemTime, u64); 2]>>,
+    /// The files' stamps when last loaded.
+    seen: Mutex<Option<Stamps>>,
 }
 
-fn stamp(path: &std::path::Path) -> Option<(SystemTime, u64)> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
+/// The (modified, length) of the certificate and of the key file.
+type Stamps = [(SystemTime, u64); 2];
+
+/// The files' stamps; `None` while either cannot be read.
+fn stamps(files: &TlsFiles) -> Option<Stamps> {
+    let stamp = |path: &std::path::Path| {
+        let meta = std::fs::metadata(path).ok()?;
+        Some((meta.modified().ok()?, meta.len()))
+    };
+    Some([stamp(&files.cert)?, stamp(&files.key)?])
 }
 
 /// Reads and checks a certificate chain and its key.
@@ -111,7 +118,7 @@ impl Tls {
     /// [`TlsError`] when they cannot be read or do not hold a matching certificate and key.
     pub fn load(files: &TlsFiles) -> Result<Arc<Self>, TlsError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let seen = [stamp(&files.cert), stamp(&files.key)];
+        let seen = stamps(files);
         let current = Arc::new(Current(RwLock::new(Arc::new(certified(files, &provider)?))));
         let mut config = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
@@ -128,10 +135,7 @@ impl Tls {
             provider,
             current,
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
-            seen: Mutex::new(match seen {
-                [Some(c), Some(k)] => Some([c, k]),
-                _ => None,
-            }),
+            seen: Mutex::new(seen),
         }))
     }
 
@@ -145,46 +149,33 @@ impl Tls {
     /// # Errors
     /// [`TlsError`]; the certificate being served is kept.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let stamps = [stamp(&self.files.cert), stamp(&self.files.key)];
+        let read = stamps(&self.files);
         let fresh = certified(&self.files, &self.provider)?;
         *self
             .current
             .0
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Arc::new(fresh);
-        *self.seen.lock().unwrap_or_else(PoisonError::into_inner) = match stamps {
-            [Some(c), Some(k)] => Some([c, k]),
-            _ => None,
-        };
+        *self.seen.lock().unwrap_or_else(PoisonError::into_inner) = read;
         tracing::info!(cert = %self.files.cert.display(), "TLS certificate loaded");
         Ok(())
     }
 
-    /// Whether the files changed since they were last loaded.
-    fn changed(&self) -> bool {
-        let now = [stamp(&self.files.cert), stamp(&self.files.key)];
-        let seen = *self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        match (now, seen) {
-            ([Some(c), Some(k)], Some(seen)) => [c, k] != seen,
-            ([Some(_), Some(_)], None) => true,
-            _ => false,
-        }
-    }
-
     /// Reloads the files whenever they change, until `cancel`.
     pub async fn watch(self: Arc<Self>, cancel: CancellationToken) {
-        let mut failed_at: Option<[Option<(SystemTime, u64)>; 2]> = None;
+        let mut failed_at: Option<Stamps> = None;
         loop {
             tokio::select! {
                 () = cancel.cancelled() => return,
                 () = tokio::time::sleep(WATCH_EVERY) => {}
             }
-            if !self.changed() {
+            // readable, and neither what was last loaded nor what last failed to load
+            let Some(now) = stamps(&self.files) else {
                 continue;
-            }
-            let now = [stamp(&self.files.cert), stamp(&self.files.key)];
-            if failed_at == Some(now) {
-                continue; // the same files failed already: wait for the next change
+            };
+            let seen = *self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+            if seen == Some(now) || failed_at == Some(now) {
+                continue;
             }
             match self.reload() {
                 Ok(()) => failed_at = None,
