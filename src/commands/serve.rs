@@ -45,7 +45,9 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
         "ingress listening on {ingress_scheme}://{}",
         running.ingress
     );
-    for (name, conns) in &tenants {
+    // Every tenant's line up to a screenful; an operator with thousands reads the count.
+    const LISTED: usize = 20;
+    for (name, conns) in tenants.iter().take(LISTED) {
         println!(
             "  POST {ingress_scheme}://{}/webhooks/{name} → {}",
             running.ingress,
@@ -55,6 +57,9 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
                 conns.join(", ")
             }
         );
+    }
+    if tenants.len() > LISTED {
+        println!("  … and {} more tenants", tenants.len() - LISTED);
     }
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;

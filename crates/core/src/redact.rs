@@ -156,6 +156,11 @@ impl Redactor {
         }
     }
 
+    /// The values it masks (for a next config generation that keeps some tenants).
+    pub(crate) fn secrets(&self) -> &[String] {
+        &self.secrets
+    }
+
     /// `text` with every known secret masked, and every URL in it (`scheme://…`) without
     /// its user info and query values.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {

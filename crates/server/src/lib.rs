@@ -84,7 +84,8 @@ impl Shared {
         )
     }
 
-    /// Loads the config file again and, if it is valid, makes it current. Listeners and
+    /// Loads the config file again and, if it is valid, makes it current (a tenant whose
+    /// `tenants_dir` file is unchanged is kept as it runs, its file not read). Listeners and
     /// storage keep their settings until a restart. Connector instances whose block is
     /// unchanged keep running (their OAuth tokens, limiters and locks), changed ones
     /// inherit the rate budget ([`Config::carry_over`]); jobs already running finish on
@@ -96,7 +97,7 @@ impl Shared {
         let Some(path) = &self.config_path else {
             return Ok(vec!["no config file to reload".to_owned()]);
         };
-        let mut new = slatis_core::config::load_file(path)?;
+        let mut new = slatis_core::config::load_file_after(path, &self.config())?;
         count_sends_in_store(&mut new, &*self.store);
         let mut notes = new.warnings.clone();
         let carried = {
@@ -115,6 +116,7 @@ impl Shared {
         self.wake.notify_one();
         tracing::info!(
             tenants = self.config().tenants.len(),
+            tenants_kept = carried.tenants_kept,
             connectors_kept = carried.kept,
             connectors_started = carried.started,
             "config reloaded"

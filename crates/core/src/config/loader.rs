@@ -8,9 +8,9 @@
 
 use super::sections::{POOL_SIZE_MAX, SESSION_TTL_MAX};
 use super::{
-    ADMIN_TOKEN_MIN, AdminConfig, Config, ConfigIssue, DeliveryConfig, EVENT_TYPES, Instance,
-    ServerConfig, StorageConfig, Tenant, duration, join, lenient, parse_value, secrets, server,
-    steps,
+    ADMIN_TOKEN_MIN, AdminConfig, Config, ConfigIssue, DeliveryConfig, EVENT_TYPES, Fingerprint,
+    Instance, ServerConfig, StorageConfig, Tenant, duration, join, lenient, parse_value, secrets,
+    server, steps,
 };
 use crate::connector::{self, BuildContext, RateLimit, Transport};
 use crate::redact::Redactor;
@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// An hour: the bound of leases, grace periods and the shortest retention.
@@ -98,7 +99,14 @@ impl Loader {
         }
     }
 
-    pub(super) fn root(&mut self, root: Value, redactor: Redactor) -> Option<Config> {
+    /// The config `root` describes, with the `kept` tenants of the previous generation
+    /// beside the tenants it builds.
+    pub(super) fn root(
+        &mut self,
+        root: Value,
+        redactor: Redactor,
+        kept: BTreeMap<String, Arc<Tenant>>,
+    ) -> Option<Config> {
         let mut root = match root {
             Value::Object(m) => m,
             Value::Null => Map::new(),
@@ -157,7 +165,8 @@ impl Loader {
         if let Some(d) = &delivery {
             self.check_delivery(d);
         }
-        let tenants = self.tenants(root.remove("tenants"), &redactor);
+        let mut tenants = self.tenants(root.remove("tenants"), &redactor);
+        tenants.extend(kept);
         for key in root.keys() {
             self.issues.push(ConfigIssue::new(
                 key.clone(),
@@ -188,6 +197,7 @@ impl Loader {
             templates: std::mem::take(&mut self.templates),
             redactor,
             warnings: std::mem::take(&mut self.warnings),
+            origin: super::Origin::default(),
         })
     }
 
@@ -297,7 +307,11 @@ impl Loader {
         }
     }
 
-    fn tenants(&mut self, value: Option<Value>, redactor: &Redactor) -> BTreeMap<String, Tenant> {
+    fn tenants(
+        &mut self,
+        value: Option<Value>,
+        redactor: &Redactor,
+    ) -> BTreeMap<String, Arc<Tenant>> {
         let mut out = BTreeMap::new();
         let map = match value {
             Some(Value::Object(m)) => m,
@@ -322,7 +336,7 @@ impl Loader {
                 self.issue(&place, "a tenant name may hold only letters, digits, `-`, `_` and `.` (it is a URL segment)");
             }
             if let Some(t) = self.tenant(&name, &place, value, redactor) {
-                out.insert(name, t);
+                out.insert(name, Arc::new(t));
             }
         }
         out
@@ -368,7 +382,7 @@ impl Loader {
                 }
             }
         }
-        let all_dry_run = connectors.values().all(|c: &Instance| c.dry_run);
+        let all_dry_run = connectors.values().all(|c| c.dry_run);
         self.issues.extend(secrets::signing_secret_issues(
             place,
             &raw.signing_secrets,
@@ -415,8 +429,8 @@ impl Loader {
         place: &str,
         value: Value,
         redactor: &Redactor,
-    ) -> Option<Instance> {
-        let block = value.clone();
+    ) -> Option<Box<Instance>> {
+        let block = Fingerprint::of(&value);
         let Value::Object(mut map) = value else {
             self.issue(
                 place,
@@ -485,7 +499,7 @@ impl Loader {
             config: &config,
         };
         match (factory.build)(&cx) {
-            Ok(connector) => Some(Instance {
+            Ok(connector) => Some(Box::new(Instance {
                 name: name.to_owned(),
                 kind: keys.kind,
                 dry_run: keys.dry_run,
@@ -501,7 +515,7 @@ impl Loader {
                     keys.dry_run,
                     redactor.clone(),
                 ),
-            }),
+            })),
             Err(issues) => {
                 self.issues.extend(issues);
                 None

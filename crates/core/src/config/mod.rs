@@ -139,8 +139,9 @@ pub struct Instance {
     pub connector: Arc<dyn Connector>,
     /// Its way out.
     pub transport: Transport,
-    /// The instance's block as loaded (`${VAR}` substituted): what a reload compares.
-    pub(crate) block: Value,
+    /// The instance's block as loaded (`${VAR}` substituted), as a digest: what a reload
+    /// compares.
+    pub(crate) block: Fingerprint,
 }
 
 impl Instance {
@@ -165,6 +166,32 @@ impl Instance {
     }
 }
 
+/// The SHA-256 of a value's JSON text: two blocks with the same fingerprint are the same
+/// block (keys in the same order), without keeping the block itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    pub(crate) fn of(value: &Value) -> Self {
+        use sha2::Digest as _;
+        Self(sha2::Sha256::digest(value.to_string().as_bytes()).into())
+    }
+
+    /// A config file's text and the directory its relative paths start from.
+    fn of_source(src: &str, base: Option<&Path>) -> Self {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(
+            base.map(|b| b.to_string_lossy())
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+        h.update([0]);
+        h.update(src.as_bytes());
+        Self(h.finalize().into())
+    }
+}
+
 /// A tenant: `POST /webhooks/{name}`.
 pub struct Tenant {
     /// The tenant's name (its URL segment).
@@ -174,7 +201,8 @@ pub struct Tenant {
     /// For `slatis-sync webhooks …`.
     pub slatis_api_key: Option<String>,
     /// Named connector instances.
-    pub connectors: BTreeMap<String, Instance>,
+    /// (Boxed: a map node holds eleven slots, most of them empty for one or two instances.)
+    pub connectors: BTreeMap<String, Box<Instance>>,
     /// Event type (or `*`) → steps.
     pub routes: BTreeMap<String, Vec<Step>>,
 }
@@ -213,6 +241,8 @@ pub struct CarriedOver {
     pub kept: usize,
     /// Instances started anew (new, or their block changed).
     pub started: usize,
+    /// Tenants kept whole: their file was unchanged (not read again).
+    pub tenants_kept: usize,
 }
 
 /// A loaded, valid configuration.
@@ -225,8 +255,9 @@ pub struct Config {
     pub admin: Option<AdminConfig>,
     /// `delivery:`.
     pub delivery: DeliveryConfig,
-    /// Tenants by name.
-    pub tenants: BTreeMap<String, Tenant>,
+    /// Tenants by name (shared with the next generation when a reload finds a tenant's
+    /// file unchanged: see [`load_file_after`]).
+    pub tenants: BTreeMap<String, Arc<Tenant>>,
     /// Every template of this config.
     pub templates: Templates,
     /// Masks the secrets this config holds.
@@ -236,6 +267,18 @@ pub struct Config {
     pub max_signing_secrets: usize,
     /// Things that are allowed but probably wrong (an unknown event type).
     pub warnings: Vec<String>,
+    /// What it was loaded from, for the next reload.
+    pub(crate) origin: Origin,
+}
+
+/// What a config was loaded from: a reload that finds the main file unchanged reads only
+/// the tenant files whose stamp changed, and keeps the tenants of the others as they run.
+#[derive(Default)]
+pub(crate) struct Origin {
+    /// The main file's text and directory, as a digest.
+    main: Option<Fingerprint>,
+    /// The file and stamp of each tenant from `tenants_dir`, by tenant.
+    files: BTreeMap<String, (PathBuf, Option<tenants_dir::Stamp>)>,
 }
 
 impl Config {
@@ -246,6 +289,12 @@ impl Config {
     pub fn carry_over(&mut self, old: &Self) -> CarriedOver {
         let mut done = CarriedOver::default();
         for (name, tenant) in &mut self.tenants {
+            // A tenant kept from `old` (its file unchanged) runs as it ran
+            let Some(tenant) = Arc::get_mut(tenant) else {
+                done.kept += tenant.connectors.len();
+                done.tenants_kept += 1;
+                continue;
+            };
             for (iname, instance) in &mut tenant.connectors {
                 let kept = old
                     .tenants
@@ -266,6 +315,10 @@ impl Config {
     /// one database), each under `tenant/instance`.
     pub fn share_windows(&mut self, windows: &Arc<dyn crate::connector::SharedWindows>) {
         for (name, tenant) in &mut self.tenants {
+            // a tenant kept from the last generation counts there already
+            let Some(tenant) = Arc::get_mut(tenant) else {
+                continue;
+            };
             for (iname, instance) in &mut tenant.connectors {
                 instance
                     .transport
@@ -280,12 +333,28 @@ impl Config {
 /// # Errors
 /// Every problem found, each with its path and line.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+    load_file_with(path, None)
+}
+
+/// Loads `path` again while `previous` (loaded from it) runs: when the main file is
+/// unchanged, a tenant from `tenants_dir` whose file is unchanged (size, modification
+/// time, inode) is not read again, and its built tenant — connectors, tokens, limiters,
+/// compiled steps — is shared with the new config. The process environment does not
+/// change while it runs, so nothing else a tenant is built from can have changed.
+///
+/// # Errors
+/// Every problem found, each with its path and line.
+pub fn load_file_after(path: &Path, previous: &Config) -> Result<Config, ConfigError> {
+    load_file_with(path, Some(previous))
+}
+
+fn load_file_with(path: &Path, previous: Option<&Config>) -> Result<Config, ConfigError> {
     let src = std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: Some(path.to_owned()),
         issues: vec![ConfigIssue::new("", format!("cannot read the file: {e}"))],
     })?;
     let base = path.parent().unwrap_or_else(|| Path::new("."));
-    load(&src, Some(base), &|name| std::env::var(name).ok()).map_err(|mut e| {
+    load(&src, Some(base), &|name| std::env::var(name).ok(), previous).map_err(|mut e| {
         e.file = Some(path.to_owned());
         e
     })
@@ -296,11 +365,19 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
 /// # Errors
 /// Every problem found, each with its path and line.
 pub fn load_str(src: &str, env: Lookup<'_>) -> Result<Config, ConfigError> {
-    load(src, None, env)
+    load(src, None, env, None)
 }
 
-/// Loads a config from text; a `tenants_dir` is relative to `base`.
-fn load(src: &str, base: Option<&Path>, env: Lookup<'_>) -> Result<Config, ConfigError> {
+/// Loads a config from text; a `tenants_dir` is relative to `base`; tenants of unchanged
+/// files are taken from `previous` when it was loaded from the same text.
+fn load(
+    src: &str,
+    base: Option<&Path>,
+    env: Lookup<'_>,
+    previous: Option<&Config>,
+) -> Result<Config, ConfigError> {
+    let main = Fingerprint::of_source(src, base);
+    let previous = previous.filter(|p| p.origin.main == Some(main));
     let root = yaml::parse(src).map_err(|e| ConfigError {
         file: None,
         issues: vec![ConfigIssue {
@@ -313,28 +390,37 @@ fn load(src: &str, base: Option<&Path>, env: Lookup<'_>) -> Result<Config, Confi
             file: None,
         }],
     })?;
-    let mut lines = yaml::Lines::default();
-    let mut root = root.into_json("", &mut lines);
+    let mut root = root.into_json();
     let mut issues = Vec::new();
-    let from_files = tenants_dir::take(&mut root, base, &mut issues);
+    let mut from_files = tenants_dir::take(&mut root, base, &mut issues, previous);
     let mut found = env::Found::default();
     env::interpolate(&mut root, "", env, &mut issues, &mut found);
-    let redactor = Redactor::new(found.secrets.iter().cloned());
+    // The kept tenants' secrets are masked too (and a changed tenant's old ones: harmless)
+    let kept_secrets = previous
+        .map(|p| p.redactor.secrets().to_vec())
+        .unwrap_or_default();
+    let redactor = Redactor::new(found.secrets.iter().cloned().chain(kept_secrets));
     let mut loader = loader::Loader {
         issues,
-        templates: Templates::default(),
+        // Kept tenants' steps name templates by their source: the registry carries over
+        templates: previous.map(|p| p.templates.clone()).unwrap_or_default(),
         warnings: Vec::new(),
         variables: found.variables,
     };
-    let config = loader.root(root, redactor);
+    let config = loader.root(root, redactor, std::mem::take(&mut from_files.kept));
     let mut issues = loader.issues;
     if issues.is_empty()
-        && let Some(config) = config
+        && let Some(mut config) = config
     {
+        config.origin = Origin {
+            main: Some(main),
+            files: from_files.stamps(),
+        };
         return Ok(config);
     }
     // Errors mask every variable value too: a misplaced `${SECRET}` is still a secret.
     let shown = Redactor::new(found.secrets.into_iter().chain(found.values));
+    let lines = yaml::Lines::of_source(src, "");
     for issue in &mut issues {
         issue.message = secrets::clean(&issue.message, &shown);
         if issue.file.is_none() {

@@ -58,7 +58,7 @@ struct RawMatch {
 /// A tenant's connector instances, as far as its routes need them.
 pub(super) struct Instances<'a> {
     /// Those that loaded.
-    pub valid: &'a BTreeMap<String, Instance>,
+    pub valid: &'a BTreeMap<String, Box<Instance>>,
     /// Those declared whose block has errors of its own (already reported): a step naming
     /// one adds no error, so one missing feature gives one error, not one per step.
     pub broken: &'a BTreeSet<String>,
@@ -79,7 +79,7 @@ pub(super) fn compile_route(
             return Vec::new();
         }
     };
-    let mut steps: Vec<Step> = Vec::new();
+    let mut steps: Vec<Step> = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
         let splace = format!("{place}[{i}]");
         if let Some(step) = compile_step(loader, &splace, item, connectors, &steps) {

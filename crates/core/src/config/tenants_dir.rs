@@ -7,17 +7,48 @@
 //!   in both is an error);
 //! - every problem in a tenant from a file names that file and the line in it;
 //! - `DIR` is relative to the config file (to the working directory for a config given as
-//!   text); files whose names do not end in `.yaml`/`.yml` are ignored.
+//!   text); files whose names do not end in `.yaml`/`.yml` are ignored;
+//! - on a reload (the main file unchanged), a file whose [`Stamp`] is the one it had at the
+//!   last load is not read: its tenant is kept from the running config.
 
-use super::ConfigIssue;
 use super::yaml::{self, Lines};
+use super::{Config, ConfigIssue, Tenant};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
 
-/// The tenants that came from files: which file, and where each path of it is.
+/// What tells a file changed without reading it: its size, modification time and inode
+/// (an editor that writes a new file and renames it over the old one changes the inode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Stamp {
+    len: u64,
+    modified: Option<SystemTime>,
+    inode: u64,
+}
+
+impl Stamp {
+    fn of(file: &Path) -> Option<Self> {
+        let meta = std::fs::metadata(file).ok()?;
+        Some(Self {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            inode: meta.ino(),
+        })
+    }
+}
+
+/// The tenants that came from files: which file each came from (its lines are found again
+/// only when an error in it is reported) and its stamp, and the tenants kept whole from
+/// the previous generation.
 #[derive(Default)]
-pub(super) struct FromFiles(BTreeMap<String, (PathBuf, Lines)>);
+pub(super) struct FromFiles {
+    files: BTreeMap<String, (PathBuf, Option<Stamp>)>,
+    /// Tenants whose file is unchanged since `previous` was loaded.
+    pub(super) kept: BTreeMap<String, Arc<Tenant>>,
+}
 
 /// The issue at `path`, in `file`.
 fn issue_in(file: &Path, path: String, line: Option<u64>, message: String) -> ConfigIssue {
@@ -30,11 +61,12 @@ fn issue_in(file: &Path, path: String, line: Option<u64>, message: String) -> Co
 }
 
 /// Takes `tenants_dir` out of `root` and adds the tenant of each of its files to `root`'s
-/// `tenants`.
+/// `tenants` — or, for a file unchanged since `previous` was loaded, keeps its tenant.
 pub(super) fn take(
     root: &mut Value,
     base: Option<&Path>,
     issues: &mut Vec<ConfigIssue>,
+    previous: Option<&Config>,
 ) -> FromFiles {
     let mut from = FromFiles::default();
     let Value::Object(root) = root else {
@@ -89,6 +121,17 @@ pub(super) fn take(
             ));
             continue;
         }
+        let stamp = Stamp::of(&file);
+        let unchanged = previous.and_then(|p| {
+            let (_, was) = p.origin.files.get(&name)?;
+            let tenant = p.tenants.get(&name)?;
+            (stamp.is_some() && stamp == *was).then(|| Arc::clone(tenant))
+        });
+        if let Some(tenant) = unchanged {
+            from.kept.insert(name.clone(), tenant);
+            from.files.insert(name, (file, stamp));
+            continue;
+        }
         let parsed = std::fs::read_to_string(&file)
             .map_err(|e| (None, format!("cannot read the file: {e}")))
             .and_then(|src| {
@@ -96,9 +139,8 @@ pub(super) fn take(
             });
         match parsed {
             Ok(node) => {
-                let mut lines = Lines::default();
-                tenants.insert(name.clone(), node.into_json(&place, &mut lines));
-                from.0.insert(name, (file, lines));
+                tenants.insert(name.clone(), node.into_json());
+                from.files.insert(name, (file, stamp));
             }
             Err((line, message)) => issues.push(issue_in(&file, place, line, message)),
         }
@@ -107,15 +149,21 @@ pub(super) fn take(
 }
 
 impl FromFiles {
+    /// Each file's stamp as it was read, for the next reload.
+    pub(super) fn stamps(&self) -> BTreeMap<String, (PathBuf, Option<Stamp>)> {
+        self.files.clone()
+    }
+
     /// Points `issue` at the file and line of its tenant, when that tenant came from a file.
     pub(super) fn place(&self, issue: &mut ConfigIssue) {
         let Some(rest) = issue.path.strip_prefix("tenants.") else {
             return;
         };
         let name = rest.split(['.', '[']).next().unwrap_or(rest);
-        if let Some((file, lines)) = self.0.get(name) {
+        if let Some((file, _)) = self.files.get(name) {
+            let src = std::fs::read_to_string(file).unwrap_or_default();
             issue.file = Some(file.clone());
-            issue.line = lines.of(&issue.path);
+            issue.line = Lines::of_source(&src, &yaml::join("tenants", name)).of(&issue.path);
         }
     }
 }

@@ -714,7 +714,8 @@ fn a_reload_keeps_the_running_state_of_unchanged_instances() {
         kept,
         CarriedOver {
             kept: 1,
-            started: 0
+            started: 0,
+            tenants_kept: 0
         }
     );
     assert!(Arc::ptr_eq(
@@ -727,7 +728,8 @@ fn a_reload_keeps_the_running_state_of_unchanged_instances() {
         changed.carry_over(&old),
         CarriedOver {
             kept: 0,
-            started: 1
+            started: 1,
+            tenants_kept: 0
         }
     );
     assert!(!Arc::ptr_eq(
@@ -739,7 +741,8 @@ fn a_reload_keeps_the_running_state_of_unchanged_instances() {
         renamed.carry_over(&old),
         CarriedOver {
             kept: 0,
-            started: 1
+            started: 1,
+            tenants_kept: 0
         }
     );
 }
@@ -825,4 +828,81 @@ fn tenants_dir_loads_a_tenant_per_file_and_names_the_file_of_each_error() {
         ),
         "{missing}"
     );
+}
+
+/// A reload reads only the tenant files that changed: the tenants of the others are the
+/// running ones (same `Arc`, same connector, templates still registered); a changed main
+/// file rebuilds everything; a removed file removes its tenant.
+#[test]
+fn a_reload_keeps_the_tenants_of_unchanged_files_without_reading_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tenants = dir.path().join("tenants.d");
+    std::fs::create_dir(&tenants).expect("mkdir");
+    let tenant = |name: &str| {
+        format!(
+            "signing_secrets: [whsec_{name}_secret]\nconnectors:\n  c: {{ type: probe, url: u }}\nroutes:\n  BOOKING_CREATED:\n    - {{ connector: c, action: create, properties: {{ who: \"{name} {{{{data.id}}}}\" }} }}\n"
+        )
+    };
+    for name in ["acme", "globex", "initech"] {
+        std::fs::write(tenants.join(format!("{name}.yaml")), tenant(name)).expect("tenant");
+    }
+    let main = dir.path().join("config.yaml");
+    std::fs::write(&main, "tenants_dir: tenants.d\n").expect("main");
+    let first = load_file(&main).expect("first");
+
+    let mut same = load_file_after(&main, &first).expect("same");
+    assert!(
+        first
+            .tenants
+            .iter()
+            .all(|(n, t)| Arc::ptr_eq(t, &same.tenants[n]))
+    );
+    assert_eq!(same.carry_over(&first).tenants_kept, 3);
+
+    // one file changed (a new inode, as an editor writes it): only that tenant is rebuilt
+    let globex = tenants.join("globex.yaml");
+    std::fs::remove_file(&globex).expect("rm");
+    std::fs::write(&globex, tenant("globex").replace("who:", "whom:")).expect("edit");
+    let edited = load_file_after(&main, &same).expect("edited");
+    assert!(Arc::ptr_eq(&edited.tenants["acme"], &same.tenants["acme"]));
+    assert!(!Arc::ptr_eq(
+        &edited.tenants["globex"],
+        &same.tenants["globex"]
+    ));
+    assert_eq!(
+        edited.tenants["globex"].routes["BOOKING_CREATED"][0].properties[0].0,
+        "whom"
+    );
+    // a kept tenant's templates render in the new generation, its secrets stay masked
+    let step = &edited.tenants["acme"].routes["BOOKING_CREATED"][0];
+    let cx = crate::template::RenderContext::new(serde_json::json!({ "data": { "id": "7" } }));
+    let rendered = step.render(&edited.templates, &cx).expect("renders");
+    assert_eq!(rendered.properties["who"], "acme 7");
+    assert_eq!(
+        edited.redactor.redact("x whsec_acme_secret"),
+        format!("x {}", crate::redact::MASK)
+    );
+
+    // a removed file removes its tenant; a broken file is reported, nothing kept hides it
+    std::fs::remove_file(tenants.join("initech.yaml")).expect("rm");
+    let removed = load_file_after(&main, &edited).expect("removed");
+    assert_eq!(removed.tenants.len(), 2);
+    std::fs::write(tenants.join("acme.yaml"), "signing_secrets: [x\n").expect("break");
+    let Err(e) = load_file_after(&main, &removed) else {
+        panic!("a broken file fails the reload");
+    };
+    assert!(e.to_string().contains("acme.yaml line"), "{e}");
+
+    // the main file changed: every tenant is built again
+    std::fs::write(tenants.join("acme.yaml"), tenant("acme")).expect("fix");
+    std::fs::write(
+        &main,
+        "tenants_dir: tenants.d\ndelivery: { concurrency: 4 }\n",
+    )
+    .expect("main");
+    let rebuilt = load_file_after(&main, &removed).expect("rebuilt");
+    assert!(!Arc::ptr_eq(
+        &rebuilt.tenants["globex"],
+        &removed.tenants["globex"]
+    ));
 }

@@ -6,7 +6,7 @@
 //! code sees [`Node`] and `serde_json::Value`.
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Number, Value};
+use serde_json::{Number, Value};
 use serde_saphyr::Spanned;
 use std::collections::HashMap;
 use std::fmt;
@@ -42,6 +42,17 @@ pub enum Kind {
 pub struct Lines(HashMap<String, u64>);
 
 impl Lines {
+    /// The lines of the document `src` (parsed again: lines are looked up only when an
+    /// error is reported, so a valid config never keeps a line table), its paths under
+    /// `prefix`; none when it no longer parses.
+    pub fn of_source(src: &str, prefix: &str) -> Self {
+        let mut lines = Self::default();
+        if let Ok(node) = parse(src) {
+            node.record_lines(prefix, &mut lines);
+        }
+        lines
+    }
+
     /// The line of `path`, or of its nearest ancestor that has one.
     pub fn of(&self, path: &str) -> Option<u64> {
         let mut p = path;
@@ -127,29 +138,39 @@ fn too_big(e: &serde_saphyr::Error, max_nodes: usize) -> Option<String> {
 }
 
 impl Node {
-    /// Turns the tree into JSON, recording the line of every path under `prefix`.
-    pub fn into_json(self, prefix: &str, lines: &mut Lines) -> Value {
-        lines.0.insert(prefix.to_owned(), self.line);
+    /// Turns the tree into JSON (the lines are dropped: [`Lines::of_source`] finds them
+    /// again when an error needs one).
+    pub fn into_json(self) -> Value {
         match self.kind {
             Kind::Null => Value::Null,
             Kind::Bool(b) => Value::Bool(b),
             Kind::Number(n) => Value::Number(n),
             Kind::Str(s) => Value::String(s),
-            Kind::Seq(items) => Value::Array(
-                items
+            Kind::Seq(items) => Value::Array(items.into_iter().map(Self::into_json).collect()),
+            Kind::Map(entries) => Value::Object(
+                entries
                     .into_iter()
-                    .enumerate()
-                    .map(|(i, n)| n.into_json(&format!("{prefix}[{i}]"), lines))
+                    .map(|(k, n)| (k, n.into_json()))
                     .collect(),
             ),
-            Kind::Map(entries) => {
-                let mut map = Map::new();
-                for (k, n) in entries {
-                    let path = join(prefix, &k);
-                    map.insert(k, n.into_json(&path, lines));
+        }
+    }
+
+    /// Records the line of this node and of every node under it, under `prefix`.
+    fn record_lines(&self, prefix: &str, lines: &mut Lines) {
+        lines.0.insert(prefix.to_owned(), self.line);
+        match &self.kind {
+            Kind::Seq(items) => {
+                for (i, n) in items.iter().enumerate() {
+                    n.record_lines(&format!("{prefix}[{i}]"), lines);
                 }
-                Value::Object(map)
             }
+            Kind::Map(entries) => {
+                for (k, n) in entries {
+                    n.record_lines(&join(prefix, k), lines);
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -274,8 +295,8 @@ mod tests {
     #[test]
     fn keeps_lines_of_nested_nodes() {
         let src = "a:\n  b:\n    - x\n    - y: 1\n";
-        let mut lines = Lines::default();
-        let v = parse(src).expect("yaml").into_json("", &mut lines);
+        let v = parse(src).expect("yaml").into_json();
+        let lines = Lines::of_source(src, "");
         assert_eq!(v["a"]["b"][1]["y"], 1);
         assert_eq!(lines.of("a.b[1].y"), Some(4));
         assert_eq!(lines.of("a.b[0]"), Some(3));
@@ -284,9 +305,7 @@ mod tests {
 
     #[test]
     fn norway_stays_a_string_and_zip_codes_keep_their_zero() {
-        let v = parse("c: NO\nz: 0123\n")
-            .expect("yaml")
-            .into_json("", &mut Lines::default());
+        let v = parse("c: NO\nz: 0123\n").expect("yaml").into_json();
         assert_eq!(v["c"], "NO");
         assert_eq!(v["z"], "0123");
     }

@@ -80,7 +80,9 @@ impl RenderContext {
     }
 }
 
-/// The registry of every template of one config generation.
+/// The registry of every template of one config generation (cloned into the next one
+/// when a reload keeps tenants, whose steps name their templates by source).
+#[derive(Clone)]
 pub struct Templates {
     hb: Handlebars<'static>,
     /// URL path templates: the same helpers, every output escaped as a path segment.
