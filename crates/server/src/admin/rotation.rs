@@ -11,6 +11,7 @@
 use crate::Shared;
 use crate::rotation::MAX_WINDOW;
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -23,22 +24,35 @@ use std::time::Duration;
 /// The rotation routes (their state is the admin API's).
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
-        .route("/admin/api/tenants/{tenant}/rotation", post(open))
-        .route("/admin/api/tenants/{tenant}/signing-secrets", post(add))
+        .route(
+            "/admin/api/tenants/{tenant}/rotation",
+            post(|s: State<Arc<Shared>>, t: Path<String>, b: Bytes| known(s, t, b, open)),
+        )
+        .route(
+            "/admin/api/tenants/{tenant}/signing-secrets",
+            post(|s: State<Arc<Shared>>, t: Path<String>, b: Bytes| known(s, t, b, add)),
+        )
 }
 
 fn answer(status: StatusCode, body: serde_json::Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// The 404 when the current config has no `tenant`.
-fn unknown(shared: &Shared, tenant: &str) -> Option<Response> {
-    (!shared.config().tenants.contains_key(tenant)).then(|| {
+/// `handler`'s answer for a tenant of the current config; 404 for another.
+async fn known(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+    handler: fn(&Shared, &str, &[u8]) -> Response,
+) -> Response {
+    if shared.config().tenants.contains_key(&tenant) {
+        handler(&shared, &tenant, &body)
+    } else {
         answer(
             StatusCode::NOT_FOUND,
             json!({ "error": format!("no tenant {tenant:?}") }),
         )
-    })
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -47,24 +61,17 @@ struct Window {
     seconds: Option<u64>,
 }
 
-async fn open(
-    State(shared): State<Arc<Shared>>,
-    Path(tenant): Path<String>,
-    body: axum::body::Bytes,
-) -> Response {
-    if let Some(r) = unknown(&shared, &tenant) {
-        return r;
-    }
+fn open(shared: &Shared, tenant: &str, body: &[u8]) -> Response {
     let window: Window = if body.is_empty() {
         Window::default()
     } else {
-        match serde_json::from_slice(&body) {
+        match serde_json::from_slice(body) {
             Ok(w) => w,
             Err(e) => return answer(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
         }
     };
     let length = window.seconds.map_or(MAX_WINDOW, Duration::from_secs);
-    let got = shared.rotation.open(&tenant, length);
+    let got = shared.rotation.open(tenant, length);
     answer(
         StatusCode::OK,
         json!({ "tenant": tenant, "window_seconds": got.as_secs() }),
@@ -77,16 +84,9 @@ struct NewSecret {
     secret: String,
 }
 
-async fn add(
-    State(shared): State<Arc<Shared>>,
-    Path(tenant): Path<String>,
-    body: axum::body::Bytes,
-) -> Response {
-    if let Some(r) = unknown(&shared, &tenant) {
-        return r;
-    }
+fn add(shared: &Shared, tenant: &str, body: &[u8]) -> Response {
     // the error names no value: serde's message for a bad body could quote it
-    let Ok(NewSecret { secret }) = serde_json::from_slice(&body) else {
+    let Ok(NewSecret { secret }) = serde_json::from_slice(body) else {
         return answer(
             StatusCode::BAD_REQUEST,
             json!({ "error": "the body is {\"secret\": \"<the new signing secret>\"}" }),
@@ -98,6 +98,6 @@ async fn add(
             json!({ "error": "the secret is empty" }),
         );
     }
-    let added = shared.rotation.add(&tenant, &secret);
+    let added = shared.rotation.add(tenant, &secret);
     answer(StatusCode::OK, json!({ "tenant": tenant, "added": added }))
 }

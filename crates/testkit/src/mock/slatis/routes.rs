@@ -13,15 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value, json};
 
 /// The seven event types of v1 (<https://docs.slatis.com/webhooks>).
-pub const EVENTS: [&str; 7] = [
-    "BOOKING_CREATED",
-    "BOOKING_UPDATED",
-    "BOOKING_CANCELLED",
-    "BOOKING_RESCHEDULED",
-    "BOOKING_COMPLETED",
-    "BOOKING_NO_SHOW",
-    "ASSIGNMENT_CHANGED",
-];
+pub use slatis_core::config::EVENT_TYPES as EVENTS;
 
 /// The body limit of POST/PATCH/PUT (OpenAPI description).
 pub(super) const MAX_BODY: usize = 256 * 1024;
