@@ -111,6 +111,8 @@ enum Command {
         #[command(subcommand)]
         command: commands::dlq::DlqCommand,
     },
+    /// Manage the tenant's Slatis webhook through the Slatis API (its slatis_api_key).
+    Webhooks(commands::webhooks::WebhooksArgs),
 }
 
 fn init_tracing(format: LogFormat) {
@@ -163,6 +165,7 @@ async fn main() -> ExitCode {
         Command::Send { url, secret, file } => commands::send::send(&url, &secret, &file).await,
         Command::Migrate { check } => commands::migrate::run(&config, check).await,
         Command::Dlq { command } => commands::dlq::run(&config, command).await,
+        Command::Webhooks(args) => commands::webhooks::run(&config, args).await,
     };
     match result {
         Ok(code) => code,

@@ -7,6 +7,7 @@ pub mod send;
 pub mod serve;
 pub mod test;
 pub mod validate;
+pub mod webhooks;
 
 use anyhow::Context as _;
 use slatis_core::Config;

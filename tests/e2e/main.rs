@@ -16,3 +16,4 @@ mod salesforce;
 mod secrets;
 mod support;
 mod tls;
+mod webhooks;

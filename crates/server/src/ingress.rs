@@ -4,6 +4,9 @@
 //! - the signature is checked on the raw bytes before anything is parsed;
 //! - an unknown tenant and a bad signature get the same 401 after the same work: as many
 //!   HMACs as the largest secret count of any tenant ([`Config::max_signing_secrets`]);
+//!   only during a secret rotation ([`crate::rotation`]) does a known tenant's bad
+//!   signature cost more: its runtime secrets, and a hold of at most 3 s while its
+//!   window is open;
 //! - a signed envelope whose `timestamp` is older than `storage.retention` (the dedupe
 //!   window) is refused: a captured body cannot be replayed once its dedupe key is gone;
 //! - 200 is sent only after the event and all its jobs are committed; a storage failure
@@ -106,12 +109,17 @@ async fn webhook(
     };
     let tenant = config.tenants.get(&tenant_name);
     let secrets = tenant.map_or(&[][..], |t| t.signing_secrets.as_slice());
-    let verified = signature::verify(
-        signature_header(&headers),
-        secrets,
-        &raw,
-        config.max_signing_secrets,
-    );
+    let header = signature_header(&headers);
+    let mut verified = signature::verify(header, secrets, &raw, config.max_signing_secrets);
+    if let (false, Some(t)) = (verified, tenant) {
+        // a rotation in progress: runtime secrets, and a delivery held while a window is open
+        verified = shared
+            .rotation
+            .verify(&t.name, |extra| {
+                signature::verify(header, extra, &raw, extra.len())
+            })
+            .await;
+    }
     let Some(tenant) = tenant.filter(|_| verified) else {
         tally.count("invalid_signature");
         tracing::debug!(tenant = %escaped(&tenant_name), "webhook refused: invalid signature or unknown tenant");

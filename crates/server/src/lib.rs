@@ -12,6 +12,7 @@ pub mod admin;
 pub mod health;
 pub mod ingress;
 pub mod metrics;
+pub mod rotation;
 pub mod serve;
 pub mod worker;
 
@@ -54,6 +55,8 @@ pub struct Shared {
     pub config_path: Option<PathBuf>,
     /// Background tasks that died (readiness reports them).
     pub health: health::Health,
+    /// Signing-secret rotations in progress: windows and runtime secrets.
+    pub rotation: rotation::Rotations,
 }
 
 impl Shared {
@@ -71,6 +74,7 @@ impl Shared {
             wake: Notify::new(),
             config_path,
             health: health::Health::default(),
+            rotation: rotation::Rotations::default(),
         })
     }
 
@@ -109,6 +113,7 @@ impl Shared {
             }
             new.carry_over(&old)
         };
+        self.rotation.prune(&new);
         *self
             .config
             .write()

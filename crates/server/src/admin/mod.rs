@@ -8,6 +8,7 @@
 
 mod auth;
 mod page;
+mod rotation;
 mod session;
 mod throttle;
 
@@ -46,6 +47,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/admin/api/dead-letters/replay", post(replay_all))
         .route("/admin/api/dead-letters/{id}/replay", post(replay_one))
         .route("/admin/api/reload", post(reload))
+        .merge(rotation::routes())
         .with_state(Arc::clone(&shared));
     let pages = Router::new()
         .route("/admin", get(dashboard))

@@ -4,3 +4,4 @@ mod faults;
 mod hubspot;
 mod pipedrive;
 mod salesforce;
+mod slatis;

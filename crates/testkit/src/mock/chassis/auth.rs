@@ -23,6 +23,8 @@ pub struct Credentials {
     pub basic: Option<(String, String)>,
     /// The `x-api-token` header.
     pub api_token: Option<String>,
+    /// The `slatis-api-key` header, else the `x-api-key` header.
+    pub api_key: Option<String>,
     /// The `api_token` query parameter (possibly empty).
     pub url_token: Option<String>,
 }
@@ -61,6 +63,7 @@ impl Credentials {
             bearer: scheme("bearer"),
             basic,
             api_token: header("x-api-token"),
+            api_key: header("slatis-api-key").or_else(|| header("x-api-key")),
             url_token,
         }
     }

@@ -16,7 +16,8 @@
 //! 5. the next [`Fault`] is taken ([`FaultQueue::answer`]): an answered status skips the
 //!    call, anything else applies it ([`Vendor::apply`]) and then delivers the answer
 //!    late, broken off, endless or dripping;
-//! 6. the answer's status, and why the schema refused the call, are recorded.
+//! 6. [`Vendor::finish`] adds what every answer carries; the answer's status, and why the
+//!    schema refused the call, are recorded.
 //!
 //! Invariants: a request that is refused before step 5 changes nothing and takes no fault;
 //! every request is recorded in arrival order; the server stops when the mock is dropped.
@@ -53,6 +54,8 @@ pub struct Call<'a> {
     pub uri: &'a Uri,
     /// The decoded query pairs.
     pub query: Vec<(String, String)>,
+    /// The headers (for what a vendor echoes, e.g. a request id).
+    pub headers: &'a HeaderMap,
     /// The credentials it carries.
     pub credentials: &'a Credentials,
     /// The body.
@@ -119,6 +122,10 @@ pub trait Vendor: Sized + Send + 'static {
     fn api_version(_path: &str) -> Option<String> {
         None
     }
+
+    /// Adds what every answer of the vendor carries, whatever answered it (a request id
+    /// echoed); nothing by default.
+    fn finish(_call: &Call<'_>, _reply: &mut Reply) {}
 }
 
 /// A mock's state: the vendor's, and the chassis' around it.
@@ -292,10 +299,12 @@ async fn handle<V: Vendor>(
             method: &method,
             uri: &uri,
             query: wire::parse_pairs(uri.query().unwrap_or_default()),
+            headers: &headers,
             credentials: &credentials,
             body: &body,
         };
-        let (reply, after, refusal) = s.process(&call);
+        let (mut reply, after, refusal) = s.process(&call);
+        V::finish(&call, &mut reply);
         s.log.refused(index, refusal);
         (reply, after, index)
     };
