@@ -3,5 +3,6 @@
 //! ones (several replicas on one schema).
 
 mod conformance;
+mod search;
 mod postgres;
 mod sqlite;

@@ -107,7 +107,10 @@ async fn committed_events_survive_a_reopen() {
     store.close().await;
     drop(store);
     let store = open(&url, Access::Owner).await.expect("reopen");
-    let events = store.events(None, 10).await.expect("events");
+    let events = store
+        .events(&crate::conformance::events_of(None, 10))
+        .await
+        .expect("events");
     assert_eq!(events[0].id, event_id);
     assert_eq!(store.stats().await.expect("stats").pending, 1);
     store.close().await;
