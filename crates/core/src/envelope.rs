@@ -330,8 +330,8 @@ mod tests {
         )
         .expect("parse");
         assert_eq!(e.attendee_email.as_deref(), Some("jane@example.com"));
-        let blank = Envelope::parse(br#"{"event":"X","data":{"attendee":{"email":" "}}}"#)
-            .expect("parse");
+        let blank =
+            Envelope::parse(br#"{"event":"X","data":{"attendee":{"email":" "}}}"#).expect("parse");
         assert_eq!(blank.attendee_email, None);
     }
 }

@@ -207,8 +207,11 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// # Errors
     /// On a database failure.
-    async fn activity(&self, tenant: Option<&str>, since: DateTime<Utc>)
-    -> Result<Vec<MinuteCounts>>;
+    async fn activity(
+        &self,
+        tenant: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<MinuteCounts>>;
 
     /// Puts dead jobs back in the queue (attempts reset). Returns the ids replayed;
     /// ids that are not dead are left alone.

@@ -126,7 +126,8 @@ pub(crate) fn event_page(q: &EventQuery, dollar: bool) -> Clause {
     if let Some(key) = &q.before {
         let at = c.bind(Arg::Time(key.received_at));
         let id = c.bind(Arg::Text(key.id.clone()));
-        c.conds.push(format!("(e.received_at, e.id) < ({at}, {id})"));
+        c.conds
+            .push(format!("(e.received_at, e.id) < ({at}, {id})"));
     }
     let mut c = c.done();
     let limit = c.bind(Arg::Int(i64::from(q.limit)));
@@ -177,6 +178,9 @@ mod tests {
             c.text,
             "(e.received_at, e.id) < (?1, ?2) ORDER BY e.received_at DESC, e.id DESC LIMIT ?3"
         );
-        assert_eq!(c.args, vec![Arg::Time(at), Arg::Text("evt_1".into()), Arg::Int(5)]);
+        assert_eq!(
+            c.args,
+            vec![Arg::Time(at), Arg::Text("evt_1".into()), Arg::Int(5)]
+        );
     }
 }

@@ -52,7 +52,7 @@ struct Waiting {
 }
 
 enum Msg {
-    Ingest(Waiting),
+    Ingest(Box<Waiting>),
     Close(oneshot::Sender<()>),
 }
 
@@ -78,7 +78,7 @@ impl Batcher {
     pub(super) async fn ingest(&self, event: NewEvent) -> Result<Ingested> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Msg::Ingest(Waiting { event, reply }))
+            .send(Msg::Ingest(Box::new(Waiting { event, reply })))
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
@@ -107,7 +107,7 @@ async fn run(ctx: Arc<Ctx>, mut rx: mpsc::Receiver<Msg>, writers: usize) {
         let Some(first) = rx.recv().await else { break };
         let mut batch = Vec::new();
         match first {
-            Msg::Ingest(w) => batch.push(w),
+            Msg::Ingest(w) => batch.push(*w),
             Msg::Close(done) => closing = Some(done),
         }
         // Wait for a free writer first: what arrives meanwhile joins this batch.
@@ -116,7 +116,7 @@ async fn run(ctx: Arc<Ctx>, mut rx: mpsc::Receiver<Msg>, writers: usize) {
         };
         while closing.is_none() && batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(Msg::Ingest(w)) => batch.push(w),
+                Ok(Msg::Ingest(w)) => batch.push(*w),
                 Ok(Msg::Close(done)) => closing = Some(done),
                 Err(_) => break,
             }

@@ -411,7 +411,11 @@ impl Store for SqliteStore {
     }
 
     async fn has_event(&self, tenant: &str, booking_id: &str, event_type: &str) -> Result<bool> {
-        let key = [tenant.to_owned(), booking_id.to_owned(), event_type.to_owned()];
+        let key = [
+            tenant.to_owned(),
+            booking_id.to_owned(),
+            event_type.to_owned(),
+        ];
         self.read(move |c| read::has_event(c, &key)).await
     }
 

@@ -228,7 +228,11 @@ pub(super) fn activity(
          WHERE a.finished_at >= ?1 AND (?2 IS NULL OR j.tenant = ?2) GROUP BY m",
     )?;
     for row in attempts.query_map(params![ms(since), tenant], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
     })? {
         let (m, done, failed) = row?;
         let slot = MinuteCounts::of(&mut by, m);
@@ -245,7 +249,10 @@ pub(super) fn stats(c: &Connection) -> Result<QueueStats> {
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
     for row in rows {
         let (status, n) = row?;
-        stats.set(JobStatus::parse(&status), u64::try_from(n).unwrap_or_default());
+        stats.set(
+            JobStatus::parse(&status),
+            u64::try_from(n).unwrap_or_default(),
+        );
     }
     let now = ms(Utc::now());
     let oldest: Option<i64> = c

@@ -156,7 +156,10 @@ pub async fn unrouted_events_are_stored_without_jobs(store: Arc<dyn Store>) {
         store.ingest(ev.clone()).await.expect("ingest"),
         Ingested::New { jobs: 0, .. }
     ));
-    let events = store.events(&events_of(Some("acme"), 10)).await.expect("events");
+    let events = store
+        .events(&events_of(Some("acme"), 10))
+        .await
+        .expect("events");
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].jobs, 0);
     assert!(ids(&*store, "w", 10).await.is_empty());
@@ -635,7 +638,14 @@ pub async fn purge_removes_record_map_entries_by_the_age_of_their_last_write(
         .await
         .expect("purge");
     assert_eq!(purged.records, 0);
-    assert_eq!(store.events(&events_of(None, 10)).await.expect("events").len(), 1);
+    assert_eq!(
+        store
+            .events(&events_of(None, 10))
+            .await
+            .expect("events")
+            .len(),
+        1
+    );
 }
 
 pub async fn concurrent_ingests_all_commit(store: Arc<dyn Store>) {

@@ -3,6 +3,6 @@
 //! ones (several replicas on one schema).
 
 mod conformance;
-mod search;
 mod postgres;
+mod search;
 mod sqlite;

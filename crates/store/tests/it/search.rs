@@ -43,7 +43,15 @@ fn by(filter: Filter) -> JobQuery {
 pub async fn pages_are_filtered_and_continue_without_gaps(store: Arc<dyn Store>) {
     for i in 0..23 {
         // several events share one arrival time: the id breaks the tie
-        put(&*store, "acme", "BOOKING_CREATED", &format!("b{i}"), None, i / 3).await;
+        put(
+            &*store,
+            "acme",
+            "BOOKING_CREATED",
+            &format!("b{i}"),
+            None,
+            i / 3,
+        )
+        .await;
     }
     put(&*store, "globex", "BOOKING_CREATED", "g", None, 0).await;
     let mut seen = Vec::new();
@@ -92,13 +100,40 @@ pub async fn pages_are_filtered_and_continue_without_gaps(store: Arc<dyn Store>)
         }
     }
     assert_eq!(jobs.len(), 25);
-    assert!(jobs.windows(2).all(|w| w[0] > w[1]), "newest first, once each");
+    assert!(
+        jobs.windows(2).all(|w| w[0] > w[1]),
+        "newest first, once each"
+    );
 }
 
 pub async fn jobs_are_filtered_by_booking_email_type_and_time(store: Arc<dyn Store>) {
-    let old = put(&*store, "acme", "BOOKING_CREATED", "b1", Some("jane@x.com"), 7200).await;
-    let moved = put(&*store, "acme", "BOOKING_RESCHEDULED", "b1", Some("jane@x.com"), 60).await;
-    put(&*store, "acme", "BOOKING_CREATED", "b2", Some("joe@x.com"), 30).await;
+    let old = put(
+        &*store,
+        "acme",
+        "BOOKING_CREATED",
+        "b1",
+        Some("jane@x.com"),
+        7200,
+    )
+    .await;
+    let moved = put(
+        &*store,
+        "acme",
+        "BOOKING_RESCHEDULED",
+        "b1",
+        Some("jane@x.com"),
+        60,
+    )
+    .await;
+    put(
+        &*store,
+        "acme",
+        "BOOKING_CREATED",
+        "b2",
+        Some("joe@x.com"),
+        30,
+    )
+    .await;
     put(&*store, "globex", "BOOKING_CREATED", "b1", None, 10).await;
     let count = |filter: Filter| {
         let store = Arc::clone(&store);
@@ -190,18 +225,44 @@ pub async fn jobs_are_filtered_by_booking_email_type_and_time(store: Arc<dyn Sto
 /// Dead-letters every due job.
 async fn kill_all(store: &dyn Store) {
     for j in store.claim(claim_req("w", 100)).await.expect("claim") {
-        assert!(store.finish(finish(&j, "w", Outcome::Dead)).await.expect("dead"));
+        assert!(
+            store
+                .finish(finish(&j, "w", Outcome::Dead))
+                .await
+                .expect("dead")
+        );
     }
 }
 
 pub async fn dead_letters_replay_by_filter(store: Arc<dyn Store>) {
     put(&*store, "acme", "BOOKING_CREATED", "b1", Some("a@x.com"), 5).await;
-    put(&*store, "acme", "BOOKING_CANCELLED", "b2", Some("b@x.com"), 4).await;
-    put(&*store, "globex", "BOOKING_CREATED", "b3", Some("a@x.com"), 3).await;
+    put(
+        &*store,
+        "acme",
+        "BOOKING_CANCELLED",
+        "b2",
+        Some("b@x.com"),
+        4,
+    )
+    .await;
+    put(
+        &*store,
+        "globex",
+        "BOOKING_CREATED",
+        "b3",
+        Some("a@x.com"),
+        3,
+    )
+    .await;
     kill_all(&*store).await;
     let replay = |filter: Filter| {
         let store = Arc::clone(&store);
-        async move { store.replay(Replay::Matching(filter)).await.expect("replay") }
+        async move {
+            store
+                .replay(Replay::Matching(filter))
+                .await
+                .expect("replay")
+        }
     };
     let by_email = replay(Filter {
         attendee_email: Some("a@x.com".into()),
@@ -244,7 +305,12 @@ pub async fn a_booking_s_attempts_and_events_are_found(store: Arc<dyn Store>) {
         assert!(store.finish(retry).await.expect("retry"));
     }
     for j in store.claim(claim_req("w", 100)).await.expect("claim") {
-        assert!(store.finish(finish(&j, "w", Outcome::Done)).await.expect("done"));
+        assert!(
+            store
+                .finish(finish(&j, "w", Outcome::Done))
+                .await
+                .expect("done")
+        );
     }
     let acme = store
         .booking_attempts(Some("acme"), "b1", 100)
@@ -254,7 +320,8 @@ pub async fn a_booking_s_attempts_and_events_are_found(store: Arc<dyn Store>) {
     // fewer, depending on what the claims took
     assert!(acme.len() >= 2, "{acme:?}");
     assert!(
-        acme.windows(2).all(|w| w[0].finished_at <= w[1].finished_at),
+        acme.windows(2)
+            .all(|w| w[0].finished_at <= w[1].finished_at),
         "oldest first"
     );
     let all = store
@@ -300,7 +367,12 @@ pub async fn counts_per_tenant_and_per_minute(store: Arc<dyn Store>) {
             .iter()
             .find(|j| String::from_utf8_lossy(&j.body).contains(booking))
             .expect("claimed");
-        assert!(store.finish(finish(job, "w", outcome)).await.expect("finish"));
+        assert!(
+            store
+                .finish(finish(job, "w", outcome))
+                .await
+                .expect("finish")
+        );
     }
     let counts = store.tenant_counts().await.expect("counts");
     assert_eq!(
@@ -330,10 +402,17 @@ pub async fn counts_per_tenant_and_per_minute(store: Arc<dyn Store>) {
     let sum = |f: fn(&MinuteCounts) -> u64| hour.iter().map(f).sum::<u64>();
     assert_eq!(sum(|m| m.received), 4, "the old event is outside the hour");
     assert_eq!(sum(|m| m.delivered), 1);
-    assert_eq!(sum(|m| m.failed), 2, "retry and dead; a rate limit is no failure");
+    assert_eq!(
+        sum(|m| m.failed),
+        2,
+        "retry and dead; a rate limit is no failure"
+    );
     assert!(hour.windows(2).all(|w| w[0].minute < w[1].minute));
     let now_minute = Utc::now().timestamp().div_euclid(60);
-    assert!(hour.iter().all(|m| m.minute <= now_minute && m.minute >= now_minute - 61));
+    assert!(
+        hour.iter()
+            .all(|m| m.minute <= now_minute && m.minute >= now_minute - 61)
+    );
     let globex = store
         .activity(Some("globex"), Utc::now() - Delta::hours(1))
         .await
