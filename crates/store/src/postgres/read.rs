@@ -17,13 +17,7 @@ use std::collections::BTreeMap;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-/// The columns [`job_summary`] reads (`j` = jobs, `e` = events).
-macro_rules! job_columns {
-    () => {
-        "j.id, j.event_id, j.tenant, j.connector, e.event_type, e.booking_id, e.attendee_email, \
-         j.status, j.attempts, j.run_at, j.last_error, j.created_at, j.updated_at"
-    };
-}
+use crate::query::job_columns;
 
 /// The bound values of `c`, as the driver takes them.
 pub(super) fn args(c: &Clause) -> Vec<&(dyn ToSql + Sync)> {
@@ -78,15 +72,7 @@ fn job_summary(r: &Row) -> Result<JobSummary> {
 /// A page of jobs.
 pub(super) async fn jobs(c: &impl GenericClient, q: &JobQuery) -> Result<Vec<JobSummary>> {
     let clause = query::job_page(q, true);
-    let sql = format!(
-        concat!(
-            "SELECT ",
-            job_columns!(),
-            " FROM jobs j JOIN events e ON e.id = j.event_id WHERE {}"
-        ),
-        clause.text
-    );
-    let rows = c.query(&sql, &args(&clause)).await?;
+    let rows = c.query(&clause.text, &args(&clause)).await?;
     rows.iter().map(job_summary).collect()
 }
 
@@ -130,12 +116,7 @@ pub(super) async fn job(c: &impl GenericClient, id: JobId) -> Result<Option<JobD
 /// A page of events.
 pub(super) async fn events(c: &impl GenericClient, q: &EventQuery) -> Result<Vec<EventSummary>> {
     let clause = query::event_page(q, true);
-    let sql = format!(
-        "SELECT e.id, e.tenant, e.event_type, e.booking_id, e.attendee_email, e.received_at, e.jobs \
-         FROM events e WHERE {}",
-        clause.text
-    );
-    let rows = c.query(&sql, &args(&clause)).await?;
+    let rows = c.query(&clause.text, &args(&clause)).await?;
     rows.iter()
         .map(|r| {
             Ok(EventSummary {

@@ -16,13 +16,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// The columns [`job_summary`] reads (`j` = jobs, `e` = events).
-macro_rules! job_columns {
-    () => {
-        "j.id, j.event_id, j.tenant, j.connector, e.event_type, e.booking_id, e.attendee_email, \
-         j.status, j.attempts, j.run_at, j.last_error, j.created_at, j.updated_at"
-    };
-}
+use crate::query::job_columns;
 
 pub(super) fn args(c: &Clause) -> impl Iterator<Item = Sql> + '_ {
     c.args.iter().map(|a| match a {
@@ -72,15 +66,7 @@ fn attempt(r: &Row<'_>) -> rusqlite::Result<AttemptRecord> {
 /// A page of jobs.
 pub(super) fn jobs(c: &Connection, q: &JobQuery) -> Result<Vec<JobSummary>> {
     let clause = query::job_page(q, false);
-    let sql = format!(
-        concat!(
-            "SELECT ",
-            job_columns!(),
-            " FROM jobs j JOIN events e ON e.id = j.event_id WHERE {}"
-        ),
-        clause.text
-    );
-    let mut stmt = c.prepare_cached(&sql)?;
+    let mut stmt = c.prepare_cached(&clause.text)?;
     let rows = stmt.query_map(params_from_iter(args(&clause)), job_summary)?;
     rows.map(|r| r.map_err(StoreError::from).and_then(|r| r))
         .collect()
@@ -128,12 +114,7 @@ pub(super) fn job(c: &Connection, id: JobId) -> Result<Option<JobDetail>> {
 /// A page of events.
 pub(super) fn events(c: &Connection, q: &EventQuery) -> Result<Vec<EventSummary>> {
     let clause = query::event_page(q, false);
-    let sql = format!(
-        "SELECT e.id, e.tenant, e.event_type, e.booking_id, e.attendee_email, e.received_at, e.jobs \
-         FROM events e WHERE {}",
-        clause.text
-    );
-    let mut stmt = c.prepare_cached(&sql)?;
+    let mut stmt = c.prepare_cached(&clause.text)?;
     let rows = stmt.query_map(params_from_iter(args(&clause)), |r| {
         Ok(EventSummary {
             id: r.get("id")?,
