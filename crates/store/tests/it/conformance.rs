@@ -39,6 +39,15 @@ pub fn events_of(tenant: Option<&str>, limit: u32) -> EventQuery {
     }
 }
 
+/// Each stored event's attendee email, by event id.
+pub async fn emails(store: &dyn Store) -> HashMap<String, Option<String>> {
+    let events = store.events(&events_of(None, 100)).await.expect("events");
+    events
+        .into_iter()
+        .map(|e| (e.id, e.attendee_email))
+        .collect()
+}
+
 pub fn claim_req(worker: &str, limit: usize) -> ClaimRequest {
     ClaimRequest {
         worker: worker.into(),
