@@ -1,10 +1,13 @@
 //! `slatis-sync dlq list | show ID | replay ID… | replay --all [--tenant T]`.
 //!
-//! Works beside a running server: it opens the store as a shared reader/writer.
+//! Works beside a running server: it opens the store as a shared reader/writer, and goes
+//! through the operations service the admin API uses ([`slatis_server::ops`]).
 
 use super::load;
 use clap::Subcommand;
-use slatis_store::{Access, JobFilter, JobId, JobStatus, Replay};
+use slatis_server::ops::params::{Filters, Paging};
+use slatis_server::ops::{Operations, OpsError};
+use slatis_store::{Access, JobId};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -16,7 +19,7 @@ pub enum DlqCommand {
         /// Only this tenant.
         #[arg(long)]
         tenant: Option<String>,
-        /// At most this many.
+        /// At most this many (up to 500).
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
@@ -51,16 +54,29 @@ fn cut(s: &str, n: usize) -> String {
 pub async fn run(config_path: &Path, command: DlqCommand) -> anyhow::Result<ExitCode> {
     let config = load(config_path)?;
     let store = slatis_store::open(&config.storage, Access::Shared).await?;
-    let code = match command {
+    let result = run_on(&Operations::new(&*store, None), command).await;
+    store.close().await;
+    result
+}
+
+async fn run_on(ops: &Operations<'_>, command: DlqCommand) -> anyhow::Result<ExitCode> {
+    Ok(match command {
         DlqCommand::List { tenant, limit } => {
-            let jobs = store
-                .jobs(&JobFilter {
-                    status: Some(JobStatus::Dead),
-                    tenant,
-                    event_id: None,
-                    limit: Some(limit),
-                })
-                .await?;
+            let filters = Filters {
+                tenant,
+                ..Filters::default()
+            };
+            let paging = Paging {
+                cursor: None,
+                limit: Some(limit.to_string()),
+            };
+            let jobs: Vec<_> = ops
+                .dead_letters(&filters, &paging)
+                .await?
+                .items
+                .into_iter()
+                .map(|d| d.job)
+                .collect();
             if jobs.is_empty() {
                 println!("no dead letters");
             } else {
@@ -88,12 +104,13 @@ pub async fn run(config_path: &Path, command: DlqCommand) -> anyhow::Result<Exit
             }
             ExitCode::SUCCESS
         }
-        DlqCommand::Show { id } => match store.job(id).await? {
-            None => {
+        DlqCommand::Show { id } => match ops.job(id).await {
+            Err(OpsError::NoJob(_)) => {
                 eprintln!("no job {id}");
                 ExitCode::FAILURE
             }
-            Some(j) => {
+            Err(e) => return Err(e.into()),
+            Ok(j) => {
                 println!(
                     "job {}  {}  tenant {}  connector {}",
                     j.job.id,
@@ -143,12 +160,16 @@ pub async fn run(config_path: &Path, command: DlqCommand) -> anyhow::Result<Exit
             }
         },
         DlqCommand::Replay { ids, all, tenant } => {
-            let which = if all {
-                Replay::All { tenant }
+            let replayed = if all {
+                let filters = Filters {
+                    tenant,
+                    ..Filters::default()
+                };
+                ops.replay_matching(&filters).await?
             } else {
-                Replay::Ids(ids.clone())
-            };
-            let replayed = store.replay(which).await?;
+                ops.replay_ids(ids.clone()).await?
+            }
+            .replayed;
             let list: Vec<String> = replayed.iter().map(ToString::to_string).collect();
             println!(
                 "replayed {} job(s){}{}",
@@ -175,7 +196,5 @@ pub async fn run(config_path: &Path, command: DlqCommand) -> anyhow::Result<Exit
                 ExitCode::FAILURE
             }
         }
-    };
-    store.close().await;
-    Ok(code)
+    })
 }

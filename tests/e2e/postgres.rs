@@ -25,7 +25,8 @@ async fn migrate_then_serve_delivers_in_order_and_the_dlq_commands_work() {
     assert!(out.contains("0001_init"), "{out}");
     let (code, out, err) = setup.cli(&["migrate"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("applied 1 migration(s)"), "{out}");
+    assert!(out.contains("applied 2 migration(s)"), "{out}");
+    assert!(out.contains("0002_search"), "{out}");
     let (code, out, _) = setup.cli(&["migrate", "--check"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("up to date"), "{out}");

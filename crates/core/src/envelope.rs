@@ -39,6 +39,13 @@ pub fn restamp(raw: &[u8], at: DateTime<Utc>) -> Option<Vec<u8>> {
     serde_json::to_vec(&body).ok()
 }
 
+/// An email address as it is stored and searched: trimmed and lower-cased (`None` when
+/// empty).
+pub fn normal_email(email: &str) -> Option<String> {
+    let email = email.trim();
+    (!email.is_empty()).then(|| email.to_lowercase())
+}
+
 /// Why a signed body is not a Slatis event (answered with 400).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EnvelopeError {
@@ -71,6 +78,9 @@ pub struct Envelope {
     pub event: String,
     /// The booking id (`data.id`), if the event carries one; numbers are turned into text.
     pub booking_id: Option<String>,
+    /// The attendee's email (`data.attendee.email`), trimmed and lower-cased so a search
+    /// finds it however it was typed; `None` when absent or empty.
+    pub attendee_email: Option<String>,
     /// The whole body as JSON.
     pub body: Value,
 }
@@ -93,9 +103,14 @@ impl Envelope {
             Some(Value::Number(n)) => Some(n.to_string()),
             _ => None,
         };
+        let attendee_email = body
+            .pointer("/data/attendee/email")
+            .and_then(Value::as_str)
+            .and_then(normal_email);
         Ok(Self {
             event,
             booking_id,
+            attendee_email,
             body,
         })
     }
@@ -304,6 +319,19 @@ mod tests {
     fn an_event_without_booking_id_has_none() {
         let e = Envelope::parse(br#"{"event":"PING"}"#).expect("parse");
         assert_eq!(e.booking_id, None);
+        assert_eq!(e.attendee_email, None);
         assert!(e.data().is_null());
+    }
+
+    #[test]
+    fn the_attendee_email_is_kept_trimmed_and_lower_cased() {
+        let e = Envelope::parse(
+            br#"{"event":"BOOKING_CREATED","data":{"id":"b","attendee":{"email":" Jane@Example.COM "}}}"#,
+        )
+        .expect("parse");
+        assert_eq!(e.attendee_email.as_deref(), Some("jane@example.com"));
+        let blank =
+            Envelope::parse(br#"{"event":"X","data":{"attendee":{"email":" "}}}"#).expect("parse");
+        assert_eq!(blank.attendee_email, None);
     }
 }

@@ -158,6 +158,7 @@ async fn webhook(
         tenant: tenant.name.clone(),
         event_type: envelope.event.clone(),
         booking_id: envelope.booking_id.clone(),
+        attendee_email: envelope.attendee_email.clone(),
         // check_fresh read the timestamp: it is readable or absent
         dedupe_key: envelope::dedupe_key(envelope.timestamp().ok().flatten(), &raw),
         body: raw.to_vec(),

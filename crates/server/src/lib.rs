@@ -1,5 +1,6 @@
 //! The running service: the webhook ingress ([`ingress`]), the worker runtime
-//! ([`worker`]), the admin API and dashboard ([`admin`]), metrics ([`metrics`]) and the
+//! ([`worker`]), the admin API and dashboard ([`admin`]) over the operations service
+//! ([`ops`], which the `dlq` commands call too), metrics ([`metrics`]) and the
 //! background tasks' health that readiness reports ([`health`]); both listeners are
 //! served by [`serve`] (every wait on a client bounded, each request given its peer's
 //! address as `ConnectInfo<SocketAddr>`).
@@ -12,6 +13,7 @@ pub mod admin;
 pub mod health;
 pub mod ingress;
 pub mod metrics;
+pub mod ops;
 pub mod rotation;
 pub mod serve;
 pub mod worker;

@@ -20,6 +20,7 @@
 
 mod model;
 pub mod postgres;
+mod query;
 pub mod sqlite;
 
 pub use model::*;
@@ -157,11 +158,11 @@ pub trait Store: Send + Sync + 'static {
     /// On a database failure.
     async fn record_put(&self, key: &RecordKey, record_id: Option<&str>) -> Result<()>;
 
-    /// Jobs, newest first, filtered.
+    /// A page of jobs, newest first (by id), filtered.
     ///
     /// # Errors
     /// On a database failure.
-    async fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobSummary>>;
+    async fn jobs(&self, query: &JobQuery) -> Result<Vec<JobSummary>>;
 
     /// One job with its event, attempts and dry-run record.
     ///
@@ -169,11 +170,48 @@ pub trait Store: Send + Sync + 'static {
     /// On a database failure.
     async fn job(&self, id: JobId) -> Result<Option<JobDetail>>;
 
-    /// Events, newest first.
+    /// A page of events, newest first (by arrival, then id), filtered.
     ///
     /// # Errors
     /// On a database failure.
-    async fn events(&self, tenant: Option<&str>, limit: u32) -> Result<Vec<EventSummary>>;
+    async fn events(&self, query: &EventQuery) -> Result<Vec<EventSummary>>;
+
+    /// Every attempt of every job of the events of `booking_id` (of `tenant`, if given),
+    /// oldest first; at most `limit`.
+    ///
+    /// # Errors
+    /// On a database failure.
+    async fn booking_attempts(
+        &self,
+        tenant: Option<&str>,
+        booking_id: &str,
+        limit: u32,
+    ) -> Result<Vec<AttemptRecord>>;
+
+    /// Whether `tenant` already has an event of `event_type` for `booking_id` (one index
+    /// seek: a backfill skips what was received).
+    ///
+    /// # Errors
+    /// On a database failure.
+    async fn has_event(&self, tenant: &str, booking_id: &str, event_type: &str) -> Result<bool>;
+
+    /// Per tenant: events received and jobs by state, for every tenant with something
+    /// stored, by name.
+    ///
+    /// # Errors
+    /// On a database failure.
+    async fn tenant_counts(&self) -> Result<Vec<TenantCounts>>;
+
+    /// Per minute since `since` (of `tenant`, if given): events received, attempts that
+    /// delivered and that failed. Minutes with nothing are left out; oldest first.
+    ///
+    /// # Errors
+    /// On a database failure.
+    async fn activity(
+        &self,
+        tenant: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<MinuteCounts>>;
 
     /// Puts dead jobs back in the queue (attempts reset). Returns the ids replayed;
     /// ids that are not dead are left alone.

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 /// A job's id (also its arrival order).
@@ -20,6 +20,8 @@ pub struct NewEvent {
     pub event_type: String,
     /// `data.id`, if any.
     pub booking_id: Option<String>,
+    /// `data.attendee.email`, trimmed and lower-cased, if any (searchable).
+    pub attendee_email: Option<String>,
     /// The raw body, exactly as signed.
     pub body: Vec<u8>,
     /// SHA-256 of the body: the same body again is a duplicate.
@@ -214,17 +216,76 @@ impl JobStatus {
     }
 }
 
-/// Which jobs to list.
-#[derive(Debug, Clone, Default)]
-pub struct JobFilter {
-    /// Only this status.
-    pub status: Option<JobStatus>,
+/// Which events or jobs a list, a count or a replay takes: every field given must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
     /// Only this tenant.
     pub tenant: Option<String>,
-    /// Only jobs of this event.
+    /// Jobs in this state (events: with at least one job in it).
+    pub status: Option<JobStatus>,
+    /// Only this event type.
+    pub event_type: Option<String>,
+    /// Only this booking (`data.id`).
+    pub booking_id: Option<String>,
+    /// Only this attendee email (compared lower-cased).
+    pub attendee_email: Option<String>,
+    /// Only this event (jobs: of it).
     pub event_id: Option<String>,
-    /// At most this many (default 100).
-    pub limit: Option<u32>,
+    /// Received at or after this.
+    pub since: Option<DateTime<Utc>>,
+    /// Received before this.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A page of jobs: newest first (by id), those older than `before`.
+#[derive(Debug, Clone)]
+pub struct JobQuery {
+    /// Which jobs.
+    pub filter: Filter,
+    /// Only jobs with a smaller id (the last of the previous page).
+    pub before: Option<JobId>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+impl Default for JobQuery {
+    fn default() -> Self {
+        Self {
+            filter: Filter::default(),
+            before: None,
+            limit: 100,
+        }
+    }
+}
+
+/// Where an event sits in the order of event lists: newest first by arrival, then id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventKey {
+    /// When it arrived (as stored).
+    pub received_at: DateTime<Utc>,
+    /// Its id.
+    pub id: String,
+}
+
+/// A page of events: newest first, those after `before` in that order.
+#[derive(Debug, Clone)]
+pub struct EventQuery {
+    /// Which events.
+    pub filter: Filter,
+    /// Only events past this one (the last of the previous page).
+    pub before: Option<EventKey>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+impl Default for EventQuery {
+    fn default() -> Self {
+        Self {
+            filter: Filter::default(),
+            before: None,
+            limit: 100,
+        }
+    }
 }
 
 /// A job in a list.
@@ -242,6 +303,8 @@ pub struct JobSummary {
     pub event_type: String,
     /// The booking.
     pub booking_id: Option<String>,
+    /// The attendee's email.
+    pub attendee_email: Option<String>,
     /// Its state.
     pub status: JobStatus,
     /// Attempts so far.
@@ -259,6 +322,8 @@ pub struct JobSummary {
 /// One attempt of a job.
 #[derive(Debug, Clone, Serialize)]
 pub struct AttemptRecord {
+    /// The job.
+    pub job_id: JobId,
     /// Its number (1 = first).
     pub attempt: u32,
     /// When it started.
@@ -304,6 +369,8 @@ pub struct EventSummary {
     pub event_type: String,
     /// The booking.
     pub booking_id: Option<String>,
+    /// The attendee's email.
+    pub attendee_email: Option<String>,
     /// When it arrived.
     pub received_at: DateTime<Utc>,
     /// Jobs it made.
@@ -315,11 +382,9 @@ pub struct EventSummary {
 pub enum Replay {
     /// These ids.
     Ids(Vec<JobId>),
-    /// Every dead job, of one tenant if given.
-    All {
-        /// Only this tenant.
-        tenant: Option<String>,
-    },
+    /// Every dead job the filter takes (its `status` is ignored: only dead jobs are
+    /// replayed).
+    Matching(Filter),
 }
 
 /// What [`crate::Store::purge`] removes: what is older than these.
@@ -373,6 +438,86 @@ pub struct QueueStats {
     pub dead: u64,
     /// Age in seconds of the oldest pending job that is due.
     pub oldest_due_seconds: f64,
+}
+
+impl QueueStats {
+    /// Sets the count of `status`.
+    pub(crate) fn set(&mut self, status: Option<JobStatus>, n: u64) {
+        match status {
+            Some(JobStatus::Pending) => self.pending = n,
+            Some(JobStatus::Running) => self.running = n,
+            Some(JobStatus::Done) => self.done = n,
+            Some(JobStatus::Dead) => self.dead = n,
+            None => {}
+        }
+    }
+}
+
+/// One tenant's jobs and events as stored (not yet purged).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantCounts {
+    /// The tenant.
+    pub tenant: String,
+    /// Events received.
+    pub received: u64,
+    /// Jobs waiting for their first attempt.
+    pub queued: u64,
+    /// Jobs leased by a worker now.
+    pub running: u64,
+    /// Jobs waiting to run again after a failed or rate-limited attempt.
+    pub retrying: u64,
+    /// Jobs delivered.
+    pub delivered: u64,
+    /// Dead letters.
+    pub dead: u64,
+}
+
+impl TenantCounts {
+    /// `tenant`'s entry in `by`, made empty if missing.
+    pub(crate) fn of(by: &mut BTreeMap<String, Self>, tenant: String) -> &mut Self {
+        by.entry(tenant.clone()).or_insert_with(|| Self {
+            tenant,
+            ..Self::default()
+        })
+    }
+
+    /// Counts `n` jobs in `status` (`tried`: with an attempt or a rate-limited answer
+    /// behind them).
+    pub(crate) fn add_jobs(&mut self, status: Option<JobStatus>, tried: bool, n: u64) {
+        let slot = match status {
+            Some(JobStatus::Pending) if tried => &mut self.retrying,
+            Some(JobStatus::Pending) => &mut self.queued,
+            Some(JobStatus::Running) => &mut self.running,
+            Some(JobStatus::Done) => &mut self.delivered,
+            Some(JobStatus::Dead) => &mut self.dead,
+            None => return,
+        };
+        *slot += n;
+    }
+}
+
+/// What happened in one minute.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MinuteCounts {
+    /// The minute (Unix time / 60).
+    pub minute: i64,
+    /// Events received.
+    pub received: u64,
+    /// Attempts that delivered.
+    pub delivered: u64,
+    /// Attempts that failed (retried or dead-lettered; rate limits and releases are not
+    /// failures).
+    pub failed: u64,
+}
+
+impl MinuteCounts {
+    /// Minute `m`'s entry in `by`, made empty if missing.
+    pub(crate) fn of(by: &mut BTreeMap<i64, Self>, minute: i64) -> &mut Self {
+        by.entry(minute).or_insert_with(|| Self {
+            minute,
+            ..Self::default()
+        })
+    }
 }
 
 #[cfg(test)]

@@ -5,99 +5,134 @@
 //! - `POST /admin/api/tenants/{tenant}/signing-secrets` `{"secret": "…"}`: adds a runtime
 //!   secret (in memory until the config names it) → `{"tenant", "added"}`.
 //!
-//! Invariants: both are behind the admin token like all of `/admin/api`; an unknown
-//! tenant is a 404; no answer or log line holds the secret.
+//! Invariants: both are behind the admin token like all of `/admin/api` and in its
+//! OpenAPI document; an unknown tenant is a 404; no answer or log line holds the secret
+//! (a body that does not parse is answered without serde's message, which could quote it).
+
+// `#[utoipa::path]` expands `params(…)` into fully qualified paths.
+#![allow(unused_qualifications)]
 
 use crate::Shared;
+use crate::ops::model::ApiError;
 use crate::rotation::MAX_WINDOW;
-use axum::Router;
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
+use utoipa::ToSchema;
 
-/// The rotation routes (their state is the admin API's).
-pub fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route(
-            "/admin/api/tenants/{tenant}/rotation",
-            post(|s: State<Arc<Shared>>, t: Path<String>, b: Bytes| known(s, t, b, open)),
-        )
-        .route(
-            "/admin/api/tenants/{tenant}/signing-secrets",
-            post(|s: State<Arc<Shared>>, t: Path<String>, b: Bytes| known(s, t, b, add)),
-        )
-}
-
-fn answer(status: StatusCode, body: serde_json::Value) -> Response {
-    (status, axum::Json(body)).into_response()
-}
-
-/// `handler`'s answer for a tenant of the current config; 404 for another.
-async fn known(
-    State(shared): State<Arc<Shared>>,
-    Path(tenant): Path<String>,
-    body: Bytes,
-    handler: fn(&Shared, &str, &[u8]) -> Response,
-) -> Response {
-    if shared.config().tenants.contains_key(&tenant) {
-        handler(&shared, &tenant, &body)
-    } else {
-        answer(
-            StatusCode::NOT_FOUND,
-            json!({ "error": format!("no tenant {tenant:?}") }),
-        )
-    }
-}
-
-#[derive(Deserialize, Default)]
+/// How long a rotation window stays open.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Window {
+pub(super) struct Window {
+    /// Seconds (at most 60, the default).
     seconds: Option<u64>,
 }
 
-fn open(shared: &Shared, tenant: &str, body: &[u8]) -> Response {
-    let window: Window = if body.is_empty() {
-        Window::default()
-    } else {
-        match serde_json::from_slice(body) {
-            Ok(w) => w,
-            Err(e) => return answer(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
-        }
-    };
-    let length = window.seconds.map_or(MAX_WINDOW, Duration::from_secs);
-    let got = shared.rotation.open(tenant, length);
-    answer(
-        StatusCode::OK,
-        json!({ "tenant": tenant, "window_seconds": got.as_secs() }),
-    )
+/// The window opened.
+#[derive(Serialize, ToSchema)]
+pub(super) struct WindowOpened {
+    tenant: String,
+    /// How long it stays open.
+    window_seconds: u64,
 }
 
-#[derive(Deserialize)]
+/// The secret Slatis now signs with.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewSecret {
+pub(super) struct NewSecret {
     secret: String,
 }
 
-fn add(shared: &Shared, tenant: &str, body: &[u8]) -> Response {
-    // the error names no value: serde's message for a bad body could quote it
-    let Ok(NewSecret { secret }) = serde_json::from_slice(body) else {
-        return answer(
+/// The secret was taken.
+#[derive(Serialize, ToSchema)]
+pub(super) struct SecretAdded {
+    tenant: String,
+    /// False when the tenant already accepted it.
+    added: bool,
+}
+
+fn refuse(status: StatusCode, error: impl Into<String>) -> Response {
+    (
+        status,
+        Json(ApiError {
+            error: error.into(),
+        }),
+    )
+        .into_response()
+}
+
+/// A 404 unless `tenant` is in the current config.
+fn known(shared: &Shared, tenant: &str) -> Result<(), Response> {
+    if shared.config().tenants.contains_key(tenant) {
+        Ok(())
+    } else {
+        Err(refuse(
+            StatusCode::NOT_FOUND,
+            format!("no tenant {tenant:?}"),
+        ))
+    }
+}
+
+/// Opens the tenant's rotation window: for its length, a delivery whose signature matches
+/// none of the tenant's secrets is held (at most 3 s) instead of answered 401, and checked
+/// again when a secret is added.
+#[utoipa::path(post, path = "/admin/api/tenants/{tenant}/rotation", tag = "signing secrets",
+    params(("tenant" = String, Path, description = "The tenant")),
+    request_body(content = Option<Window>, description = "Optional; empty opens 60 s"),
+    responses((status = 200, body = WindowOpened), (status = 400, body = ApiError), (status = 404, body = ApiError)))]
+pub(super) async fn open_window(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(answer) = known(&shared, &tenant) {
+        return answer;
+    }
+    let window: Window = if body.is_empty() {
+        Window::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(w) => w,
+            Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
+        }
+    };
+    let length = window.seconds.map_or(MAX_WINDOW, Duration::from_secs);
+    let got = shared.rotation.open(&tenant, length);
+    Json(WindowOpened {
+        tenant,
+        window_seconds: got.as_secs(),
+    })
+    .into_response()
+}
+
+/// Adds a signing secret to the tenant at run time (kept across reloads until the config
+/// names it, gone at a restart); deliveries held by the window are checked against it.
+#[utoipa::path(post, path = "/admin/api/tenants/{tenant}/signing-secrets", tag = "signing secrets",
+    params(("tenant" = String, Path, description = "The tenant")),
+    request_body = NewSecret,
+    responses((status = 200, body = SecretAdded), (status = 400, body = ApiError), (status = 404, body = ApiError)))]
+pub(super) async fn add_secret(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(answer) = known(&shared, &tenant) {
+        return answer;
+    }
+    let Ok(NewSecret { secret }) = serde_json::from_slice(&body) else {
+        return refuse(
             StatusCode::BAD_REQUEST,
-            json!({ "error": "the body is {\"secret\": \"<the new signing secret>\"}" }),
+            "the body is {\"secret\": \"<the new signing secret>\"}",
         );
     };
     if secret.trim().is_empty() {
-        return answer(
-            StatusCode::BAD_REQUEST,
-            json!({ "error": "the secret is empty" }),
-        );
+        return refuse(StatusCode::BAD_REQUEST, "the secret is empty");
     }
-    let added = shared.rotation.add(tenant, &secret);
-    answer(StatusCode::OK, json!({ "tenant": tenant, "added": added }))
+    let added = shared.rotation.add(&tenant, &secret);
+    Json(SecretAdded { tenant, added }).into_response()
 }

@@ -8,9 +8,8 @@ use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use axum::response::Response;
 use slatis_server::admin::{COOKIE, CSP, CSRF_HEADER, THROTTLE_PER_CLIENT, router};
-use slatis_store::{ClaimRequest, Finish, Outcome};
+use slatis_store::Outcome;
 use slatis_testkit::fixtures::BOOKING_CREATED;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -427,55 +426,23 @@ async fn jobs_dead_letters_and_replay() {
     .await;
     let event_id = answer["event_id"].as_str().expect("id").to_owned();
     // dead-letter the job by hand
-    let job = w
-        .shared
-        .store
-        .claim(ClaimRequest {
-            worker: "t".into(),
-            limit: 1,
-            lease: Duration::from_secs(60),
-            now: chrono::Utc::now(),
-            room: HashMap::new(),
-            default_room: 1,
-        })
-        .await
-        .expect("claim")
-        .remove(0);
-    let now = chrono::Utc::now();
-    w.shared
-        .store
-        .finish(Finish {
-            job: job.id,
-            worker: "t".into(),
-            outcome: Outcome::Dead,
-            progress: slatis_store::Progress {
-                steps_done: 0,
-                step_results: serde_json::json!({}),
-            },
-            failed_step: Some(0),
-            error: Some("HTTP 400: no".into()),
-            dry_run: None,
-            started_at: now,
-            finished_at: now,
-        })
-        .await
-        .expect("finish");
+    let job = crate::support::run_all(&w.shared, Outcome::Dead).await[0];
     let (status, list) = call(
         router(Arc::clone(&w.shared)),
         get(&format!("/admin/api/jobs?event_id={event_id}"), Some(TOKEN)),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(list["jobs"][0]["status"], "dead");
+    assert_eq!(list["items"][0]["status"], "dead");
     let (_, dead) = call(
         router(Arc::clone(&w.shared)),
         get("/admin/api/dead-letters", Some(TOKEN)),
     )
     .await;
-    assert_eq!(dead["jobs"].as_array().map(Vec::len), Some(1));
+    assert_eq!(dead["items"].as_array().map(Vec::len), Some(1));
     let (status, detail) = call(
         router(Arc::clone(&w.shared)),
-        get(&format!("/admin/api/jobs/{}", job.id), Some(TOKEN)),
+        get(&format!("/admin/api/jobs/{job}"), Some(TOKEN)),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
@@ -501,17 +468,18 @@ async fn jobs_dead_letters_and_replay() {
     );
     let (status, replayed) = call(
         router(Arc::clone(&w.shared)),
-        post(&format!("/admin/api/dead-letters/{}/replay", job.id)),
+        post(&format!("/admin/api/dead-letters/{job}/replay")),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(replayed["replayed"], serde_json::json!([job.id]));
+    assert_eq!(replayed["replayed"], serde_json::json!([job]));
+    assert_eq!(replayed["count"], 1);
     let (_, events) = call(
         router(Arc::clone(&w.shared)),
         get("/admin/api/events", Some(TOKEN)),
     )
     .await;
-    assert_eq!(events["events"][0]["id"], event_id);
+    assert_eq!(events["items"][0]["id"], event_id);
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ extern crate slatis_connector_salesforce;
 use chrono::Duration as Delta;
 use serde_json::{Value, json};
 use slatis_server::{Options, Shared, start};
-use slatis_store::{Access, JobDetail, JobFilter, JobStatus};
+use slatis_store::{Access, JobDetail, JobQuery, JobStatus};
 use slatis_testkit::fixtures::BOOKING_CREATED;
 use slatis_testkit::mock::{
     Fault, HubSpotOptions, MockHttp, MockHubSpot, MockPipedrive, MockSalesforce, PipedriveOptions,
@@ -223,7 +223,7 @@ async fn settle(shared: &Shared) -> Result<JobDetail, String> {
     loop {
         let jobs = shared
             .store
-            .jobs(&JobFilter::default())
+            .jobs(&JobQuery::default())
             .await
             .map_err(|e| e.to_string())?;
         let job = jobs.first().ok_or("no job was made")?;

@@ -4,7 +4,7 @@ use crate::support::{call, signed, world};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use slatis_server::ingress::router;
-use slatis_store::JobFilter;
+use slatis_store::JobQuery;
 use slatis_testkit::fixtures::{BOOKING_CREATED, booking};
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ async fn an_accepted_event_is_stored_with_one_job_per_routed_instance() {
     let jobs = w
         .shared
         .store
-        .jobs(&JobFilter::default())
+        .jobs(&JobQuery::default())
         .await
         .expect("jobs");
     assert_eq!(jobs.len(), 1);
@@ -40,13 +40,21 @@ async fn an_accepted_event_is_stored_with_one_job_per_routed_instance() {
         (StatusCode::OK, Some(0))
     );
     assert_eq!(
-        w.shared.store.events(None, 10).await.expect("events").len(),
+        w.shared
+            .store
+            .events(&slatis_store::EventQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .expect("events")
+            .len(),
         2
     );
     assert_eq!(
         w.shared
             .store
-            .jobs(&JobFilter::default())
+            .jobs(&JobQuery::default())
             .await
             .expect("jobs")
             .len(),
@@ -85,7 +93,10 @@ async fn refused_requests_store_nothing() {
     assert!(
         w.shared
             .store
-            .events(None, 10)
+            .events(&slatis_store::EventQuery {
+                limit: 10,
+                ..Default::default()
+            })
             .await
             .expect("events")
             .is_empty()

@@ -4,6 +4,7 @@
 //! misbehaving mocks); and the serving layer over raw TCP.
 
 mod admin;
+mod admin_api;
 mod corpus;
 mod ingress;
 mod readiness;

@@ -44,14 +44,35 @@ impl Store for FullDisk {
     async fn record_put(&self, key: &RecordKey, record_id: Option<&str>) -> Result<()> {
         self.inner.record_put(key, record_id).await
     }
-    async fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobSummary>> {
-        self.inner.jobs(filter).await
+    async fn jobs(&self, query: &JobQuery) -> Result<Vec<JobSummary>> {
+        self.inner.jobs(query).await
     }
     async fn job(&self, id: JobId) -> Result<Option<JobDetail>> {
         self.inner.job(id).await
     }
-    async fn events(&self, tenant: Option<&str>, limit: u32) -> Result<Vec<EventSummary>> {
-        self.inner.events(tenant, limit).await
+    async fn events(&self, query: &EventQuery) -> Result<Vec<EventSummary>> {
+        self.inner.events(query).await
+    }
+    async fn booking_attempts(
+        &self,
+        tenant: Option<&str>,
+        booking_id: &str,
+        limit: u32,
+    ) -> Result<Vec<AttemptRecord>> {
+        self.inner.booking_attempts(tenant, booking_id, limit).await
+    }
+    async fn has_event(&self, tenant: &str, booking_id: &str, event_type: &str) -> Result<bool> {
+        self.inner.has_event(tenant, booking_id, event_type).await
+    }
+    async fn tenant_counts(&self) -> Result<Vec<TenantCounts>> {
+        self.inner.tenant_counts().await
+    }
+    async fn activity(
+        &self,
+        tenant: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<MinuteCounts>> {
+        self.inner.activity(tenant, since).await
     }
     async fn replay(&self, which: Replay) -> Result<Vec<JobId>> {
         self.inner.replay(which).await

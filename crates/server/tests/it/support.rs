@@ -150,3 +150,39 @@ pub fn signed(path: &str, body: &str) -> Request<Body> {
         .body(Body::from(body))
         .expect("request")
 }
+
+/// Leases every due job and ends its attempt with `outcome` (failing at step 0 with
+/// "HTTP 400: no"); returns their ids, ascending.
+pub async fn run_all(shared: &Shared, outcome: slatis_store::Outcome) -> Vec<i64> {
+    let jobs = shared
+        .store
+        .claim(slatis_store::ClaimRequest {
+            worker: "t".into(),
+            limit: 1000,
+            lease: std::time::Duration::from_secs(60),
+            now: chrono::Utc::now(),
+            room: HashMap::new(),
+            default_room: 1000,
+        })
+        .await
+        .expect("claim");
+    let now = chrono::Utc::now();
+    for j in &jobs {
+        let f = slatis_store::Finish {
+            job: j.id,
+            worker: "t".into(),
+            outcome: outcome.clone(),
+            progress: slatis_store::Progress {
+                steps_done: 0,
+                step_results: serde_json::json!({}),
+            },
+            failed_step: Some(0),
+            error: Some("HTTP 400: no".into()),
+            dry_run: None,
+            started_at: now,
+            finished_at: now,
+        };
+        assert!(shared.store.finish(f).await.expect("finish"));
+    }
+    jobs.iter().map(|j| j.id).collect()
+}

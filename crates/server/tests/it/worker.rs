@@ -7,7 +7,7 @@ use chrono::Utc;
 use slatis_core::DeliveryError;
 use slatis_core::connector::StepOutput;
 use slatis_server::{Options, start};
-use slatis_store::{JobFilter, JobStatus};
+use slatis_store::{JobQuery, JobStatus};
 use slatis_testkit::fixtures::BOOKING_CREATED;
 use slatis_testkit::signer::post_signed;
 use std::future::Future;
@@ -25,7 +25,7 @@ async fn run_until<F: Fn() -> bool>(f: F) {
 async fn job_status(shared: &slatis_server::Shared) -> (JobStatus, u32, Option<String>) {
     let j = shared
         .store
-        .jobs(&JobFilter::default())
+        .jobs(&JobQuery::default())
         .await
         .expect("jobs")
         .remove(0);
@@ -177,12 +177,7 @@ async fn a_far_rate_limit_reset_is_capped_and_the_budget_ends_it() {
     run_until(|| script("wk6", |s| s.calls.len()) == 3).await;
     assert!(started.elapsed() < Duration::from_secs(5), "capped waits");
     run_until_async(|| async { job_status(&shared).await.0 == JobStatus::Dead }).await;
-    let id = shared
-        .store
-        .jobs(&JobFilter::default())
-        .await
-        .expect("jobs")[0]
-        .id;
+    let id = shared.store.jobs(&JobQuery::default()).await.expect("jobs")[0].id;
     let detail = shared.store.job(id).await.expect("job").expect("exists");
     let error = detail.job.last_error.unwrap_or_default();
     assert!(
@@ -227,6 +222,7 @@ async fn a_job_whose_every_attempt_died_is_dead_lettered_without_running() {
         tenant: "wk8".into(),
         event_type: "BOOKING_CREATED".into(),
         booking_id: Some("bkg_1".into()),
+        attendee_email: None,
         body: BOOKING_CREATED.as_bytes().to_vec(),
         dedupe_key: b"wk8".to_vec(),
         received_at: Utc::now(),

@@ -28,13 +28,13 @@ const MAX_BATCH: usize = 256;
 /// An event's dedupe key, row and jobs, in one statement.
 ///
 /// `$1` tenant, `$2` dedupe key, `$3` event id, `$4` received at, `$5` event type,
-/// `$6` booking, `$7` body, `$8` connectors (route order).
+/// `$6` booking, `$7` body, `$8` connectors (route order), `$9` attendee email.
 const INGEST: &str = "WITH d AS ( \
        INSERT INTO dedupe_keys (tenant, key, event_id, created_at) VALUES ($1, $2, $3, $4) \
        ON CONFLICT DO NOTHING RETURNING event_id), \
      e AS ( \
-       INSERT INTO events (id, tenant, event_type, booking_id, body, received_at, jobs) \
-       SELECT $3, $1, $5, $6, $7, $4, cardinality($8::text[]) FROM d RETURNING id), \
+       INSERT INTO events (id, tenant, event_type, booking_id, attendee_email, body, received_at, jobs) \
+       SELECT $3, $1, $5, $6, $9, $7, $4, cardinality($8::text[]) FROM d RETURNING id), \
      j AS ( \
        INSERT INTO jobs (event_id, tenant, connector, lane, order_key, status, run_at, created_at, updated_at) \
        SELECT e.id, $1, c.connector, $1 || '/' || c.connector, \
@@ -52,7 +52,7 @@ struct Waiting {
 }
 
 enum Msg {
-    Ingest(Waiting),
+    Ingest(Box<Waiting>),
     Close(oneshot::Sender<()>),
 }
 
@@ -78,7 +78,7 @@ impl Batcher {
     pub(super) async fn ingest(&self, event: NewEvent) -> Result<Ingested> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Msg::Ingest(Waiting { event, reply }))
+            .send(Msg::Ingest(Box::new(Waiting { event, reply })))
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
@@ -107,7 +107,7 @@ async fn run(ctx: Arc<Ctx>, mut rx: mpsc::Receiver<Msg>, writers: usize) {
         let Some(first) = rx.recv().await else { break };
         let mut batch = Vec::new();
         match first {
-            Msg::Ingest(w) => batch.push(w),
+            Msg::Ingest(w) => batch.push(*w),
             Msg::Close(done) => closing = Some(done),
         }
         // Wait for a free writer first: what arrives meanwhile joins this batch.
@@ -116,7 +116,7 @@ async fn run(ctx: Arc<Ctx>, mut rx: mpsc::Receiver<Msg>, writers: usize) {
         };
         while closing.is_none() && batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(Msg::Ingest(w)) => batch.push(w),
+                Ok(Msg::Ingest(w)) => batch.push(*w),
                 Ok(Msg::Close(done)) => closing = Some(done),
                 Err(_) => break,
             }
@@ -179,9 +179,9 @@ async fn store(ctx: &Ctx, events: &[&NewEvent]) -> Result<Vec<Ingested>> {
     let mut client = super::get(&ctx.pool).await?;
     let tx = client.transaction().await?;
     let ingest = tx.prepare_cached(INGEST).await?;
-    let params: Vec<[&(dyn ToSql + Sync); 8]> = events
+    let params: Vec<[&(dyn ToSql + Sync); 9]> = events
         .iter()
-        .map(|ev| -> [&(dyn ToSql + Sync); 8] {
+        .map(|ev| -> [&(dyn ToSql + Sync); 9] {
             [
                 &ev.tenant,
                 &ev.dedupe_key,
@@ -191,6 +191,7 @@ async fn store(ctx: &Ctx, events: &[&NewEvent]) -> Result<Vec<Ingested>> {
                 &ev.booking_id,
                 &ev.body,
                 &ev.connectors,
+                &ev.attendee_email,
             ]
         })
         .collect();

@@ -14,10 +14,16 @@ use crate::{Result, StoreError};
 use deadpool_postgres::GenericClient;
 
 /// The schema, one script per version (version = index + 1).
-pub(super) const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_init",
-    include_str!("../../migrations/postgres/0001_init.sql"),
-)];
+pub(super) const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_init",
+        include_str!("../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        "0002_search",
+        include_str!("../../migrations/postgres/0002_search.sql"),
+    ),
+];
 
 /// Serializes migrations of one schema between processes (the key of the advisory lock).
 const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended('slatis-sync migrations ' || current_schema(), 0))";

@@ -29,9 +29,9 @@ mod read;
 mod windows;
 
 use crate::{
-    Access, ClaimRequest, ClaimedJob, EventSummary, Finish, Ingested, JobDetail, JobFilter, JobId,
-    JobSummary, NewEvent, PurgeBefore, Purged, QueueStats, RecordKey, Replay, Result, Store,
-    StoreError,
+    Access, AttemptRecord, ClaimRequest, ClaimedJob, EventQuery, EventSummary, Finish, Ingested,
+    JobDetail, JobId, JobQuery, JobSummary, MinuteCounts, NewEvent, PurgeBefore, Purged,
+    QueueStats, RecordKey, Replay, Result, Store, StoreError, TenantCounts,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -255,6 +255,18 @@ impl PgStore {
     }
 }
 
+/// The end of a replay statement after its `WITH r AS (UPDATE … RETURNING id)`: notifies
+/// the channel (the placeholder given) when it replayed something, answers the ids.
+macro_rules! replayed {
+    ($channel:literal) => {
+        concat!(
+            ", n AS (SELECT pg_notify(",
+            $channel,
+            ", '') WHERE EXISTS (SELECT 1 FROM r)) \
+             SELECT id FROM r, (SELECT count(*) FROM n) AS notified ORDER BY id"
+        )
+    };
+}
 /// `u64` of a row count.
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or_default()
@@ -426,37 +438,86 @@ impl Store for PgStore {
         self.write(result).await
     }
 
-    async fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobSummary>> {
-        read::jobs(&self.conn().await?, filter).await
+    async fn jobs(&self, query: &JobQuery) -> Result<Vec<JobSummary>> {
+        read::jobs(&self.conn().await?, query).await
     }
 
     async fn job(&self, id: JobId) -> Result<Option<JobDetail>> {
         read::job(&self.conn().await?, id).await
     }
 
-    async fn events(&self, tenant: Option<&str>, limit: u32) -> Result<Vec<EventSummary>> {
-        read::events(&self.conn().await?, tenant, limit).await
+    async fn events(&self, query: &EventQuery) -> Result<Vec<EventSummary>> {
+        read::events(&self.conn().await?, query).await
+    }
+
+    async fn booking_attempts(
+        &self,
+        tenant: Option<&str>,
+        booking_id: &str,
+        limit: u32,
+    ) -> Result<Vec<AttemptRecord>> {
+        read::booking_attempts(&self.conn().await?, tenant, booking_id, limit).await
+    }
+
+    async fn has_event(&self, tenant: &str, booking_id: &str, event_type: &str) -> Result<bool> {
+        read::has_event(&self.conn().await?, tenant, booking_id, event_type).await
+    }
+
+    async fn tenant_counts(&self) -> Result<Vec<TenantCounts>> {
+        read::tenant_counts(&self.conn().await?).await
+    }
+
+    async fn activity(
+        &self,
+        tenant: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<MinuteCounts>> {
+        read::activity(&self.conn().await?, tenant, since).await
     }
 
     async fn replay(&self, which: Replay) -> Result<Vec<JobId>> {
         let result = async {
             let client = self.conn().await?;
-            let (ids, tenant): (Option<&[JobId]>, Option<&str>) = match &which {
-                Replay::Ids(ids) => (Some(ids.as_slice()), None),
-                Replay::All { tenant } => (None, tenant.as_deref()),
+            let ids: Vec<JobId> = match &which {
+                Replay::Ids(ids) => {
+                    let stmt = client
+                        .prepare_cached(concat!(
+                            "WITH r AS (UPDATE jobs SET status = 'pending', attempts = 0, rate_limited = 0, \
+                             run_at = $1, updated_at = $1 WHERE status = 'dead' AND id = ANY($2) RETURNING id)",
+                            replayed!("$3")
+                        ))
+                        .await?;
+                    client
+                        .query(&stmt, &[&Utc::now(), ids, &self.channel])
+                        .await?
+                        .iter()
+                        .map(|r| r.get(0))
+                        .collect()
+                }
+                Replay::Matching(filter) => {
+                    let mut clause = crate::query::dead(filter, true);
+                    let at = clause.bind(crate::query::Arg::Time(Utc::now()));
+                    let channel = clause.bind(crate::query::Arg::Text(self.channel.clone()));
+                    let sql = format!(
+                        concat!(
+                            "WITH r AS (UPDATE jobs SET status = 'pending', attempts = 0, rate_limited = 0, \
+                             run_at = {at}, updated_at = {at} WHERE status = 'dead' AND id IN \
+                             (SELECT j.id FROM jobs j JOIN events e ON e.id = j.event_id WHERE {filter}) RETURNING id)",
+                            replayed!("{channel}")
+                        ),
+                        at = at,
+                        channel = channel,
+                        filter = clause.text
+                    );
+                    client
+                        .query(&sql, &read::args(&clause))
+                        .await?
+                        .iter()
+                        .map(|r| r.get(0))
+                        .collect()
+                }
             };
-            let stmt = client
-                .prepare_cached(
-                    "WITH r AS (UPDATE jobs SET status = 'pending', attempts = 0, rate_limited = 0, run_at = $1, updated_at = $1 \
-                     WHERE status = 'dead' AND ($2::bigint[] IS NULL OR id = ANY($2)) AND ($3::text IS NULL OR tenant = $3) \
-                     RETURNING id), n AS (SELECT pg_notify($4, '') WHERE EXISTS (SELECT 1 FROM r)) \
-                     SELECT id FROM r, (SELECT count(*) FROM n) AS notified ORDER BY id",
-                )
-                .await?;
-            let rows = client
-                .query(&stmt, &[&Utc::now(), &ids, &tenant, &self.channel])
-                .await?;
-            Ok(rows.iter().map(|r| r.get(0)).collect())
+            Ok(ids)
         }
         .await;
         self.write(result).await

@@ -1,23 +1,51 @@
-//! The listings and counts: jobs, one job in detail, events, queue stats.
+//! The listings and counts: job and event pages, one job in detail, a booking's attempts,
+//! per-tenant counts, per-minute activity, queue stats.
 //!
-//! Invariants: reads only (autocommit, no lock taken), newest first, as on SQLite.
+//! Invariants: reads only (autocommit, no lock taken), the same order and answers as
+//! SQLite's; filters are the [`crate::query`] clauses.
 
 use super::count;
+use crate::query::{self, Arg, Clause};
 use crate::{
-    AttemptRecord, EventSummary, JobDetail, JobFilter, JobId, JobStatus, JobSummary, QueueStats,
-    Result, StoreError,
+    AttemptRecord, EventQuery, EventSummary, JobDetail, JobId, JobQuery, JobStatus, JobSummary,
+    MinuteCounts, QueueStats, Result, StoreError, TenantCounts,
 };
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
-/// The columns [`job_summary`] reads (`j` = jobs, `e` = events).
-macro_rules! job_columns {
-    () => {
-        "j.id, j.event_id, j.tenant, j.connector, e.event_type, e.booking_id, j.status, j.attempts, \
-         j.run_at, j.last_error, j.created_at, j.updated_at"
-    };
+use crate::query::job_columns;
+
+/// The bound values of `c`, as the driver takes them.
+pub(super) fn args(c: &Clause) -> Vec<&(dyn ToSql + Sync)> {
+    c.args
+        .iter()
+        .map(|a| -> &(dyn ToSql + Sync) {
+            match a {
+                Arg::Text(t) => t,
+                Arg::Int(i) => i,
+                Arg::Time(t) => t,
+            }
+        })
+        .collect()
+}
+
+fn attempt(r: &Row) -> Result<AttemptRecord> {
+    Ok(AttemptRecord {
+        job_id: r.try_get("job_id")?,
+        attempt: u32::try_from(r.try_get::<_, i32>("attempt")?).unwrap_or_default(),
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+        outcome: r.try_get("outcome")?,
+        step: r
+            .try_get::<_, Option<i32>>("step")?
+            .and_then(|s| usize::try_from(s).ok()),
+        error: r.try_get("error")?,
+        retry_at: r.try_get("retry_at")?,
+    })
 }
 
 fn job_summary(r: &Row) -> Result<JobSummary> {
@@ -31,6 +59,7 @@ fn job_summary(r: &Row) -> Result<JobSummary> {
         connector: r.try_get("connector")?,
         event_type: r.try_get("event_type")?,
         booking_id: r.try_get("booking_id")?,
+        attendee_email: r.try_get("attendee_email")?,
         status,
         attempts: u32::try_from(r.try_get::<_, i32>("attempts")?).unwrap_or_default(),
         run_at: r.try_get("run_at")?,
@@ -40,25 +69,10 @@ fn job_summary(r: &Row) -> Result<JobSummary> {
     })
 }
 
-/// Jobs, newest first, filtered.
-pub(super) async fn jobs(c: &impl GenericClient, filter: &JobFilter) -> Result<Vec<JobSummary>> {
-    let rows = c
-        .query(
-            concat!(
-                "SELECT ",
-                job_columns!(),
-                " FROM jobs j JOIN events e ON e.id = j.event_id \
-                 WHERE ($1::text IS NULL OR j.status = $1) AND ($2::text IS NULL OR j.tenant = $2) \
-                 AND ($3::text IS NULL OR j.event_id = $3) ORDER BY j.id DESC LIMIT $4"
-            ),
-            &[
-                &filter.status.map(JobStatus::as_str),
-                &filter.tenant,
-                &filter.event_id,
-                &i64::from(filter.limit.unwrap_or(100)),
-            ],
-        )
-        .await?;
+/// A page of jobs.
+pub(super) async fn jobs(c: &impl GenericClient, q: &JobQuery) -> Result<Vec<JobSummary>> {
+    let clause = query::job_page(q, true);
+    let rows = c.query(&clause.text, &args(&clause)).await?;
     rows.iter().map(job_summary).collect()
 }
 
@@ -79,25 +93,13 @@ pub(super) async fn job(c: &impl GenericClient, id: JobId) -> Result<Option<JobD
     };
     let attempts = c
         .query(
-            "SELECT attempt, started_at, finished_at, outcome, step, error, retry_at FROM attempts \
-             WHERE job_id = $1 ORDER BY id",
+            "SELECT job_id, attempt, started_at, finished_at, outcome, step, error, retry_at \
+             FROM attempts WHERE job_id = $1 ORDER BY id",
             &[&id],
         )
         .await?
         .iter()
-        .map(|r| {
-            Ok(AttemptRecord {
-                attempt: u32::try_from(r.try_get::<_, i32>("attempt")?).unwrap_or_default(),
-                started_at: r.try_get("started_at")?,
-                finished_at: r.try_get("finished_at")?,
-                outcome: r.try_get("outcome")?,
-                step: r
-                    .try_get::<_, Option<i32>>("step")?
-                    .and_then(|s| usize::try_from(s).ok()),
-                error: r.try_get("error")?,
-                retry_at: r.try_get("retry_at")?,
-            })
-        })
+        .map(attempt)
         .collect::<Result<Vec<_>>>()?;
     let body: Vec<u8> = row.try_get("body")?;
     Ok(Some(JobDetail {
@@ -111,19 +113,10 @@ pub(super) async fn job(c: &impl GenericClient, id: JobId) -> Result<Option<JobD
     }))
 }
 
-/// Events, newest first.
-pub(super) async fn events(
-    c: &impl GenericClient,
-    tenant: Option<&str>,
-    limit: u32,
-) -> Result<Vec<EventSummary>> {
-    let rows = c
-        .query(
-            "SELECT id, tenant, event_type, booking_id, received_at, jobs FROM events \
-             WHERE ($1::text IS NULL OR tenant = $1) ORDER BY received_at DESC, id DESC LIMIT $2",
-            &[&tenant, &i64::from(limit)],
-        )
-        .await?;
+/// A page of events.
+pub(super) async fn events(c: &impl GenericClient, q: &EventQuery) -> Result<Vec<EventSummary>> {
+    let clause = query::event_page(q, true);
+    let rows = c.query(&clause.text, &args(&clause)).await?;
     rows.iter()
         .map(|r| {
             Ok(EventSummary {
@@ -131,11 +124,107 @@ pub(super) async fn events(
                 tenant: r.try_get("tenant")?,
                 event_type: r.try_get("event_type")?,
                 booking_id: r.try_get("booking_id")?,
+                attendee_email: r.try_get("attendee_email")?,
                 received_at: r.try_get("received_at")?,
                 jobs: u32::try_from(r.try_get::<_, i32>("jobs")?).unwrap_or_default(),
             })
         })
         .collect()
+}
+
+/// Every attempt on a booking's jobs, oldest first.
+pub(super) async fn booking_attempts(
+    c: &impl GenericClient,
+    tenant: Option<&str>,
+    booking_id: &str,
+    limit: u32,
+) -> Result<Vec<AttemptRecord>> {
+    c.query(
+        "SELECT a.job_id, a.attempt, a.started_at, a.finished_at, a.outcome, a.step, a.error, a.retry_at \
+         FROM events e JOIN jobs j ON j.event_id = e.id JOIN attempts a ON a.job_id = j.id \
+         WHERE e.booking_id = $1 AND ($2::text IS NULL OR e.tenant = $2) \
+         ORDER BY a.finished_at, a.id LIMIT $3",
+        &[&booking_id, &tenant, &i64::from(limit)],
+    )
+    .await?
+    .iter()
+    .map(attempt)
+    .collect()
+}
+
+/// Whether `tenant` has an event of `event_type` for `booking_id`.
+pub(super) async fn has_event(
+    c: &impl GenericClient,
+    tenant: &str,
+    booking_id: &str,
+    event_type: &str,
+) -> Result<bool> {
+    Ok(c.query_one(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE booking_id = $2 AND tenant = $1 AND event_type = $3)",
+        &[&tenant, &booking_id, &event_type],
+    )
+    .await?
+    .try_get(0)?)
+}
+
+/// Events and jobs by state, per tenant.
+pub(super) async fn tenant_counts(c: &impl GenericClient) -> Result<Vec<TenantCounts>> {
+    let mut by: BTreeMap<String, TenantCounts> = BTreeMap::new();
+    for r in c
+        .query("SELECT tenant, count(*) FROM events GROUP BY tenant", &[])
+        .await?
+    {
+        TenantCounts::of(&mut by, r.try_get(0)?).received = count(r.try_get(1)?);
+    }
+    for r in c
+        .query(
+            "SELECT tenant, status, attempts + rate_limited > 0 AS tried, count(*) FROM jobs \
+             GROUP BY tenant, status, tried",
+            &[],
+        )
+        .await?
+    {
+        TenantCounts::of(&mut by, r.try_get(0)?).add_jobs(
+            JobStatus::parse(r.try_get(1)?),
+            r.try_get(2)?,
+            count(r.try_get(3)?),
+        );
+    }
+    Ok(by.into_values().collect())
+}
+
+/// Per minute since `since`: received, delivered, failed.
+pub(super) async fn activity(
+    c: &impl GenericClient,
+    tenant: Option<&str>,
+    since: DateTime<Utc>,
+) -> Result<Vec<MinuteCounts>> {
+    let mut by: BTreeMap<i64, MinuteCounts> = BTreeMap::new();
+    for r in c
+        .query(
+            "SELECT floor(extract(epoch FROM received_at) / 60)::bigint AS m, count(*) FROM events \
+             WHERE received_at >= $1 AND ($2::text IS NULL OR tenant = $2) GROUP BY m",
+            &[&since, &tenant],
+        )
+        .await?
+    {
+        MinuteCounts::of(&mut by, r.try_get(0)?).received = count(r.try_get(1)?);
+    }
+    for r in c
+        .query(
+            "SELECT floor(extract(epoch FROM a.finished_at) / 60)::bigint AS m, \
+             count(*) FILTER (WHERE a.outcome = 'done'), count(*) FILTER (WHERE a.outcome IN ('retry', 'dead')) \
+             FROM attempts a JOIN jobs j ON j.id = a.job_id \
+             WHERE a.finished_at >= $1 AND ($2::text IS NULL OR j.tenant = $2) GROUP BY m",
+            &[&since, &tenant],
+        )
+        .await?
+    {
+        let slot = MinuteCounts::of(&mut by, r.try_get(0)?);
+        slot.delivered = count(r.try_get(1)?);
+        slot.failed = count(r.try_get(2)?);
+    }
+    Ok(by.into_values().collect())
 }
 
 /// Counts for metrics and the dashboard.
@@ -145,17 +234,10 @@ pub(super) async fn stats(c: &impl GenericClient) -> Result<QueueStats> {
         .query("SELECT status, count(*) FROM jobs GROUP BY status", &[])
         .await?
     {
-        let n = count(r.try_get(1)?);
-        match JobStatus::parse(r.try_get(0)?) {
-            Some(JobStatus::Pending) => stats.pending = n,
-            Some(JobStatus::Running) => stats.running = n,
-            Some(JobStatus::Done) => stats.done = n,
-            Some(JobStatus::Dead) => stats.dead = n,
-            None => {}
-        }
+        stats.set(JobStatus::parse(r.try_get(0)?), count(r.try_get(1)?));
     }
     let now = Utc::now();
-    let oldest: Option<chrono::DateTime<Utc>> = c
+    let oldest: Option<DateTime<Utc>> = c
         .query_one(
             "SELECT MIN(run_at) FROM jobs WHERE status = 'pending' AND run_at <= $1",
             &[&now],

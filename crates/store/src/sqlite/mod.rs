@@ -12,16 +12,17 @@
 
 mod checkpoint;
 mod file;
+mod read;
 mod writer;
 
 use crate::{
-    Access, AttemptRecord, ClaimRequest, ClaimedJob, EventSummary, Finish, Ingested, JobDetail,
-    JobFilter, JobId, JobStatus, JobSummary, NewEvent, PurgeBefore, Purged, QueueStats, RecordKey,
-    Replay, Result, Store, StoreError, lane,
+    Access, AttemptRecord, ClaimRequest, ClaimedJob, EventQuery, EventSummary, Finish, Ingested,
+    JobDetail, JobId, JobQuery, JobSummary, MinuteCounts, NewEvent, PurgeBefore, Purged,
+    QueueStats, RecordKey, Replay, Result, Store, StoreError, TenantCounts, lane,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
 use serde_json::Value;
 use std::fs::File;
 use std::path::Path;
@@ -47,6 +48,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0004_record_map_age",
         include_str!("../../migrations/sqlite/0004_record_map_age.sql"),
+    ),
+    (
+        "0005_search",
+        include_str!("../../migrations/sqlite/0005_search.sql"),
     ),
 ];
 
@@ -380,102 +385,52 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobSummary>> {
-        let filter = filter.clone();
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(concat!(
-                "SELECT ",
-                job_columns!(),
-                " FROM jobs j JOIN events e ON e.id = j.event_id \
-                 WHERE (?1 IS NULL OR j.status = ?1) AND (?2 IS NULL OR j.tenant = ?2) \
-                 AND (?3 IS NULL OR j.event_id = ?3) ORDER BY j.id DESC LIMIT ?4"
-            ))?;
-            let rows = stmt.query_map(
-                params![
-                    filter.status.map(JobStatus::as_str),
-                    filter.tenant,
-                    filter.event_id,
-                    filter.limit.unwrap_or(100)
-                ],
-                job_summary,
-            )?;
-            rows.map(|r| r.map_err(StoreError::from).and_then(|r| r))
-                .collect()
-        })
-        .await
+    async fn jobs(&self, query: &JobQuery) -> Result<Vec<JobSummary>> {
+        let query = query.clone();
+        self.read(move |c| read::jobs(c, &query)).await
     }
 
     async fn job(&self, id: JobId) -> Result<Option<JobDetail>> {
-        self.read(move |c| {
-            let found = c
-                .prepare_cached(concat!(
-                    "SELECT j.steps_done, j.step_results, j.dry_run, e.body, ",
-                    job_columns!(),
-                    " FROM jobs j JOIN events e ON e.id = j.event_id WHERE j.id = ?1"
-                ))?
-                .query_row([id], |r| {
-                    Ok((
-                        job_summary(r)?,
-                        r.get::<_, i64>("steps_done")?,
-                        r.get::<_, String>("step_results")?,
-                        r.get::<_, Option<String>>("dry_run")?,
-                        r.get::<_, Vec<u8>>("body")?,
-                    ))
-                })
-                .optional()?;
-            let Some((summary, steps_done, step_results, dry_run, body)) = found else {
-                return Ok(None);
-            };
-            let attempts = c
-                .prepare_cached(
-                    "SELECT attempt, started_at, finished_at, outcome, step, error, retry_at FROM attempts \
-                     WHERE job_id = ?1 ORDER BY id",
-                )?
-                .query_map([id], |r| {
-                    Ok(AttemptRecord {
-                        attempt: u32::try_from(r.get::<_, i64>("attempt")?).unwrap_or_default(),
-                        started_at: time(r.get("started_at")?),
-                        finished_at: time(r.get("finished_at")?),
-                        outcome: r.get("outcome")?,
-                        step: r.get::<_, Option<i64>>("step")?.and_then(|s| usize::try_from(s).ok()),
-                        error: r.get("error")?,
-                        retry_at: r.get::<_, Option<i64>>("retry_at")?.map(time),
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(Some(JobDetail {
-                job: summary?,
-                steps_done: usize::try_from(steps_done).unwrap_or_default(),
-                step_results: json_column(&step_results)?,
-                event: serde_json::from_slice(&body)
-                    .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned())),
-                attempts_log: attempts,
-                dry_run: dry_run.as_deref().map(json_column).transpose()?,
-            }))
-        })
-        .await
+        self.read(move |c| read::job(c, id)).await
     }
 
-    async fn events(&self, tenant: Option<&str>, limit: u32) -> Result<Vec<EventSummary>> {
+    async fn events(&self, query: &EventQuery) -> Result<Vec<EventSummary>> {
+        let query = query.clone();
+        self.read(move |c| read::events(c, &query)).await
+    }
+
+    async fn booking_attempts(
+        &self,
+        tenant: Option<&str>,
+        booking_id: &str,
+        limit: u32,
+    ) -> Result<Vec<AttemptRecord>> {
+        let (tenant, booking_id) = (tenant.map(str::to_owned), booking_id.to_owned());
+        self.read(move |c| read::booking_attempts(c, tenant.as_deref(), &booking_id, limit))
+            .await
+    }
+
+    async fn has_event(&self, tenant: &str, booking_id: &str, event_type: &str) -> Result<bool> {
+        let key = [
+            tenant.to_owned(),
+            booking_id.to_owned(),
+            event_type.to_owned(),
+        ];
+        self.read(move |c| read::has_event(c, &key)).await
+    }
+
+    async fn tenant_counts(&self) -> Result<Vec<TenantCounts>> {
+        self.read(read::tenant_counts).await
+    }
+
+    async fn activity(
+        &self,
+        tenant: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<MinuteCounts>> {
         let tenant = tenant.map(str::to_owned);
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT id, tenant, event_type, booking_id, received_at, jobs FROM events \
-                 WHERE (?1 IS NULL OR tenant = ?1) ORDER BY received_at DESC, id DESC LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![tenant, limit], |r| {
-                Ok(EventSummary {
-                    id: r.get("id")?,
-                    tenant: r.get("tenant")?,
-                    event_type: r.get("event_type")?,
-                    booking_id: r.get("booking_id")?,
-                    received_at: time(r.get("received_at")?),
-                    jobs: u32::try_from(r.get::<_, i64>("jobs")?).unwrap_or_default(),
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-        .await
+        self.read(move |c| read::activity(c, tenant.as_deref(), since))
+            .await
     }
 
     async fn replay(&self, which: Replay) -> Result<Vec<JobId>> {
@@ -489,13 +444,18 @@ impl Store for SqliteStore {
                     )?
                     .query_map(params![now, ids_json(ids)], |r| r.get(0))?
                     .collect::<rusqlite::Result<_>>()?,
-                Replay::All { tenant } => c
-                    .prepare_cached(
-                        "UPDATE jobs SET status = 'pending', attempts = 0, rate_limited = 0, run_at = ?1, updated_at = ?1 \
-                         WHERE status = 'dead' AND (?2 IS NULL OR tenant = ?2) RETURNING id",
-                    )?
-                    .query_map(params![now, tenant], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?,
+                Replay::Matching(filter) => {
+                    let mut clause = crate::query::dead(filter, false);
+                    let at = clause.bind(crate::query::Arg::Int(now));
+                    c.prepare_cached(&format!(
+                        "UPDATE jobs SET status = 'pending', attempts = 0, rate_limited = 0, run_at = {at}, updated_at = {at} \
+                         WHERE status = 'dead' AND id IN \
+                         (SELECT j.id FROM jobs j JOIN events e ON e.id = j.event_id WHERE {}) RETURNING id",
+                        clause.text
+                    ))?
+                    .query_map(params_from_iter(read::args(&clause)), |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?
+                }
             };
             ids.sort_unstable();
             Ok(ids)
@@ -530,34 +490,7 @@ impl Store for SqliteStore {
     }
 
     async fn stats(&self) -> Result<QueueStats> {
-        self.read(|c| {
-            let mut stats = QueueStats::default();
-            let mut stmt = c.prepare_cached("SELECT status, COUNT(*) FROM jobs GROUP BY status")?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-            for row in rows {
-                let (status, n) = row?;
-                let n = u64::try_from(n).unwrap_or_default();
-                match JobStatus::parse(&status) {
-                    Some(JobStatus::Pending) => stats.pending = n,
-                    Some(JobStatus::Running) => stats.running = n,
-                    Some(JobStatus::Done) => stats.done = n,
-                    Some(JobStatus::Dead) => stats.dead = n,
-                    None => {}
-                }
-            }
-            let now = ms(Utc::now());
-            let oldest: Option<i64> = c
-                .prepare_cached(
-                    "SELECT MIN(run_at) FROM jobs WHERE status = 'pending' AND run_at <= ?1",
-                )?
-                .query_row([now], |r| r.get(0))?;
-            #[allow(clippy::cast_precision_loss)]
-            if let Some(t) = oldest {
-                stats.oldest_due_seconds = (now - t).max(0) as f64 / 1000.0;
-            }
-            Ok(stats)
-        })
-        .await
+        self.read(read::stats).await
     }
 
     fn write_failure(&self) -> Option<String> {
@@ -594,9 +527,10 @@ fn ingest(c: &Connection, ev: &NewEvent) -> Result<Ingested> {
         return Ok(Ingested::Duplicate { event_id });
     }
     c.prepare_cached(
-        "INSERT INTO events (id, tenant, event_type, booking_id, body, received_at, jobs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO events (id, tenant, event_type, booking_id, attendee_email, body, received_at, jobs) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
-    .execute(params![ev.id, ev.tenant, ev.event_type, ev.booking_id, ev.body, at, i64::try_from(ev.connectors.len()).unwrap_or(i64::MAX)])?;
+    .execute(params![ev.id, ev.tenant, ev.event_type, ev.booking_id, ev.attendee_email, ev.body, at, i64::try_from(ev.connectors.len()).unwrap_or(i64::MAX)])?;
     let mut insert_job = c.prepare_cached(
         "INSERT INTO jobs (event_id, tenant, connector, lane, order_key, status, run_at, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6, ?6)",
@@ -757,36 +691,6 @@ fn finish(c: &Connection, f: &Finish) -> Result<bool> {
     )?
     .execute(params![f.job, attempt, ms(f.started_at), ms(f.finished_at), f.outcome.class(), step, f.error, retry_at.map(ms)])?;
     Ok(true)
-}
-
-/// The columns [`job_summary`] reads (`j` = jobs, `e` = events).
-macro_rules! job_columns {
-    () => {
-        "j.id, j.event_id, j.tenant, j.connector, e.event_type, e.booking_id, j.status, j.attempts, \
-         j.run_at, j.last_error, j.created_at, j.updated_at"
-    };
-}
-use job_columns;
-
-fn job_summary(r: &Row<'_>) -> rusqlite::Result<Result<JobSummary>> {
-    let status: String = r.get("status")?;
-    let Some(status) = JobStatus::parse(&status) else {
-        return Ok(Err(StoreError::Corrupt(format!("job status {status:?}"))));
-    };
-    Ok(Ok(JobSummary {
-        id: r.get("id")?,
-        event_id: r.get("event_id")?,
-        tenant: r.get("tenant")?,
-        connector: r.get("connector")?,
-        event_type: r.get("event_type")?,
-        booking_id: r.get("booking_id")?,
-        status,
-        attempts: u32::try_from(r.get::<_, i64>("attempts")?).unwrap_or_default(),
-        run_at: time(r.get("run_at")?),
-        last_error: r.get("last_error")?,
-        created_at: time(r.get("created_at")?),
-        updated_at: time(r.get("updated_at")?),
-    }))
 }
 
 fn json_column(text: &str) -> Result<Value> {

@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::search::*;
+
 pub fn event(tenant: &str, booking: Option<&str>, body: &str, connectors: &[&str]) -> NewEvent {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
@@ -17,11 +19,33 @@ pub fn event(tenant: &str, booking: Option<&str>, body: &str, connectors: &[&str
         tenant: tenant.into(),
         event_type: "BOOKING_CREATED".into(),
         booking_id: booking.map(Into::into),
+        attendee_email: None,
         body: body.as_bytes().to_vec(),
         dedupe_key: format!("{tenant}:{body}").into_bytes(),
         received_at: Utc::now(),
         connectors: connectors.iter().map(|c| (*c).to_owned()).collect(),
     }
+}
+
+/// The newest `limit` events (of `tenant`).
+pub fn events_of(tenant: Option<&str>, limit: u32) -> EventQuery {
+    EventQuery {
+        filter: Filter {
+            tenant: tenant.map(Into::into),
+            ..Filter::default()
+        },
+        before: None,
+        limit,
+    }
+}
+
+/// Each stored event's attendee email, by event id.
+pub async fn emails(store: &dyn Store) -> HashMap<String, Option<String>> {
+    let events = store.events(&events_of(None, 100)).await.expect("events");
+    events
+        .into_iter()
+        .map(|e| (e.id, e.attendee_email))
+        .collect()
 }
 
 pub fn claim_req(worker: &str, limit: usize) -> ClaimRequest {
@@ -119,9 +143,12 @@ pub async fn ingest_then_duplicate(store: Arc<dyn Store>) {
         Ingested::New { .. }
     ));
     let jobs = store
-        .jobs(&JobFilter {
-            tenant: Some("acme".into()),
-            ..Default::default()
+        .jobs(&JobQuery {
+            filter: Filter {
+                tenant: Some("acme".into()),
+                ..Filter::default()
+            },
+            ..JobQuery::default()
         })
         .await
         .expect("jobs");
@@ -138,7 +165,10 @@ pub async fn unrouted_events_are_stored_without_jobs(store: Arc<dyn Store>) {
         store.ingest(ev.clone()).await.expect("ingest"),
         Ingested::New { jobs: 0, .. }
     ));
-    let events = store.events(Some("acme"), 10).await.expect("events");
+    let events = store
+        .events(&events_of(Some("acme"), 10))
+        .await
+        .expect("events");
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].jobs, 0);
     assert!(ids(&*store, "w", 10).await.is_empty());
@@ -360,9 +390,12 @@ pub async fn dead_letters_are_listed_and_replayed(store: Arc<dyn Store>) {
         assert!(store.finish(f).await.expect("dead"));
     }
     let dead = store
-        .jobs(&JobFilter {
-            status: Some(JobStatus::Dead),
-            ..Default::default()
+        .jobs(&JobQuery {
+            filter: Filter {
+                status: Some(JobStatus::Dead),
+                ..Filter::default()
+            },
+            ..JobQuery::default()
         })
         .await
         .expect("dead");
@@ -395,9 +428,10 @@ pub async fn dead_letters_are_listed_and_replayed(store: Arc<dyn Store>) {
     assert_eq!(j.len(), 1);
     assert_eq!(j[0].attempts, 1, "a replay starts its attempts again");
     let all = store
-        .replay(Replay::All {
+        .replay(Replay::Matching(Filter {
             tenant: Some("globex".into()),
-        })
+            ..Filter::default()
+        }))
         .await
         .expect("all");
     assert_eq!(all.len(), 1);
@@ -518,10 +552,10 @@ pub async fn purge_removes_only_finished_old_events(store: Arc<dyn Store>) {
             records: 0,
         }
     );
-    let left = store.events(None, 10).await.expect("events");
+    let left = store.events(&events_of(None, 10)).await.expect("events");
     assert_eq!(left.len(), 1);
     assert_eq!(
-        store.jobs(&JobFilter::default()).await.expect("jobs").len(),
+        store.jobs(&JobQuery::default()).await.expect("jobs").len(),
         1
     );
     assert_eq!(
@@ -613,7 +647,14 @@ pub async fn purge_removes_record_map_entries_by_the_age_of_their_last_write(
         .await
         .expect("purge");
     assert_eq!(purged.records, 0);
-    assert_eq!(store.events(None, 10).await.expect("events").len(), 1);
+    assert_eq!(
+        store
+            .events(&events_of(None, 10))
+            .await
+            .expect("events")
+            .len(),
+        1
+    );
 }
 
 pub async fn concurrent_ingests_all_commit(store: Arc<dyn Store>) {
@@ -642,7 +683,7 @@ pub async fn concurrent_ingests_all_commit(store: Arc<dyn Store>) {
     assert_eq!(stats.pending, 300);
     assert_eq!(
         store
-            .events(Some("acme"), 1000)
+            .events(&events_of(Some("acme"), 1000))
             .await
             .expect("events")
             .len(),
@@ -709,6 +750,11 @@ macro_rules! all_conformance_tests {
             purge_removes_record_map_entries_by_the_age_of_their_last_write,
             concurrent_ingests_all_commit,
             a_lock_has_one_holder_per_name,
+            pages_are_filtered_and_continue_without_gaps,
+            jobs_are_filtered_by_booking_email_type_and_time,
+            dead_letters_replay_by_filter,
+            a_booking_s_attempts_and_events_are_found,
+            counts_per_tenant_and_per_minute,
         );
     };
 }

@@ -4,4 +4,5 @@
 
 mod conformance;
 mod postgres;
+mod search;
 mod sqlite;

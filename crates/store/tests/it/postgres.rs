@@ -300,3 +300,51 @@ async fn replicas_share_one_rate_window() {
     let last = slots.last().expect("slots").0;
     assert!(last >= Duration::from_millis(1500), "{last:?}");
 }
+
+/// A schema made before the attendee email was a column gets it back-filled from the
+/// stored bodies when it is migrated; a body PostgreSQL cannot read as JSON is left
+/// without one (and does not stop the migration).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrating_back_fills_the_attendee_email_from_stored_bodies() {
+    let Some(schema) = TestSchema::create().await else {
+        return;
+    };
+    let (client, conn) = tokio_postgres::connect(schema.url(), tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    client
+        .batch_execute(include_str!("../../migrations/postgres/0001_init.sql"))
+        .await
+        .expect("old schema");
+    client
+        .batch_execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, \
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()); \
+             INSERT INTO schema_migrations (version, name) VALUES (1, '0001_init')",
+        )
+        .await
+        .expect("version");
+    let bodies: [&[u8]; 3] = [
+        br#"{"event":"BOOKING_CREATED","data":{"id":"b1","attendee":{"email":" Jane@X.com "}}}"#,
+        br#"{"event":"BOOKING_CREATED","data":{"id":"b2","attendee":{"email":"a\u0000b"}}}"#,
+        br#"{"event":"BOOKING_CREATED","data":{"id":"b3"}}"#,
+    ];
+    for (i, body) in bodies.iter().enumerate() {
+        client
+            .execute(
+                "INSERT INTO events (id, tenant, event_type, booking_id, body, received_at, jobs) \
+                 VALUES ($1, 'acme', 'BOOKING_CREATED', $2, $3, now(), 0)",
+                &[&format!("evt_{i}"), &format!("b{}", i + 1), &body.to_vec()],
+            )
+            .await
+            .expect("old event");
+    }
+    let store = open(&schema).await;
+    let emails = crate::conformance::emails(&*store).await;
+    let email = |id: &str| emails.get(id).cloned().flatten();
+    assert_eq!(email("evt_0").as_deref(), Some("jane@x.com"));
+    assert_eq!(email("evt_1"), None, "\\u0000 is no jsonb");
+    assert_eq!(email("evt_2"), None);
+    store.close().await;
+}

@@ -286,14 +286,23 @@ async fn dead_letters(
     admin: &str,
     token: &str,
 ) -> Result<HashMap<(String, u64), String>, String> {
-    let list = admin_get(
-        client,
-        &format!("{admin}/admin/api/dead-letters?limit=1000"),
-        token,
-    )
-    .await?;
     let mut out = HashMap::new();
-    for job in list["jobs"].as_array().into_iter().flatten() {
+    let mut dead = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = admin_get(
+            client,
+            &format!("{admin}/admin/api/dead-letters?limit=500&cursor={cursor}"),
+            token,
+        )
+        .await?;
+        dead.extend(page["items"].as_array().into_iter().flatten().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    for job in &dead {
         let detail = admin_get(
             client,
             &format!("{admin}/admin/api/jobs/{}", job["id"]),
