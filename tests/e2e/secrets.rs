@@ -190,7 +190,7 @@ async fn admin(
 
 fn jobs(listing: &str) -> Vec<serde_json::Value> {
     let v: serde_json::Value = serde_json::from_str(listing).expect("jobs json");
-    v["items"].as_array().cloned().unwrap_or_default()
+    v["jobs"].as_array().cloned().unwrap_or_default()
 }
 
 fn count(jobs: &[serde_json::Value], tenant: &str, status: &str) -> usize {

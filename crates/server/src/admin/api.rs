@@ -12,8 +12,7 @@
 
 use crate::Shared;
 use crate::ops::model::{
-    Activity, ApiError, DeadLetter, Event, Job, JobDetail, Page, Reloaded, Replayed, Stats,
-    Timeline,
+    Activity, ApiError, DeadLetters, Events, JobDetail, Jobs, Reloaded, Replayed, Stats, Timeline,
 };
 use crate::ops::params::{Filters, Paging};
 use crate::ops::{Operations, OpsError};
@@ -153,24 +152,28 @@ async fn last_hour(
 
 /// Events, newest first.
 #[utoipa::path(get, path = "/admin/api/events", tag = "events", params(Filters, Paging),
-    responses((status = 200, body = Page<Event>), (status = 400, body = ApiError), (status = 503, body = ApiError)))]
+    responses((status = 200, body = Events), (status = 400, body = ApiError), (status = 503, body = ApiError)))]
 async fn events(
     State(shared): State<Arc<Shared>>,
     f: Result<Query<Filters>, QueryRejection>,
     p: Result<Query<Paging>, QueryRejection>,
-) -> Result<Json<Page<Event>>, OpsError> {
-    Ok(Json(ops(&shared).events(&query(f)?, &query(p)?).await?))
+) -> Result<Json<Events>, OpsError> {
+    Ok(Json(
+        ops(&shared).events(&query(f)?, &query(p)?).await?.into(),
+    ))
 }
 
 /// Jobs, newest first.
 #[utoipa::path(get, path = "/admin/api/jobs", tag = "jobs", params(Filters, Paging),
-    responses((status = 200, body = Page<Job>), (status = 400, body = ApiError), (status = 503, body = ApiError)))]
+    responses((status = 200, body = Jobs), (status = 400, body = ApiError), (status = 503, body = ApiError)))]
 async fn jobs(
     State(shared): State<Arc<Shared>>,
     f: Result<Query<Filters>, QueryRejection>,
     p: Result<Query<Paging>, QueryRejection>,
-) -> Result<Json<Page<Job>>, OpsError> {
-    Ok(Json(ops(&shared).jobs(&query(f)?, &query(p)?).await?))
+) -> Result<Json<Jobs>, OpsError> {
+    Ok(Json(
+        ops(&shared).jobs(&query(f)?, &query(p)?).await?.into(),
+    ))
 }
 
 /// One job with its event, every attempt and what a dry run recorded.
@@ -187,14 +190,17 @@ async fn job(
 
 /// Dead letters, newest first (`status`, if given, must be `dead`).
 #[utoipa::path(get, path = "/admin/api/dead-letters", tag = "dead letters", params(Filters, Paging),
-    responses((status = 200, body = Page<DeadLetter>), (status = 400, body = ApiError), (status = 503, body = ApiError)))]
+    responses((status = 200, body = DeadLetters), (status = 400, body = ApiError), (status = 503, body = ApiError)))]
 async fn dead_letters(
     State(shared): State<Arc<Shared>>,
     f: Result<Query<Filters>, QueryRejection>,
     p: Result<Query<Paging>, QueryRejection>,
-) -> Result<Json<Page<DeadLetter>>, OpsError> {
+) -> Result<Json<DeadLetters>, OpsError> {
     Ok(Json(
-        ops(&shared).dead_letters(&query(f)?, &query(p)?).await?,
+        ops(&shared)
+            .dead_letters(&query(f)?, &query(p)?)
+            .await?
+            .into(),
     ))
 }
 

@@ -11,13 +11,69 @@ use serde_json::Value;
 use slatis_store as store;
 use utoipa::ToSchema;
 
-/// One page of a list, newest first.
-#[derive(Debug, Serialize, ToSchema)]
+/// One page of a list, newest first (answered under the list's own key: [`Events`],
+/// [`Jobs`], [`DeadLetters`]).
+#[derive(Debug)]
 pub struct Page<T> {
     /// This page's items.
     pub items: Vec<T>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// A page of events: `{"events": […], "next_cursor"}` (the key the API always had).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Events {
+    /// Newest first.
+    pub events: Vec<Event>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A page of jobs: `{"jobs": […], "next_cursor"}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Jobs {
+    /// Newest first.
+    pub jobs: Vec<Job>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A page of dead letters: `{"jobs": […], "next_cursor"}` (dead letters are jobs; the
+/// key the API always had).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadLetters {
+    /// Newest first.
+    pub jobs: Vec<DeadLetter>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl From<Page<Event>> for Events {
+    fn from(p: Page<Event>) -> Self {
+        Self {
+            events: p.items,
+            next_cursor: p.next_cursor,
+        }
+    }
+}
+
+impl From<Page<Job>> for Jobs {
+    fn from(p: Page<Job>) -> Self {
+        Self {
+            jobs: p.items,
+            next_cursor: p.next_cursor,
+        }
+    }
+}
+
+impl From<Page<DeadLetter>> for DeadLetters {
+    fn from(p: Page<DeadLetter>) -> Self {
+        Self {
+            jobs: p.items,
+            next_cursor: p.next_cursor,
+        }
+    }
 }
 
 /// An error answer.

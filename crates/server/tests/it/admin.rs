@@ -433,13 +433,13 @@ async fn jobs_dead_letters_and_replay() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(list["items"][0]["status"], "dead");
+    assert_eq!(list["jobs"][0]["status"], "dead");
     let (_, dead) = call(
         router(Arc::clone(&w.shared)),
         get("/admin/api/dead-letters", Some(TOKEN)),
     )
     .await;
-    assert_eq!(dead["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(dead["jobs"].as_array().map(Vec::len), Some(1));
     let (status, detail) = call(
         router(Arc::clone(&w.shared)),
         get(&format!("/admin/api/jobs/{job}"), Some(TOKEN)),
@@ -479,7 +479,7 @@ async fn jobs_dead_letters_and_replay() {
         get("/admin/api/events", Some(TOKEN)),
     )
     .await;
-    assert_eq!(events["items"][0]["id"], event_id);
+    assert_eq!(events["events"][0]["id"], event_id);
 }
 
 #[tokio::test]

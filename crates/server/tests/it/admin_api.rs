@@ -93,7 +93,7 @@ impl Api {
             let page = self
                 .ok(&format!("{path}{sep}limit={limit}&cursor={cursor}"))
                 .await;
-            let got = page["items"].as_array().expect("items").clone();
+            let got = list(&page).as_array().expect("items").clone();
             assert!(got.len() <= limit);
             items.extend(got);
             match page["next_cursor"].as_str() {
@@ -109,6 +109,12 @@ fn time(v: &Value) -> chrono::DateTime<chrono::FixedOffset> {
     chrono::DateTime::parse_from_rfc3339(v.as_str().expect("a time")).expect("RFC 3339")
 }
 
+/// A page's items, under the list's own key (`events`, or `jobs` for jobs and dead
+/// letters).
+fn list(page: &Value) -> &Value {
+    page.get("events").unwrap_or(&page["jobs"])
+}
+
 fn ids(items: &[Value]) -> Vec<String> {
     items.iter().map(|i| i["id"].to_string()).collect()
 }
@@ -118,15 +124,15 @@ async fn lists_page_through_every_item_once_while_events_arrive() {
     let api = Api::new("api1", 12).await;
     // 3 full pages and a last one; an arrival after the first page is not in a later one
     let first = api.ok("/admin/api/events?limit=5").await;
-    assert_eq!(first["items"].as_array().map(Vec::len), Some(5));
+    assert_eq!(list(&first).as_array().map(Vec::len), Some(5));
     api.deliver("BOOKING_CREATED", "late", "late@x.com").await;
-    let mut seen = ids(first["items"].as_array().expect("items"));
+    let mut seen = ids(list(&first).as_array().expect("items"));
     let mut cursor = first["next_cursor"].as_str().expect("more").to_owned();
     loop {
         let page = api
             .ok(&format!("/admin/api/events?limit=5&cursor={cursor}"))
             .await;
-        seen.extend(ids(page["items"].as_array().expect("items")));
+        seen.extend(ids(list(&page).as_array().expect("items")));
         match page["next_cursor"].as_str() {
             Some(c) => cursor = c.to_owned(),
             None => break,
@@ -157,12 +163,12 @@ async fn lists_page_through_every_item_once_while_events_arrive() {
     let after = api
         .ok(&format!("/admin/api/jobs?limit=13&cursor={next}"))
         .await;
-    assert_eq!(after["items"], Value::Array(Vec::new()));
+    assert_eq!(list(&after), &Value::Array(Vec::new()));
     assert_eq!(after["next_cursor"], Value::Null);
     // limits: the default, and the bound
     let default = api.ok("/admin/api/jobs").await;
-    assert_eq!(default["items"].as_array().map(Vec::len), Some(13));
-    assert!(api.ok("/admin/api/jobs?limit=100000").await["items"].is_array());
+    assert_eq!(list(&default).as_array().map(Vec::len), Some(13));
+    assert!(api.ok("/admin/api/jobs?limit=100000").await["jobs"].is_array());
 }
 
 #[tokio::test]
@@ -176,7 +182,7 @@ async fn every_filter_narrows_every_list() {
     let dead_ids = api.run_all(Outcome::Dead).await;
     api.deliver("BOOKING_CREATED", "b9", "p9@x.com").await;
     let t = api.tenant();
-    let count = |v: &Value| v["items"].as_array().map_or(0, Vec::len);
+    let count = |v: &Value| list(&v).as_array().map_or(0, Vec::len);
     let since = urlencode(&before.to_rfc3339());
     let cases: Vec<(String, usize, usize, usize)> = vec![
         // filter, events, jobs, dead letters
@@ -206,8 +212,8 @@ async fn every_filter_narrows_every_list() {
         }
     }
     let found = api.ok("/admin/api/jobs?email=p2%40x.com").await;
-    assert_eq!(found["items"][0]["attendee_email"], "p2@x.com");
-    assert_eq!(found["items"][0]["booking_id"], "b5", "newest first");
+    assert_eq!(list(&found)[0]["attendee_email"], "p2@x.com");
+    assert_eq!(list(&found)[0]["booking_id"], "b5", "newest first");
     assert!(dead_ids.len() == 6);
 }
 
@@ -289,7 +295,7 @@ async fn dead_letters_replay_by_id_and_by_filter() {
     let (_, rest) = api.post("/admin/api/dead-letters/replay").await;
     assert_eq!(rest["count"], 2, "no filter: every other dead letter");
     let left = api.ok("/admin/api/dead-letters").await;
-    assert_eq!(left["items"], Value::Array(Vec::new()));
+    assert_eq!(list(&left), &Value::Array(Vec::new()));
 }
 
 #[tokio::test]

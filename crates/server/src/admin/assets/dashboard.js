@@ -23,11 +23,11 @@ async function refresh() {
   if (view === 'events') {
     const e = await api('events?limit=200');
     $('head').innerHTML = '<tr><th>received</th><th>tenant</th><th>event</th><th>booking</th><th>jobs</th><th>id</th></tr>';
-    $('rows').innerHTML = e.items.map((v) => `<tr class="row" data-event="${esc(v.id)}"><td>${when(v.received_at)}</td><td>${esc(v.tenant)}</td><td>${esc(v.event_type)}</td><td>${esc(v.booking_id)}</td><td>${v.jobs}</td><td>${esc(v.id)}</td></tr>`).join('');
+    $('rows').innerHTML = e.events.map((v) => `<tr class="row" data-event="${esc(v.id)}"><td>${when(v.received_at)}</td><td>${esc(v.tenant)}</td><td>${esc(v.event_type)}</td><td>${esc(v.booking_id)}</td><td>${v.jobs}</td><td>${esc(v.id)}</td></tr>`).join('');
   } else {
     const j = await api(view === 'dead' ? 'dead-letters?limit=200' : 'jobs?limit=200');
     $('head').innerHTML = '<tr><th>job</th><th>tenant</th><th>connector</th><th>event</th><th>booking</th><th>status</th><th>attempts</th><th>next / last run</th><th>last error</th></tr>';
-    $('rows').innerHTML = j.items.map((v) => `<tr class="row" data-job="${v.id}"><td>${v.id}</td><td>${esc(v.tenant)}</td><td>${esc(v.connector)}</td><td>${esc(v.event_type)}</td><td>${esc(v.booking_id)}</td><td class="s-${v.status}">${v.status}</td><td>${v.attempts}</td><td>${when(v.run_at)}</td><td class="err">${esc(v.last_error)}</td></tr>`).join('');
+    $('rows').innerHTML = j.jobs.map((v) => `<tr class="row" data-job="${v.id}"><td>${v.id}</td><td>${esc(v.tenant)}</td><td>${esc(v.connector)}</td><td>${esc(v.event_type)}</td><td>${esc(v.booking_id)}</td><td class="s-${v.status}">${v.status}</td><td>${v.attempts}</td><td>${when(v.run_at)}</td><td class="err">${esc(v.last_error)}</td></tr>`).join('');
   }
   $('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
 }
@@ -54,7 +54,7 @@ document.querySelectorAll('nav button[data-view]').forEach((b) => b.onclick = ()
 $('rows').onclick = (e) => {
   const tr = e.target.closest('tr');
   if (tr && tr.dataset.job) showJob(tr.dataset.job);
-  if (tr && tr.dataset.event) { view = 'jobs'; api('jobs?event_id=' + tr.dataset.event).then((j) => j.items[0] && showJob(j.items[0].id)); }
+  if (tr && tr.dataset.event) { view = 'jobs'; api('jobs?event_id=' + tr.dataset.event).then((j) => j.jobs[0] && showJob(j.jobs[0].id)); }
 };
 $('replay-all').onclick = async () => { const r = await post('dead-letters/replay'); alert(`replayed ${r.count} job(s)`); refresh(); };
 $('sign-out').onclick = async () => {

@@ -296,7 +296,7 @@ async fn dead_letters(
             token,
         )
         .await?;
-        dead.extend(page["items"].as_array().into_iter().flatten().cloned());
+        dead.extend(page["jobs"].as_array().into_iter().flatten().cloned());
         match page["next_cursor"].as_str() {
             Some(next) => cursor = next.to_owned(),
             None => break,
