@@ -18,7 +18,7 @@ done
 source scripts/bench-lib.sh
 
 bench_scratch
-bench_build sink
+cargo build --release --quiet --bin slatis-sync   # the tenants' CRM is never called
 mb() { echo "scale=1; $1 / 1024" | bc; }
 ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
