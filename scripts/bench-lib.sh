@@ -100,20 +100,23 @@ YAML
 }
 
 # serve CONFIG PORT LOG: starts `slatis-sync serve` (pid in $bg_pid) and waits for its
-# /healthz on PORT to answer 200. Fails (with the log) if the process exits first: the
-# machine is shared, so a port found free may be taken before serve binds it.
+# /healthz on PORT to answer 200 (the milliseconds that took in $serve_ms). Fails (with
+# the log) if the process exits first: the machine is shared, so a port found free may be
+# taken before serve binds it.
 serve() {
+  local code start
+  start=$(date +%s%N)
   bg_start "$3" env RUST_LOG=warn target/release/slatis-sync serve --config "$1"
-  local code
-  for _ in $(seq 300); do
+  for _ in $(seq 3000); do
     if ! kill -0 "$bg_pid" 2>/dev/null; then break; fi
     code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$2/healthz" 2>/dev/null || true)
     if [ "$code" = 200 ]; then
+      serve_ms=$((($(date +%s%N) - start) / 1000000))
       sleep 0.1
       if kill -0 "$bg_pid" 2>/dev/null; then return 0; fi
       break
     fi
-    sleep 0.1
+    sleep 0.01
   done
   echo "slatis-sync serve did not come up on port $2:" >&2
   tail -20 "$3" >&2

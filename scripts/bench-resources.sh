@@ -123,15 +123,9 @@ echo "    VmRSS each second (MB):$samples"
 
 # (d)
 config start 1000
-start=$(date +%s%N)
-bg_start "$work/start.log" env RUST_LOG=warn target/release/slatis-sync serve --config "$work/start.yaml"
+serve "$work/start.yaml" "$port" "$work/start.log"
 pid=$bg_pid
-for _ in $(seq 3000); do
-  kill -0 "$pid" 2>/dev/null || { echo "serve exited:" >&2; tail -20 "$work/start.log" >&2; exit 1; }
-  if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/healthz" 2>/dev/null || true)" = 200 ]; then break; fi
-  sleep 0.01
-done
-ms=$((($(date +%s%N) - start) / 1000000))
+ms=$serve_ms
 rss=$(proc_kb "$pid" VmRSS)
 bg_stop "$pid"
 printf '(d) start-up with 1000 tenants: %d ms to /healthz 200, VmRSS then %s MB   (target < 1000 ms)\n' "$ms" "$(mb "$rss")"

@@ -37,15 +37,9 @@ for i in $(seq "$tenants"); do
 done
 echo "== $tenants tenants in $work/tenants.d ($(du -sh "$work/tenants.d" | cut -f1)), $(nproc) cores"
 
-start=$(date +%s%N)
-bg_start "$work/serve.log" env RUST_LOG=warn target/release/slatis-sync serve --config "$work/config.yaml"
+serve "$work/config.yaml" "$port" "$work/serve.log"
 pid=$bg_pid
-for _ in $(seq 3000); do
-  kill -0 "$pid" 2>/dev/null || { echo "serve exited:" >&2; tail -20 "$work/serve.log" >&2; exit 1; }
-  if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/healthz" 2>/dev/null || true)" = 200 ]; then break; fi
-  sleep 0.01
-done
-ready=$(ms_since "$start")
+ready=$serve_ms
 sleep 1
 printf 'start-up: %d ms to /healthz 200, VmRSS %s MB, VmHWM %s MB   (targets < 1000 ms, < 100 MB)\n' \
   "$ready" "$(mb "$(proc_kb "$pid" VmRSS)")" "$(mb "$(proc_kb "$pid" VmHWM)")"
