@@ -182,7 +182,7 @@ async fn every_filter_narrows_every_list() {
     let dead_ids = api.run_all(Outcome::Dead).await;
     api.deliver("BOOKING_CREATED", "b9", "p9@x.com").await;
     let t = api.tenant();
-    let count = |v: &Value| list(&v).as_array().map_or(0, Vec::len);
+    let count = |v: &Value| list(v).as_array().map_or(0, Vec::len);
     let since = urlencode(&before.to_rfc3339());
     let cases: Vec<(String, usize, usize, usize)> = vec![
         // filter, events, jobs, dead letters
