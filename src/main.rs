@@ -113,6 +113,9 @@ enum Command {
     },
     /// Manage the tenant's Slatis webhook through the Slatis API (its slatis_api_key).
     Webhooks(commands::webhooks::WebhooksArgs),
+    /// Feed past bookings (GET /v1/bookings) through the tenant's routes, each as the event
+    /// its status implies; what the tenant already received is skipped. Resumable.
+    Backfill(commands::backfill::BackfillArgs),
 }
 
 fn init_tracing(format: LogFormat) {
@@ -166,6 +169,7 @@ async fn main() -> ExitCode {
         Command::Migrate { check } => commands::migrate::run(&config, check).await,
         Command::Dlq { command } => commands::dlq::run(&config, command).await,
         Command::Webhooks(args) => commands::webhooks::run(&config, args).await,
+        Command::Backfill(args) => commands::backfill::run(&config, args).await,
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,6 @@
 //! One module per CLI command.
 
+pub mod backfill;
 pub mod dlq;
 pub mod migrate;
 pub mod render;
@@ -11,7 +12,7 @@ pub mod webhooks;
 
 use anyhow::Context as _;
 use slatis_core::Config;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Loads the config, or prints every error and says so.
 pub fn load(path: &Path) -> anyhow::Result<Config> {
@@ -43,4 +44,17 @@ pub fn instances(tenant: &slatis_core::config::Tenant) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// `<config stem>.<suffix>` in the config's directory (`slatis-sync.yaml` →
+/// `slatis-sync.tests`): where state kept with a config lives.
+pub fn beside(config: &Path, suffix: &str) -> PathBuf {
+    let stem = config.file_stem().map_or_else(
+        || "slatis-sync".into(),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    config
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join(format!("{stem}.{suffix}"))
 }

@@ -89,17 +89,9 @@ impl ExpectedRequest {
 
 /// Where the cases of the config at `config` are kept.
 fn cases_dir(config: &Path) -> PathBuf {
-    let stem = config.file_stem().map_or_else(
-        || "slatis-sync".into(),
-        |s| s.to_string_lossy().into_owned(),
-    );
-    config
-        .parent()
-        .unwrap_or_else(|| Path::new("."))
-        .join(format!("{stem}.tests"))
+    super::beside(config, "tests")
 }
 
-/// Runs the cases of the config at `config_path` (those of `tenant` only, when given).
 pub async fn run(config_path: &Path, tenant: Option<&str>) -> anyhow::Result<ExitCode> {
     let config = load(config_path)?;
     let dir = cases_dir(config_path);

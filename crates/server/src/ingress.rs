@@ -32,6 +32,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::LengthLimitError;
 use serde_json::json;
+use slatis_core::config::Tenant;
 use slatis_core::envelope::EnvelopeError;
 use slatis_core::{Envelope, envelope, signature};
 use slatis_store::{Ingested, NewEvent};
@@ -146,25 +147,10 @@ async fn webhook(
             return answer(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() }));
         }
     };
-    let connectors: Vec<String> = tenant
-        .route(&envelope.event)
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    let routed = connectors.len();
-    let event_id = format!("evt_{}", uuid::Uuid::now_v7().simple());
-    let new = NewEvent {
-        id: event_id,
-        tenant: tenant.name.clone(),
-        event_type: envelope.event.clone(),
-        booking_id: envelope.booking_id.clone(),
-        attendee_email: envelope.attendee_email.clone(),
-        // check_fresh read the timestamp: it is readable or absent
-        dedupe_key: envelope::dedupe_key(envelope.timestamp().ok().flatten(), &raw),
-        body: raw.to_vec(),
-        received_at: chrono::Utc::now(),
-        connectors,
-    };
+    // check_fresh read the timestamp: it is readable or absent
+    let dedupe_key = envelope::dedupe_key(envelope.timestamp().ok().flatten(), &raw);
+    let new = new_event(tenant, &envelope, raw.to_vec(), dedupe_key);
+    let routed = new.connectors.len();
     match shared.store.ingest(new).await {
         Ok(Ingested::New { event_id, jobs }) => {
             tally.count(if jobs == 0 { "unrouted" } else { "accepted" });
@@ -204,6 +190,33 @@ async fn webhook(
                 json!({ "error": "storage unavailable, retry later" }),
             )
         }
+    }
+}
+
+/// The event `envelope` (parsed from `raw`, the body as signed) makes for `tenant`, to
+/// [`Store::ingest`](slatis_store::Store::ingest): one job per connector instance its
+/// route names, received now. The one way an event is built for the store, whether a
+/// webhook delivered it or `slatis-sync backfill` fed it (with its own `dedupe_key`).
+pub fn new_event(
+    tenant: &Tenant,
+    envelope: &Envelope,
+    raw: Vec<u8>,
+    dedupe_key: Vec<u8>,
+) -> NewEvent {
+    NewEvent {
+        id: format!("evt_{}", uuid::Uuid::now_v7().simple()),
+        tenant: tenant.name.clone(),
+        event_type: envelope.event.clone(),
+        booking_id: envelope.booking_id.clone(),
+        attendee_email: envelope.attendee_email.clone(),
+        dedupe_key,
+        body: raw,
+        received_at: chrono::Utc::now(),
+        connectors: tenant
+            .route(&envelope.event)
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
     }
 }
 

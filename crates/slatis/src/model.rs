@@ -127,7 +127,7 @@ pub struct Booking {
     /// RFC 3339, UTC.
     pub start_time: String,
     /// RFC 3339, UTC.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_time: Option<String>,
     /// Who booked.
     pub attendee: Attendee,

@@ -9,6 +9,7 @@ mod rotate;
 
 use anyhow::{Context as _, bail};
 use slatis_api::{Client, NewWebhook, Webhook};
+use slatis_core::Config;
 use slatis_core::config::{EVENT_TYPES, Tenant};
 use std::path::Path;
 use std::process::ExitCode;
@@ -87,24 +88,13 @@ pub async fn run(config_path: &Path, args: WebhooksArgs) -> anyhow::Result<ExitC
         | WebhooksCommand::Test { tenant, .. }
         | WebhooksCommand::Enable { tenant, .. } => tenant.clone(),
     };
-    let Some(tenant) = config.tenants.get(&tenant_name) else {
-        let known: Vec<&str> = config.tenants.keys().map(String::as_str).collect();
-        bail!(
-            "no tenant {tenant_name:?} in {} (tenants: {})",
-            config_path.display(),
-            known.join(", ")
-        );
-    };
-    let Some(key) = tenant.slatis_api_key.as_deref().filter(|k| !k.is_empty()) else {
-        bail!(
-            "tenant {tenant_name} has no slatis_api_key: add `slatis_api_key: ${{{}_SLATIS_API_KEY}}` to tenants.{tenant_name} (a Slatis secret key with the webhooks:manage scope)",
-            env_name(&tenant_name)
-        );
-    };
-    let api = Api {
-        client: Client::new(&args.slatis_url, key)?,
-        tenant: tenant_name.clone(),
-    };
+    let (tenant, api) = tenant_api(
+        &config,
+        config_path,
+        &tenant_name,
+        &args.slatis_url,
+        "the webhooks:manage scope",
+    )?;
     match args.command {
         WebhooksCommand::Register { public_url, .. } => register(&api, tenant, &public_url).await,
         WebhooksCommand::List { .. } => list(&api).await,
@@ -125,14 +115,46 @@ pub async fn run(config_path: &Path, args: WebhooksArgs) -> anyhow::Result<ExitC
 }
 
 /// The Slatis client of one tenant.
-struct Api {
-    client: Client,
-    tenant: String,
+pub(crate) struct Api {
+    /// The client, with the tenant's key.
+    pub(crate) client: Client,
+    /// The tenant's name.
+    pub(crate) tenant: String,
+}
+
+/// The tenant `name` of `config` and a Slatis client at `slatis_url` with its
+/// `slatis_api_key`; `needs` says what the key needs, for the error when it has none.
+pub(crate) fn tenant_api<'c>(
+    config: &'c Config,
+    config_path: &Path,
+    name: &str,
+    slatis_url: &str,
+    needs: &str,
+) -> anyhow::Result<(&'c Tenant, Api)> {
+    let Some(tenant) = config.tenants.get(name) else {
+        let known: Vec<&str> = config.tenants.keys().map(String::as_str).collect();
+        bail!(
+            "no tenant {name:?} in {} (tenants: {})",
+            config_path.display(),
+            known.join(", ")
+        );
+    };
+    let Some(key) = tenant.slatis_api_key.as_deref().filter(|k| !k.is_empty()) else {
+        bail!(
+            "tenant {name} has no slatis_api_key: add `slatis_api_key: ${{{}_SLATIS_API_KEY}}` to tenants.{name} (a Slatis secret key with {needs})",
+            env_name(name)
+        );
+    };
+    let api = Api {
+        client: Client::new(slatis_url, key)?,
+        tenant: name.to_owned(),
+    };
+    Ok((tenant, api))
 }
 
 impl Api {
     /// A Slatis failure explained: which key, which scope `scope` the call needs.
-    fn explain(&self, e: slatis_api::Error, scope: &str) -> anyhow::Error {
+    pub(crate) fn explain(&self, e: slatis_api::Error, scope: &str) -> anyhow::Error {
         let t = &self.tenant;
         match e.status() {
             Some(401) => anyhow::anyhow!(
