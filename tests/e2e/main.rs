@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `slatis-sync` binary on port 0, driven with signed
 //! webhooks, delivering into testkit's stateful mock destinations.
 
+mod backfill;
 mod cli;
 mod delivery;
 mod durability;
