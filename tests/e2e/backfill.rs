@@ -1,13 +1,15 @@
 //! `slatis-sync backfill` against testkit's Slatis mock, beside a running `serve` on
 //! SQLite delivering into a mock CRM: bookings no webhook delivered are fed once, those a
 //! webhook delivered are skipped, `--dry-run` stores nothing, a run killed after its first
-//! page resumes from its checkpoint with no duplicate, and bad dates are refused.
+//! page resumes from its checkpoint with no duplicate, and bad dates are refused; and the
+//! same on PostgreSQL (skipped with a note when `SLATIS_TEST_POSTGRES_URL` is unset).
 
-use crate::support::{QUICK, bin, config, post, wait_until};
+use crate::support::{QUICK, bin, config_at, post, wait_until};
 use chrono::{TimeDelta, Utc};
 use slatis_testkit::mock::{
     MockHttp, MockSlatis, Received, SLATIS_SCOPES, SLATIS_TEST_KEY, SlatisOptions,
 };
+use slatis_testkit::postgres::TestSchema;
 use slatis_testkit::process::{Server, run, write_config};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -21,19 +23,31 @@ const WAIT: Duration = Duration::from_secs(15);
 /// service running it, and the mock CRM it delivers to.
 struct Stand {
     dir: tempfile::TempDir,
+    storage: String,
     config: PathBuf,
     dest: MockHttp,
     server: Server,
 }
 
 impl Stand {
+    /// Stored in SQLite.
     async fn start(key: &str) -> Self {
+        Self::at(None, key).await
+    }
+
+    /// Stored at `storage` (a `storage.url`), else in a SQLite file.
+    async fn at(storage: Option<&str>, key: &str) -> Self {
         let dest = MockHttp::start().await;
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = write_config(dir.path(), &yaml(&dir, &dest, key));
+        let storage = storage.map_or_else(
+            || format!("sqlite://{}", dir.path().join("slatis.db").display()),
+            str::to_owned,
+        );
+        let config = write_config(dir.path(), &yaml(&storage, &dest, key));
         let server = Server::start(&bin(), &config, &[]);
         Self {
             dir,
+            storage,
             config,
             dest,
             server,
@@ -42,7 +56,7 @@ impl Stand {
 
     /// The config with another Slatis API key.
     fn use_key(&self, key: &str) {
-        std::fs::write(&self.config, yaml(&self.dir, &self.dest, key)).expect("config");
+        std::fs::write(&self.config, yaml(&self.storage, &self.dest, key)).expect("config");
     }
 
     /// `slatis-sync backfill --tenant acme <args> --slatis-url <mock>`, off the runtime.
@@ -92,8 +106,8 @@ fn line(r: &Received) -> String {
     )
 }
 
-fn yaml(dir: &tempfile::TempDir, dest: &MockHttp, key: &str) -> String {
-    config(&dir.path().join("slatis.db"), &dest.url(), QUICK).replacen(
+fn yaml(storage: &str, dest: &MockHttp, key: &str) -> String {
+    config_at(storage, &dest.url(), QUICK).replacen(
         "  acme:\n",
         &format!("  acme:\n    slatis_api_key: {key}\n"),
         1,
@@ -298,4 +312,40 @@ async fn bad_dates_are_refused_with_the_forms_accepted() {
         assert_eq!(out, "");
     }
     assert!(slatis.requests().is_empty(), "nothing asked of Slatis");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_backfill_feeds_the_gap_once() {
+    let Some(schema) = TestSchema::create().await else {
+        return;
+    };
+    let slatis = MockSlatis::start(SlatisOptions::default()).await;
+    let stand = Stand::at(Some(schema.url()), SLATIS_TEST_KEY).await;
+    let t0 = Utc::now() - TimeDelta::days(1);
+    let a = slatis.create_booking("Ann Early", "ann@example.com", t0);
+    let b = slatis.create_booking("Bob Gap", "bob@example.com", t0 + TimeDelta::hours(1));
+    assert_eq!(
+        post(&stand.server.webhook("acme"), &created(&a)).await.0,
+        200
+    );
+    let (code, _, err) = stand.backfill(&slatis, &["--since", &since()]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("page 1: 2 bookings, 1 fed, 1 already received"),
+        "{err}"
+    );
+    stand.dest.wait_delivered(4, WAIT).await;
+    let (code, _, err) = stand.backfill(&slatis, &["--since", &since()]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("0 fed, 2 already received"), "{err}");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let calls = stand.calls();
+    for id in [&a, &b] {
+        assert_eq!(
+            calls.get(&format!("POST /contacts {id}")),
+            Some(&1),
+            "{calls:?}"
+        );
+    }
+    assert_eq!(calls.values().sum::<usize>(), 4, "{calls:?}");
 }
