@@ -7,7 +7,7 @@
 use crate::support::{QUICK, bin, config_at, post, wait_until};
 use chrono::{TimeDelta, Utc};
 use slatis_testkit::mock::{
-    MockHttp, MockSlatis, Received, SLATIS_SCOPES, SLATIS_TEST_KEY, SlatisOptions,
+    Fault, MockHttp, MockSlatis, Received, SLATIS_SCOPES, SLATIS_TEST_KEY, SlatisOptions,
 };
 use slatis_testkit::postgres::TestSchema;
 use slatis_testkit::process::{Server, run, write_config};
@@ -289,7 +289,7 @@ async fn a_backfill_killed_after_its_first_page_resumes_without_duplicates() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_dates_are_refused_with_the_forms_accepted() {
+async fn bad_dates_and_a_missing_scope_stop_it_a_429_is_waited_out() {
     let slatis = MockSlatis::start(SlatisOptions::default()).await;
     let stand = Stand::start(SLATIS_TEST_KEY).await;
     for (args, want) in [
@@ -312,6 +312,34 @@ async fn bad_dates_are_refused_with_the_forms_accepted() {
         assert_eq!(out, "");
     }
     assert!(slatis.requests().is_empty(), "nothing asked of Slatis");
+
+    let b = slatis.create_booking("Bob Gap", "bob@example.com", Utc::now());
+    slatis.fail_next(
+        1,
+        Fault::Status {
+            status: 429,
+            retry_after: Some(1),
+            body: String::new(),
+        },
+    );
+    let (code, _, err) = stand.backfill(&slatis, &["--since", &since()]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("rate limit reached: waiting 1 s before page 1"),
+        "{err}"
+    );
+    assert!(err.contains("page 1: 1 bookings, 1 fed"), "{err}");
+    stand.dest.wait_delivered(2, WAIT).await;
+    assert_eq!(stand.calls().get(&format!("POST /contacts {b}")), Some(&1));
+
+    slatis.add_key("sk_test_hooks_only", &["webhooks:read"]);
+    stand.use_key("sk_test_hooks_only");
+    let (code, _, err) = stand.backfill(&slatis, &["--since", &since()]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("the API key of tenant acme lacks the bookings:read scope"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

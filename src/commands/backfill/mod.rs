@@ -112,8 +112,20 @@ pub async fn run(config_path: &Path, args: BackfillArgs) -> anyhow::Result<ExitC
         &args.since,
         args.until.as_deref(),
     );
+    let kept = slot.load()?;
     // a dry run neither resumes nor moves the checkpoint of a real run
-    let resumed = if args.dry_run { None } else { slot.load()? };
+    let resumed = if args.dry_run {
+        if let Some(c) = &kept {
+            eprintln!(
+                "note: an interrupted run of this range stopped after page {} (checkpoint {}); the dry run reads every page and leaves the checkpoint as it is",
+                c.pages,
+                slot.path().display()
+            );
+        }
+        None
+    } else {
+        kept
+    };
     let until = match &resumed {
         Some(c) => plan::parse_date("until", &c.until)
             .with_context(|| format!("checkpoint {}", slot.path().display()))?,
