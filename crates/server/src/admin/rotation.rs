@@ -66,16 +66,10 @@ fn refuse(status: StatusCode, error: impl Into<String>) -> Response {
         .into_response()
 }
 
-/// A 404 unless `tenant` is in the current config.
-fn known(shared: &Shared, tenant: &str) -> Result<(), Response> {
-    if shared.config().tenants.contains_key(tenant) {
-        Ok(())
-    } else {
-        Err(refuse(
-            StatusCode::NOT_FOUND,
-            format!("no tenant {tenant:?}"),
-        ))
-    }
+/// The 404 to answer unless `tenant` is in the current config.
+fn unknown(shared: &Shared, tenant: &str) -> Option<Response> {
+    (!shared.config().tenants.contains_key(tenant))
+        .then(|| refuse(StatusCode::NOT_FOUND, format!("no tenant {tenant:?}")))
 }
 
 /// Opens the tenant's rotation window: for its length, a delivery whose signature matches
@@ -90,7 +84,7 @@ pub(super) async fn open_window(
     Path(tenant): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(answer) = known(&shared, &tenant) {
+    if let Some(answer) = unknown(&shared, &tenant) {
         return answer;
     }
     let window: Window = if body.is_empty() {
@@ -121,7 +115,7 @@ pub(super) async fn add_secret(
     Path(tenant): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(answer) = known(&shared, &tenant) {
+    if let Some(answer) = unknown(&shared, &tenant) {
         return answer;
     }
     let Ok(NewSecret { secret }) = serde_json::from_slice(&body) else {
