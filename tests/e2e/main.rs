@@ -2,6 +2,7 @@
 //! webhooks, delivering into testkit's stateful mock destinations.
 
 mod cli;
+mod dashboard;
 mod delivery;
 mod durability;
 mod fairness;
