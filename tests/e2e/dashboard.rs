@@ -203,6 +203,10 @@ async fn the_dashboard_replays_a_dead_letter_found_by_email() {
         "both steps sent"
     );
     wait_text(&c, "#tenant-rows tr.total", "1").await;
+    // the last hour of one tenant
+    click(&c, "#tenant-rows tr[data-tenant=acme]").await;
+    wait_text(&c, "#plot h3", "Last hour — acme").await;
+    wait_text(&c, "#plot .legend", "1 received").await;
 
     let png = c.screenshot().await.expect("a screenshot");
     let path = artifact();

@@ -3,6 +3,7 @@
 // refresh every few seconds (counts, plot, the list's first page, the detail panel).
 'use strict';
 let plotTenant = ''; // '' = all tenants
+const TENANT_ROWS = 50; // past this, the tenants most in trouble, then the busiest
 
 function tenantRow(name, c, cls) {
   return el('tr', { class: 'row tenant' + (name === plotTenant ? ' on' : '') + (cls ? ' ' + cls : ''), 'data-tenant': name,
@@ -17,8 +18,13 @@ async function refreshStats() {
   $('c-age').textContent = Math.round(s.queue.oldest_due_seconds || 0) + 's';
   const total = { received: 0, delivered: 0, retrying: 0, dead: 0, queued: 0, running: 0 };
   for (const t of s.tenants) for (const k of Object.keys(total)) total[k] += t.counts[k];
-  $('tenant-rows').replaceChildren(tenantRow('', total, 'total'), ...s.tenants.map((t) => tenantRow(t.name, t.counts)));
-  $('tenant-config').replaceChildren(...s.tenants.map((t) => el('li', {}, el('b', {}, t.name), ': ',
+  const rank = (c) => [c.dead, c.retrying, c.received];
+  const shown = s.tenants.length <= TENANT_ROWS ? s.tenants : [...s.tenants]
+    .sort((a, b) => { const x = rank(a.counts), y = rank(b.counts); return y[0] - x[0] || y[1] - x[1] || y[2] - x[2]; })
+    .slice(0, TENANT_ROWS);
+  $('tenant-rows').replaceChildren(tenantRow('', total, 'total'), ...shown.map((t) => tenantRow(t.name, t.counts)),
+    ...(shown.length < s.tenants.length ? [el('tr', {}, el('td', { colspan: 6, class: 'hint' }, `… and ${s.tenants.length - shown.length} more tenants (most dead letters, retries and events first)`))] : []));
+  $('tenant-config').replaceChildren(...shown.map((t) => el('li', {}, el('b', {}, t.name), ': ',
     t.connectors.map((c) => `${c.name} (${c.type}${c.dry_run ? ', dry run' : ''})`).join(', '),
     t.routes.length ? ` — routes ${t.routes.join(', ')}` : '')),
   ...s.other_tenants.map((t) => el('li', {}, el('b', {}, t), ': no longer configured (stored events or jobs)')));

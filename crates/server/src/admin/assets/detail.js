@@ -33,7 +33,7 @@ async function drawDetail() {
   const seq = ++drawn;
   const body = shown.job ? await jobDetail(shown.job) : await timeline(shown.booking, shown.tenant);
   if (seq !== drawn || !shown) return;
-  d.replaceChildren(el('button', { class: 'btn close', onclick: closeDetail }, 'Close'), ...body);
+  d.replaceChildren(el('button', { class: 'btn close', onclick: closeDetail }, 'Close'), ...body.flat().filter(Boolean));
   d.hidden = false;
 }
 

@@ -22,7 +22,7 @@ function plot(minutes, title) {
   s.append(svg('text', { x: L - 4, y: H, class: 'tick', 'text-anchor': 'end' }, 0));
   s.append(svg('text', { x: L, y: H + B - 2, class: 'tick' }, '−60 min'));
   s.append(svg('text', { x: W, y: H + B - 2, class: 'tick', 'text-anchor': 'end' }, 'now'));
-  for (const k of SERIES) {
+  for (const k of [...SERIES].reverse()) { // received on top, dashed: overlaps stay visible
     const pts = minutes.map((m, i) => `${x(i).toFixed(1)},${y(m[k]).toFixed(1)}`).join(' ');
     s.append(svg('polyline', { points: pts, class: 'line ' + k }));
   }

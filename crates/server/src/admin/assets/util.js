@@ -1,5 +1,5 @@
 // The dashboard's shared helpers (loaded first; the admin CSP allows no inline script).
-// DOM: every value goes in as text (el() appends strings as text nodes; no innerHTML).
+// DOM: every value goes in as text (el() appends strings as text nodes; no HTML is parsed).
 // API: same-origin calls with the session cookie; state-changing ones carry the CSRF token.
 'use strict';
 const $ = (id) => document.getElementById(id);
