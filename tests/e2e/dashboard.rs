@@ -9,10 +9,12 @@
 
 use crate::support::{Setup, post};
 use fantoccini::{Client, ClientBuilder, Locator};
+use futures_util::FutureExt;
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 use slatis_testkit::fixtures::BOOKING_CREATED;
 use slatis_testkit::mock::{Fault, MockHttp};
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -133,14 +135,15 @@ async fn click(c: &Client, css: &str) {
     }
 }
 
-fn artifact() -> PathBuf {
+/// `target/test-artifacts/<name>` (the directory made).
+fn artifact(name: &str) -> PathBuf {
     // CARGO_TARGET_TMPDIR is target/tmp: the artifact goes beside it
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .parent()
         .expect("target dir")
         .join("test-artifacts");
     std::fs::create_dir_all(&dir).expect("create target/test-artifacts");
-    dir.join("dashboard.png")
+    dir.join(name)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,6 +166,29 @@ async fn the_dashboard_replays_a_dead_letter_found_by_email() {
     assert_eq!(post(&server.webhook("acme"), BOOKING_CREATED).await.0, 200);
 
     let c = driver.browser().await;
+    // the browser is closed and the page kept even when a step fails (a chromedriver killed
+    // with a session open would leave Chromium running)
+    let walked = AssertUnwindSafe(walk_through(&c, &base, &dest))
+        .catch_unwind()
+        .await;
+    let path = artifact(if walked.is_ok() {
+        "dashboard.png"
+    } else {
+        "dashboard-failed.png"
+    });
+    if let Ok(png) = c.screenshot().await {
+        std::fs::write(&path, png).expect("write the screenshot");
+        println!("dashboard screenshot: {}", path.display());
+    }
+    let _ = c.close().await;
+    if let Err(panic) = walked {
+        std::panic::resume_unwind(panic);
+    }
+    eprintln!("browser test took {:?}", started.elapsed());
+}
+
+/// Signs in, finds the booking by email, watches its job die, replays it, sees it delivered.
+async fn walk_through(c: &Client, base: &str, dest: &MockHttp) {
     // the sign-in page, then the dashboard
     c.goto(&format!("{base}/admin")).await.expect("open /admin");
     c.find(Locator::Css("input[name=token]"))
@@ -171,8 +197,8 @@ async fn the_dashboard_replays_a_dead_letter_found_by_email() {
         .send_keys(TOKEN)
         .await
         .expect("type the token");
-    click(&c, "button[type=submit]").await;
-    wait_text(&c, "#tenant-rows", "acme").await;
+    click(c, "button[type=submit]").await;
+    wait_text(c, "#tenant-rows", "acme").await;
 
     // search by the attendee's email (any case), open the booking's timeline
     c.find(Locator::Css("#q"))
@@ -181,37 +207,30 @@ async fn the_dashboard_replays_a_dead_letter_found_by_email() {
         .send_keys("Ada@Example.com")
         .await
         .expect("type the email");
-    click(&c, "#search button[type=submit]").await;
-    wait_text(&c, "#list-title", "1 event(s) for").await;
-    click(&c, "#rows button.booking").await;
-    wait_text(&c, "#timeline", "bkg_01HZX4M2Q8").await;
+    click(c, "#search button[type=submit]").await;
+    wait_text(c, "#list-title", "1 event(s) for").await;
+    click(c, "#rows button.booking").await;
+    wait_text(c, "#timeline", "bkg_01HZX4M2Q8").await;
 
     // the job dies (two refused attempts), each attempt with the CRM's answer
-    wait_text(&c, "#timeline-jobs td[data-status=dead]", "dead").await;
-    wait_text(&c, "#timeline-entries td.err", "500").await;
-    wait_text(&c, "#timeline-entries td[data-status=retry]", "retrying").await;
+    wait_text(c, "#timeline-jobs td[data-status=dead]", "dead").await;
+    wait_text(c, "#timeline-entries td.err", "500").await;
+    wait_text(c, "#timeline-entries td[data-status=retry]", "retrying").await;
 
     // the CRM accepts again; replay from the timeline; the job is delivered
     dest.chaos(0.0, Vec::new());
-    click(&c, "#timeline-jobs button.replay").await;
-    wait_text(&c, "#note", "replayed").await;
-    wait_text(&c, "#timeline-jobs td[data-status=done]", "delivered").await;
-    wait_text(&c, "#timeline-entries td[data-status=done]", "delivered").await;
+    click(c, "#timeline-jobs button.replay").await;
+    wait_text(c, "#note", "replayed").await;
+    wait_text(c, "#timeline-jobs td[data-status=done]", "delivered").await;
+    wait_text(c, "#timeline-entries td[data-status=done]", "delivered").await;
     assert_eq!(
         dest.wait_delivered(2, WAIT).await.len(),
         2,
         "both steps sent"
     );
-    wait_text(&c, "#tenant-rows tr.total", "1").await;
+    wait_text(c, "#tenant-rows tr.total", "1").await;
     // the last hour of one tenant
-    click(&c, "#tenant-rows tr[data-tenant=acme]").await;
-    wait_text(&c, "#plot h3", "Last hour — acme").await;
-    wait_text(&c, "#plot .legend", "1 received").await;
-
-    let png = c.screenshot().await.expect("a screenshot");
-    let path = artifact();
-    std::fs::write(&path, png).expect("write the screenshot");
-    println!("dashboard screenshot: {}", path.display());
-    c.close().await.expect("close the browser");
-    eprintln!("browser test took {:?}", started.elapsed());
+    click(c, "#tenant-rows tr[data-tenant=acme]").await;
+    wait_text(c, "#plot h3", "Last hour — acme").await;
+    wait_text(c, "#plot .legend", "1 received").await;
 }
