@@ -216,6 +216,10 @@ async fn walk_through(c: &Client, base: &str, dest: &MockHttp) {
     wait_text(c, "#timeline-jobs td[data-status=dead]", "dead").await;
     wait_text(c, "#timeline-entries td.err", "500").await;
     wait_text(c, "#timeline-entries td[data-status=retry]", "retrying").await;
+    // the dead-letter list has it too, with its own Replay button
+    click(c, "nav button[data-view=dead]").await;
+    wait_text(c, "#rows tr[data-job] td[data-status=dead]", "dead").await;
+    wait_text(c, "#rows tr[data-job] button.replay", "Replay").await;
 
     // the CRM accepts again; replay from the timeline; the job is delivered
     dest.chaos(0.0, Vec::new());
