@@ -3,6 +3,7 @@
 
 mod backfill;
 mod cli;
+mod dashboard;
 mod delivery;
 mod durability;
 mod fairness;

@@ -90,8 +90,13 @@ pub struct Setup {
 
 impl Setup {
     pub fn new(dest: &str, retry: &str) -> Self {
+        Self::with(dest, retry, "")
+    }
+
+    /// The config of [`Setup::new`] with `extra` top-level YAML appended (e.g. `admin:`).
+    pub fn with(dest: &str, retry: &str, extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let yaml = config(&dir.path().join("slatis.db"), dest, retry);
+        let yaml = config(&dir.path().join("slatis.db"), dest, retry) + extra;
         let config = process::write_config(dir.path(), &yaml);
         Self { dir, config }
     }

@@ -4,7 +4,7 @@
 //! Invariants:
 //! - every answer carries [`CSP`] (no inline script or style, nothing from elsewhere, no
 //!   framing), `X-Frame-Options: DENY`, `X-Content-Type-Options: nosniff`,
-//!   `Referrer-Policy: no-referrer` and `Cache-Control: no-store`;
+//!   `Referrer-Policy: same-origin` and `Cache-Control: no-store`;
 //! - so the pages hold no inline `<script>`, `<style>` or `style=`: their code and styles
 //!   are files compiled into the binary and served from `/admin/assets/…` (open: they hold
 //!   no data);
@@ -23,22 +23,17 @@ const LOGIN: &str = include_str!("assets/login.html");
 
 /// The files pages load: path under `/admin/assets/`, content type, content.
 const ASSETS: &[(&str, &str, &str)] = &[
-    (
-        "dashboard.js",
-        "text/javascript; charset=utf-8",
-        include_str!("assets/dashboard.js"),
-    ),
-    (
-        "dashboard.css",
-        "text/css; charset=utf-8",
-        include_str!("assets/dashboard.css"),
-    ),
-    (
-        "login.css",
-        "text/css; charset=utf-8",
-        include_str!("assets/login.css"),
-    ),
+    // the dashboard's scripts, in the order the page loads them
+    ("util.js", JS, include_str!("assets/util.js")),
+    ("plot.js", JS, include_str!("assets/plot.js")),
+    ("detail.js", JS, include_str!("assets/detail.js")),
+    ("lists.js", JS, include_str!("assets/lists.js")),
+    ("dashboard.js", JS, include_str!("assets/dashboard.js")),
+    ("dashboard.css", CSS, include_str!("assets/dashboard.css")),
+    ("login.css", CSS, include_str!("assets/login.css")),
 ];
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
 
 /// The dashboard, carrying the session's CSRF token (empty for a bearer-token visit,
 /// which has no session to post with).
@@ -71,7 +66,9 @@ pub async fn secure(mut res: Response) -> Response {
         (header::CONTENT_SECURITY_POLICY, CSP),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        // not `no-referrer`: under it browsers send `Origin: null` with the sign-in form,
+        // which `auth` must refuse as cross-origin; `same-origin` sends nothing elsewhere
+        (header::REFERRER_POLICY, "same-origin"),
         (header::CACHE_CONTROL, "no-store"),
     ] {
         headers.insert::<HeaderName>(name, HeaderValue::from_static(value));
@@ -105,9 +102,16 @@ mod tests {
         assert!(
             ASSETS.iter().all(|(_, _, body)| !body.contains("style=")
                 && !body.contains("eval(")
+                && !body.contains("innerHTML")
                 && !body.contains("setAttribute('style'")),
-            "nothing in the code writes style attributes the CSP would block"
+            "nothing in the code writes style attributes the CSP would block, nor HTML"
         );
+        for (name, ..) in ASSETS {
+            assert!(
+                name.ends_with(".css") || DASHBOARD.contains(&format!("/admin/assets/{name}\"")),
+                "the dashboard loads {name}"
+            );
+        }
     }
 
     #[test]

@@ -379,7 +379,7 @@ async fn every_answer_carries_the_security_headers() {
         assert_eq!(h[header::CONTENT_SECURITY_POLICY], CSP, "{path}");
         assert_eq!(h[header::X_FRAME_OPTIONS], "DENY", "{path}");
         assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{path}");
-        assert_eq!(h[header::REFERRER_POLICY], "no-referrer", "{path}");
+        assert_eq!(h[header::REFERRER_POLICY], "same-origin", "{path}");
     }
     assert!(CSP.contains("frame-ancestors 'none'") && CSP.contains("script-src 'self'"));
 }
@@ -391,11 +391,18 @@ async fn the_pages_load_their_code_and_styles_from_admin_routes() {
     let (pair, _) = sign_in(&app).await;
     let dashboard = text(send(&app, with_cookie(&pair, Request::get("/admin"))).await).await;
     let login = text(send(&app, get("/admin", None)).await).await;
-    for (asset, content_type) in [
-        ("/admin/assets/dashboard.js", "text/javascript"),
+    const SCRIPTS: [&str; 5] = [
+        "/admin/assets/util.js",
+        "/admin/assets/plot.js",
+        "/admin/assets/detail.js",
+        "/admin/assets/lists.js",
+        "/admin/assets/dashboard.js",
+    ];
+    let scripts = SCRIPTS.map(|s| (s, "text/javascript"));
+    for (asset, content_type) in scripts.into_iter().chain([
         ("/admin/assets/dashboard.css", "text/css"),
         ("/admin/assets/login.css", "text/css"),
-    ] {
+    ]) {
         assert!(
             dashboard.contains(asset) || login.contains(asset),
             "{asset} is used"
@@ -410,7 +417,10 @@ async fn the_pages_load_their_code_and_styles_from_admin_routes() {
             "{asset}"
         );
     }
-    let js = text(send(&app, get("/admin/assets/dashboard.js", None)).await).await;
+    let mut js = String::new();
+    for script in SCRIPTS {
+        js += &text(send(&app, get(script, None)).await).await;
+    }
     for call in ["'/admin/api/' + path", "X-CSRF-Token", "/admin/logout"] {
         assert!(js.contains(call), "the dashboard code uses {call}");
     }

@@ -1,65 +1,59 @@
-// The slatis-sync dashboard: served from /admin/assets (the admin CSP allows no inline
-// script or style). State-changing calls carry the session's CSRF token.
-const $ = (id) => document.getElementById(id);
-let view = 'jobs';
-const csrf = document.querySelector('meta[name="csrf-token"]').content;
-const esc = (s) => String(s ?? '').replace(/[&<>"]/g, (c) => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
-async function call(url, opts) {
-  const r = await fetch(url, Object.assign({ credentials: 'same-origin' }, opts));
-  if (r.status === 401) { location.reload(); throw new Error('signed out'); }
-  if (r.status === 403) { alert('Refused: ' + (await r.json()).error); throw new Error('refused'); }
-  return r;
+// The dashboard's start (loaded last): queue counts, the tenants' table with the last
+// hour's plot (all tenants, or the one picked), the tabs and the search box, and the
+// refresh every few seconds (counts, plot, the list's first page, the detail panel).
+'use strict';
+let plotTenant = ''; // '' = all tenants
+const TENANT_ROWS = 50; // past this, the tenants most in trouble, then the busiest
+
+function tenantRow(name, c, cls) {
+  return el('tr', { class: 'row tenant' + (name === plotTenant ? ' on' : '') + (cls ? ' ' + cls : ''), 'data-tenant': name,
+    onclick: () => { plotTenant = name; refreshStats(); } },
+  td(name || 'all tenants'), td(c.received), td(c.delivered), td(c.retrying), td(c.dead, c.dead ? 's-dead' : ''),
+  td(c.queued + c.running));
 }
-async function api(path) { return (await call('/admin/api/' + path)).json(); }
-async function post(path) {
-  return (await call('/admin/api/' + path, { method: 'POST', headers: { 'X-CSRF-Token': csrf } })).json();
-}
-function when(t) { return t ? new Date(t).toLocaleString() : ''; }
-async function refresh() {
+
+async function refreshStats() {
   const s = await api('stats');
   for (const k of ['pending', 'running', 'done', 'dead']) $('c-' + k).textContent = s.queue[k];
-  $('c-age').textContent = s.queue.oldest_due_seconds ? Math.round(s.queue.oldest_due_seconds) + 's' : '0s';
-  $('tenants').innerHTML = s.tenants.map((t) => `<span>${esc(t.name)}: ${t.connectors.map((c) => esc(c.name) + ' (' + esc(c.type) + (c.dry_run ? ', dry run' : '') + ')').join(', ')}</span>`).join('');
-  if (view === 'events') {
-    const e = await api('events?limit=200');
-    $('head').innerHTML = '<tr><th>received</th><th>tenant</th><th>event</th><th>booking</th><th>jobs</th><th>id</th></tr>';
-    $('rows').innerHTML = e.events.map((v) => `<tr class="row" data-event="${esc(v.id)}"><td>${when(v.received_at)}</td><td>${esc(v.tenant)}</td><td>${esc(v.event_type)}</td><td>${esc(v.booking_id)}</td><td>${v.jobs}</td><td>${esc(v.id)}</td></tr>`).join('');
-  } else {
-    const j = await api(view === 'dead' ? 'dead-letters?limit=200' : 'jobs?limit=200');
-    $('head').innerHTML = '<tr><th>job</th><th>tenant</th><th>connector</th><th>event</th><th>booking</th><th>status</th><th>attempts</th><th>next / last run</th><th>last error</th></tr>';
-    $('rows').innerHTML = j.jobs.map((v) => `<tr class="row" data-job="${v.id}"><td>${v.id}</td><td>${esc(v.tenant)}</td><td>${esc(v.connector)}</td><td>${esc(v.event_type)}</td><td>${esc(v.booking_id)}</td><td class="s-${v.status}">${v.status}</td><td>${v.attempts}</td><td>${when(v.run_at)}</td><td class="err">${esc(v.last_error)}</td></tr>`).join('');
-  }
+  $('c-age').textContent = Math.round(s.queue.oldest_due_seconds || 0) + 's';
+  const total = { received: 0, delivered: 0, retrying: 0, dead: 0, queued: 0, running: 0 };
+  for (const t of s.tenants) for (const k of Object.keys(total)) total[k] += t.counts[k];
+  const rank = (c) => [c.dead, c.retrying, c.received];
+  const shown = s.tenants.length <= TENANT_ROWS ? s.tenants : [...s.tenants]
+    .sort((a, b) => { const x = rank(a.counts), y = rank(b.counts); return y[0] - x[0] || y[1] - x[1] || y[2] - x[2]; })
+    .slice(0, TENANT_ROWS);
+  $('tenant-rows').replaceChildren(tenantRow('', total, 'total'), ...shown.map((t) => tenantRow(t.name, t.counts)),
+    ...(shown.length < s.tenants.length ? [el('tr', {}, el('td', { colspan: 6, class: 'hint' }, `… and ${s.tenants.length - shown.length} more tenants (most dead letters, retries and events first)`))] : []));
+  $('tenant-config').replaceChildren(...shown.map((t) => el('li', {}, el('b', {}, t.name), ': ',
+    t.connectors.map((c) => `${c.name} (${c.type}${c.dry_run ? ', dry run' : ''})`).join(', '),
+    t.routes.length ? ` — routes ${t.routes.join(', ')}` : '')),
+  ...s.other_tenants.map((t) => el('li', {}, el('b', {}, t), ': no longer configured (stored events or jobs)')));
+  const minutes = plotTenant ? (await api('stats/last-hour', { tenant: plotTenant })).minutes : s.last_hour;
+  const title = 'Last hour — ' + (plotTenant || 'all tenants');
+  $('plot').replaceChildren(el('h3', {}, title), plot(minutes, title), legend(minutes));
   $('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
 }
-async function showJob(id) {
-  const j = await api('jobs/' + id);
-  const d = $('detail');
-  d.hidden = false;
-  d.innerHTML = `<h3>Job ${j.id} — ${esc(j.tenant)} / ${esc(j.connector)} — <span class="s-${j.status}">${j.status}</span>
-    ${j.status === 'dead' ? `<button class="btn" id="replay-one">Replay</button>` : ''}</h3>
-    <p>${esc(j.event_type)} for booking ${esc(j.booking_id)}, event ${esc(j.event_id)}; ${j.steps_done} step(s) done</p>
-    ${j.last_error ? `<p class="err"><b>Last error:</b> ${esc(j.last_error)}</p>` : ''}
-    <h4>Attempts</h4><table><tr><th>#</th><th>started</th><th>outcome</th><th>step</th><th>error</th><th>retry at</th></tr>
-    ${j.attempts_log.map((a) => `<tr><td>${a.attempt}</td><td>${when(a.started_at)}</td><td>${a.outcome}</td><td>${a.step == null ? '' : a.step + 1}</td><td class="err">${esc(a.error)}</td><td>${when(a.retry_at)}</td></tr>`).join('')}</table>
-    ${j.dry_run ? `<h4>Dry run: requests it would send</h4><pre>${esc(JSON.stringify(j.dry_run, null, 2))}</pre>` : ''}
-    <h4>Step results</h4><pre>${esc(JSON.stringify(j.step_results, null, 2))}</pre>
-    <h4>Event</h4><pre>${esc(JSON.stringify(j.event, null, 2))}</pre>`;
-  const b = $('replay-one');
-  if (b) b.onclick = async () => { await post(`dead-letters/${j.id}/replay`); showJob(j.id); refresh(); };
+
+function refreshAll() {
+  return Promise.all([refreshStats(), refreshList(), drawDetail()]).catch((e) => console.warn(e));
 }
-document.querySelectorAll('nav button[data-view]').forEach((b) => b.onclick = () => {
-  document.querySelectorAll('nav button[data-view]').forEach((x) => x.classList.toggle('on', x === b));
-  view = b.dataset.view; refresh();
+
+document.querySelectorAll('nav button[data-view]').forEach((b) => b.addEventListener('click', () => showList(b.dataset.view)));
+$('more').addEventListener('click', () => loadPage(true));
+$('search').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const q = $('q').value.trim();
+  if (q) showList('search', { q }); else showList('events');
 });
-$('rows').onclick = (e) => {
-  const tr = e.target.closest('tr');
-  if (tr && tr.dataset.job) showJob(tr.dataset.job);
-  if (tr && tr.dataset.event) { view = 'jobs'; api('jobs?event_id=' + tr.dataset.event).then((j) => j.jobs[0] && showJob(j.jobs[0].id)); }
-};
-$('replay-all').onclick = async () => { const r = await post('dead-letters/replay'); alert(`replayed ${r.count} job(s)`); refresh(); };
-$('sign-out').onclick = async () => {
-  await call('/admin/logout', { method: 'POST', headers: { 'X-CSRF-Token': csrf } });
+$('replay-all').addEventListener('click', async () => {
+  const r = await post('dead-letters/replay');
+  note(`Replayed ${r.count} dead letter(s).`);
+  refreshAll();
+});
+$('sign-out').addEventListener('click', async () => {
+  await post('/admin/logout');
   location.reload();
-};
-refresh();
-setInterval(refresh, 3000);
+});
+refreshStats();
+showList('jobs');
+setInterval(refreshAll, 2000);
