@@ -55,4 +55,5 @@ reload() {
 reload "nothing changed"
 sed -i 's#/meetings/#/appointments/#' "$work/tenants.d/t1.yaml"
 reload "one file changed"
+for i in $(seq "${RELOADS:-0}"); do reload "again ($i)"; done
 bg_stop "$pid"
