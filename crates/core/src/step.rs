@@ -79,8 +79,9 @@ pub enum Tree {
     Text(Text),
     /// `{value: "<template>", type: …}`: the rendered text converted.
     Typed(Text, ValueType),
-    /// A number, boolean or null, as written.
-    Literal(Value),
+    /// A number, boolean or null, as written (boxed: a `Value` is larger than every other
+    /// leaf, and trees are kept for every step of every tenant).
+    Literal(Box<Value>),
     /// A list.
     Array(Vec<Tree>),
     /// A map, in config order.
@@ -236,7 +237,7 @@ fn render_tree(
     omit_empty: bool,
 ) -> Result<Option<Value>, TemplateError> {
     Ok(match tree {
-        Tree::Literal(v) => Some(v.clone()),
+        Tree::Literal(v) => Some((**v).clone()),
         Tree::Text(text) => {
             let s = t.render(text, cx)?;
             if omit_empty && s.is_empty() {
@@ -464,7 +465,7 @@ mod tests {
                     .map(|(k, v)| (k.clone(), tree(t, v, &format!("{place}.{k}"))))
                     .collect(),
             ),
-            other => Tree::Literal(other.clone()),
+            other => Tree::Literal(Box::new(other.clone())),
         }
     }
 

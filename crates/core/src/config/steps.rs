@@ -267,7 +267,12 @@ fn compile_step(
         when,
         omit_empty: raw.omit_empty,
         optional: raw.optional,
-        extras: extras.collect(),
+        // a new, exact allocation: collecting in place would keep `extras_raw`'s
+        extras: {
+            let mut exact = Vec::with_capacity(extras.len());
+            exact.extend(extras);
+            exact
+        },
     };
     check_step_refs(loader, &step, &sources, earlier);
     for (key, message) in instance.connector.check_step(&step) {
@@ -333,18 +338,18 @@ fn tree(loader: &mut Loader, place: &str, value: Value, sources: &mut Vec<String
                     Tree::Typed(text(loader, &join(place, "value"), s), ty)
                 }
                 (Some(v @ (Value::Number(_) | Value::Bool(_) | Value::Null)), Some(_)) => {
-                    Tree::Literal(v.clone())
+                    Tree::Literal(Box::new(v.clone()))
                 }
                 (_, None) => {
                     loader.issue(
                         join(place, "type"),
                         "must be one of integer, number, boolean, json, string",
                     );
-                    Tree::Literal(Value::Null)
+                    Tree::Literal(Box::new(Value::Null))
                 }
                 _ => {
                     loader.issue(join(place, "value"), "must be a template (text)");
-                    Tree::Literal(Value::Null)
+                    Tree::Literal(Box::new(Value::Null))
                 }
             }
         }
@@ -356,7 +361,7 @@ fn tree(loader: &mut Loader, place: &str, value: Value, sources: &mut Vec<String
                 })
                 .collect(),
         ),
-        literal => Tree::Literal(literal),
+        literal => Tree::Literal(Box::new(literal)),
     }
 }
 

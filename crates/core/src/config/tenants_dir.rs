@@ -107,15 +107,15 @@ pub(super) fn take(
     let Value::Object(tenants) = tenants else {
         return from;
     };
+    let mut to_read = Vec::new();
     for file in files {
         let Some(name) = file.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
             continue;
         };
-        let place = yaml::join("tenants", &name);
         if tenants.contains_key(&name) {
             issues.push(issue_in(
                 &file,
-                place,
+                yaml::join("tenants", &name),
                 None,
                 format!("tenant `{name}` is also under `tenants:` in the config file; keep one"),
             ));
@@ -129,23 +129,55 @@ pub(super) fn take(
         });
         if let Some(tenant) = unchanged {
             from.kept.insert(name.clone(), tenant);
-            from.files.insert(name, (file, stamp));
-            continue;
+        } else {
+            to_read.push((name.clone(), file.clone()));
         }
-        let parsed = std::fs::read_to_string(&file)
-            .map_err(|e| (None, format!("cannot read the file: {e}")))
-            .and_then(|src| {
-                yaml::parse(&src).map_err(|e| (e.line, format!("not valid YAML: {}", e.message)))
-            });
+        from.files.insert(name, (file, stamp));
+    }
+    for ((name, file), parsed) in to_read.iter().zip(read_all(&to_read)) {
         match parsed {
-            Ok(node) => {
-                tenants.insert(name.clone(), node.into_json());
-                from.files.insert(name, (file, stamp));
+            Ok(value) => {
+                tenants.insert(name.clone(), value);
             }
-            Err((line, message)) => issues.push(issue_in(&file, place, line, message)),
+            Err((line, message)) => {
+                issues.push(issue_in(file, yaml::join("tenants", name), line, message));
+            }
         }
     }
     from
+}
+
+/// A file's tenant as JSON, or the line and message of why it is not one.
+type Read = Result<Value, (Option<u64>, String)>;
+
+/// Reads and parses each file, on every core (files are independent; parsing is most of
+/// the time a large directory takes), in the order given.
+fn read_all(files: &[(String, PathBuf)]) -> Vec<Read> {
+    let read = |file: &Path| -> Read {
+        let src = std::fs::read_to_string(file)
+            .map_err(|e| (None, format!("cannot read the file: {e}")))?;
+        yaml::parse(&src)
+            .map(yaml::Node::into_json)
+            .map_err(|e| (e.line, format!("not valid YAML: {}", e.message)))
+    };
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if threads < 2 || files.len() < 64 {
+        return files.iter().map(|(_, f)| read(f)).collect();
+    }
+    let chunk = files.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|(_, f)| read(f)).collect::<Vec<_>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| {
+                p.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 impl FromFiles {

@@ -906,3 +906,34 @@ fn a_reload_keeps_the_tenants_of_unchanged_files_without_reading_them() {
         &removed.tenants["globex"]
     ));
 }
+
+/// A large directory is parsed on every core: every tenant still lands under its own
+/// name, and an error still names its own file and line.
+#[test]
+fn a_large_tenants_dir_is_read_in_parallel_with_each_error_in_its_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for i in 0..200 {
+        let src = if i == 137 {
+            "signing_secrets: [x\n".to_owned()
+        } else {
+            format!("signing_secrets: [whsec_{i}_secret]\n")
+        };
+        std::fs::write(dir.path().join(format!("t{i:03}.yaml")), src).expect("tenant");
+    }
+    let src = format!("tenants_dir: {}\n", dir.path().display());
+    let Err(e) = load(&src) else {
+        panic!("t137 is broken");
+    };
+    assert_eq!(e.issues.len(), 1, "{e}");
+    let shown = e.issues[0].to_string();
+    assert!(shown.contains("t137.yaml line "), "{shown}");
+    std::fs::write(
+        dir.path().join("t137.yaml"),
+        "signing_secrets: [fixed_secret]\n",
+    )
+    .expect("fix");
+    let config = load(&src).expect("loads");
+    assert_eq!(config.tenants.len(), 200);
+    assert_eq!(config.tenants["t042"].signing_secrets, ["whsec_42_secret"]);
+    assert_eq!(config.tenants["t199"].signing_secrets, ["whsec_199_secret"]);
+}

@@ -22,7 +22,9 @@ mod helpers;
 use handlebars::template::{Parameter, TemplateElement};
 use handlebars::{Handlebars, RenderErrorReason};
 use serde_json::Value;
+use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 
 /// A compiled piece of text: a constant (no `{{`) or a registered template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,8 +45,8 @@ pub enum Text {
 pub struct Compiled {
     /// The YAML path it was found at (named by render errors).
     pub place: String,
-    /// Its source: its name in the registry.
-    key: String,
+    /// Its source: its name in the registry (one allocation however many places use it).
+    key: Arc<str>,
 }
 
 /// A failed render, naming the template's place.
@@ -87,6 +89,8 @@ pub struct Templates {
     hb: Handlebars<'static>,
     /// URL path templates: the same helpers, every output escaped as a path segment.
     paths: Handlebars<'static>,
+    /// Every source compiled, shared by the [`Compiled`]s that name it.
+    keys: HashSet<Arc<str>>,
 }
 
 fn registry(escape: fn(&str) -> String) -> Handlebars<'static> {
@@ -103,6 +107,7 @@ impl Default for Templates {
         Self {
             hb: registry(handlebars::no_escape),
             paths: registry(crate::url_path::escape_value),
+            keys: HashSet::new(),
         }
     }
 }
@@ -128,7 +133,7 @@ impl Templates {
         register(&mut self.hb, src, check_names)?;
         Ok(Text::Template(Compiled {
             place: place.to_owned(),
-            key: src.to_owned(),
+            key: self.key(src),
         }))
     }
 
@@ -149,8 +154,18 @@ impl Templates {
         })?;
         Ok(Text::Path(Compiled {
             place: place.to_owned(),
-            key: src.to_owned(),
+            key: self.key(src),
         }))
+    }
+
+    /// The shared copy of `src`, the name a compiled template renders by.
+    fn key(&mut self, src: &str) -> Arc<str> {
+        if let Some(key) = self.keys.get(src) {
+            return Arc::clone(key);
+        }
+        let key: Arc<str> = Arc::from(src);
+        self.keys.insert(Arc::clone(&key));
+        key
     }
 
     /// Renders `text` in `cx`.
