@@ -1,7 +1,6 @@
 //! The values that cross the [`crate::Store`] API.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -180,8 +179,7 @@ pub struct RecordKey {
 }
 
 /// A job's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobStatus {
     /// Waiting to run (maybe for a retry time).
     Pending,
@@ -289,7 +287,7 @@ impl Default for EventQuery {
 }
 
 /// A job in a list.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct JobSummary {
     /// The job.
     pub id: JobId,
@@ -320,7 +318,7 @@ pub struct JobSummary {
 }
 
 /// One attempt of a job.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct AttemptRecord {
     /// The job.
     pub job_id: JobId,
@@ -341,10 +339,9 @@ pub struct AttemptRecord {
 }
 
 /// A job with everything about it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct JobDetail {
     /// The job.
-    #[serde(flatten)]
     pub job: JobSummary,
     /// Steps done.
     pub steps_done: usize,
@@ -359,7 +356,7 @@ pub struct JobDetail {
 }
 
 /// An event in a list.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct EventSummary {
     /// `evt_…`.
     pub id: String,
@@ -415,7 +412,7 @@ impl PurgeBefore {
 }
 
 /// What a purge removed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {
     /// Events (with their jobs and attempts).
     pub events: u64,
@@ -426,7 +423,7 @@ pub struct Purged {
 }
 
 /// Queue counts.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct QueueStats {
     /// Jobs waiting.
     pub pending: u64,
