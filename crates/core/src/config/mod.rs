@@ -414,7 +414,7 @@ fn load(
     {
         config.origin = Origin {
             main: Some(main),
-            files: from_files.stamps(),
+            files: from_files.into_stamps(),
         };
         return Ok(config);
     }

@@ -182,8 +182,8 @@ fn read_all(files: &[(String, PathBuf)]) -> Vec<Read> {
 
 impl FromFiles {
     /// Each file's stamp as it was read, for the next reload.
-    pub(super) fn stamps(&self) -> BTreeMap<String, (PathBuf, Option<Stamp>)> {
-        self.files.clone()
+    pub(super) fn into_stamps(self) -> BTreeMap<String, (PathBuf, Option<Stamp>)> {
+        self.files
     }
 
     /// Points `issue` at the file and line of its tenant, when that tenant came from a file.
